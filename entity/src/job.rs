@@ -1,0 +1,45 @@
+//! `jobs`: one run of a task, with its state, result and output totals.
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "jobs")]
+pub struct Model {
+    /// ULID; ordering by id is ordering by submission time.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub task_id: String,
+    /// `JobStatus` as its snake_case name.
+    pub status: String,
+    /// `Outcome` as its snake_case name, set when the job finishes.
+    pub outcome: Option<String>,
+    pub attempt: i32,
+    /// JSON array: the argv after parameter substitution.
+    pub argv: String,
+    /// JSON object: the environment the task adds.
+    pub env: String,
+    pub cwd: Option<String>,
+    pub timeout_seconds: Option<i64>,
+    /// Unix milliseconds.
+    pub submitted_at: i64,
+    /// When the job becomes due (Unix ms).
+    pub run_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error: Option<String>,
+    pub stdout_bytes: i64,
+    pub stderr_bytes: i64,
+    pub stdout_lines: i64,
+    pub stderr_lines: i64,
+    pub dropped_lines: i64,
+    pub dropped_bytes: i64,
+    /// Sequence number of the job's newest stored event.
+    pub last_seq: i64,
+    /// Boot id of the node that claimed the job.
+    pub node_id: Option<String>,
+    pub lease_expires_at: Option<i64>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

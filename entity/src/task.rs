@@ -1,0 +1,30 @@
+//! `tasks`: stored definitions of work.
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    /// ULID.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Optional unique, URL-safe name.
+    #[sea_orm(unique)]
+    pub name: Option<String>,
+    /// The command line as the user wrote it (split with shlex at execute time).
+    pub command: String,
+    pub enabled: bool,
+    /// JSON object of default parameter values.
+    pub params: String,
+    /// JSON object of environment variables.
+    pub env: String,
+    pub cwd: Option<String>,
+    pub timeout_seconds: Option<i64>,
+    /// JSON array of strings.
+    pub tags: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,14 @@
+//! Schema migrations, run at start-up by `taskyard serve`. One migration per schema change; a landed migration is
+//! never edited.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

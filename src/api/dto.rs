@@ -1,0 +1,262 @@
+//! Request and response bodies of the API: their own types, parsed into domain types at the edge.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+pub use crate::domain::task::OrphanReason;
+use crate::domain::task::{TaskView, rules};
+use crate::domain::{AllowList, CommandLine, NewTask, Params, TaskName, TaskPatch};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::PageRequest;
+
+/// Body of `POST /api/v1/tasks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// Command line, split with shlex (never run by a shell). argv[0] must be on the allow-list.
+    #[schema(example = "echo hello {who}")]
+    pub command: String,
+    /// Optional unique name: 1 to 64 letters, digits, '.', '_' or '-'.
+    pub name: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default values for `{placeholders}`: strings, numbers or booleans.
+    #[schema(value_type = Object)]
+    pub params: Option<Map<String, Value>>,
+    /// Environment variables added to the job's environment.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Absolute working directory.
+    pub cwd: Option<String>,
+    /// Kill the job after this many seconds.
+    pub timeout_seconds: Option<i64>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    pub command: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Map<String, Value>>,
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub cwd: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub timeout_seconds: Option<Option<i64>>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Tells a field given as `null` (Some(None)) from a field left out (None).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn invalid(msg: String) -> ApiError {
+    ApiError::new(ErrorCode::ValidationFailed, msg)
+}
+
+fn parse_command(text: &str, allow: &AllowList) -> Result<CommandLine, ApiError> {
+    let cmd = CommandLine::parse(text)?;
+    allow.check(&cmd)?;
+    Ok(cmd)
+}
+
+fn parse_params(params: Map<String, Value>) -> Result<Params, ApiError> {
+    Params::parse(params).map_err(|e| invalid(e.to_string()))
+}
+
+impl CreateTask {
+    pub fn parse(self, allow: &AllowList) -> Result<NewTask, ApiError> {
+        Ok(NewTask {
+            command: parse_command(&self.command, allow)?,
+            command_text: self.command,
+            name: self.name.as_deref().map(TaskName::parse).transpose().map_err(invalid)?,
+            enabled: self.enabled.unwrap_or(true),
+            params: parse_params(self.params.unwrap_or_default())?,
+            env: rules::env(self.env.unwrap_or_default()).map_err(invalid)?,
+            cwd: self.cwd.as_deref().map(rules::cwd).transpose().map_err(invalid)?,
+            timeout_seconds: self.timeout_seconds.map(rules::timeout).transpose().map_err(invalid)?,
+            tags: rules::tags(self.tags.unwrap_or_default()).map_err(invalid)?,
+        })
+    }
+}
+
+impl UpdateTask {
+    pub fn parse(self, allow: &AllowList) -> Result<TaskPatch, ApiError> {
+        Ok(TaskPatch {
+            command: self.command.map(|c| parse_command(&c, allow).map(|cmd| (cmd, c))).transpose()?,
+            name: self.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?,
+            enabled: self.enabled,
+            params: self.params.map(parse_params).transpose()?,
+            env: self.env.map(rules::env).transpose().map_err(invalid)?,
+            cwd: self.cwd.map(|c| c.as_deref().map(rules::cwd).transpose().map_err(invalid)).transpose()?,
+            timeout_seconds: self
+                .timeout_seconds
+                .map(|t| t.map(rules::timeout).transpose().map_err(invalid))
+                .transpose()?,
+            tags: self.tags.map(rules::tags).transpose().map_err(invalid)?,
+        })
+    }
+}
+
+/// Body of `POST /api/v1/tasks/{id}/$execute` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// Values for `{placeholders}`, over the task's stored params.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: Map<String, Value>,
+}
+
+/// Answer of `$execute` (servicekit-compatible).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecuteResponse {
+    pub job_id: String,
+    pub message: String,
+}
+
+/// `?page=&size=`: both optional; without either, lists return every item as a plain array.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page number, from 1.
+    pub page: Option<u64>,
+    /// Items per page, 1 to 1000 (default 50).
+    pub size: Option<u64>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 1000;
+
+impl PageQuery {
+    pub fn parse(&self) -> Result<Option<PageRequest>, ApiError> {
+        if self.page.is_none() && self.size.is_none() {
+            return Ok(None);
+        }
+        let page = self.page.unwrap_or(1);
+        let size = self.size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if page < 1 {
+            return Err(ApiError::new(ErrorCode::InvalidQuery, "page starts at 1"));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("size must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        Ok(Some(PageRequest { page, size }))
+    }
+}
+
+/// One page of items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paginated<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub page: u64,
+    pub size: u64,
+    pub pages: u64,
+}
+
+impl<T> Paginated<T> {
+    pub fn new(items: Vec<T>, total: u64, req: PageRequest) -> Self {
+        Self { items, total, page: req.page, size: req.size, pages: total.div_ceil(req.size) }
+    }
+}
+
+/// A list: every item as a plain array, or one page when `page`/`size` were given.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Listing<T> {
+    All(Vec<T>),
+    Page(Paginated<T>),
+}
+
+/// Query of `GET /api/v1/jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobsQuery {
+    /// pending, running, completed, failed or canceled.
+    pub status: Option<String>,
+    /// Only jobs of this task.
+    pub task_id: Option<String>,
+}
+
+/// Which output stream(s) to read.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamFilter {
+    Stdout,
+    Stderr,
+    #[default]
+    Both,
+}
+
+/// Query of `GET /api/v1/jobs/{id}/output`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OutputQuery {
+    /// stdout, stderr or both (default).
+    pub stream: Option<StreamFilter>,
+    /// Only lines with a sequence number above this (default 0).
+    pub after_seq: Option<i64>,
+    /// At most this many lines, 1 to 10000 (default 1000).
+    pub limit: Option<u64>,
+}
+
+/// One stored output line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputItem {
+    /// The line's event sequence number (the same as its SSE id).
+    pub seq: i64,
+    /// stdout or stderr.
+    pub stream: String,
+    pub line: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// A page of stored output; pass `next_after_seq` as `after_seq` for the next.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputPage {
+    pub items: Vec<OutputItem>,
+    pub next_after_seq: i64,
+    pub has_more: bool,
+}
+
+/// Query of `GET /api/v1/tasks/$orphaned`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrphansQuery {
+    /// Only this reason: never_run, not_runnable or lost.
+    pub reason: Option<OrphanReason>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrphanedTask {
+    #[serde(flatten)]
+    pub task: TaskView,
+    pub reason: OrphanReason,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrphansResponse {
+    pub orphaned_tasks: Vec<OrphanedTask>,
+    pub count: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// ok or unavailable.
+    pub status: String,
+    /// ok or unreachable.
+    pub database: String,
+    pub version: String,
+}

@@ -1,0 +1,152 @@
+//! `/api/v1/jobs`: reading jobs and their output, cancel, and the live `$stream`.
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::dto::{JobsQuery, Listing, OutputItem, OutputPage, OutputQuery, PageQuery, Paginated, StreamFilter};
+use super::{AppState, job_id, sse, task_id};
+use crate::domain::job::JobView;
+use crate::domain::{EventKind, JobId, JobStatus, format_ms};
+use crate::error::{ApiError, ErrorCode, Problem};
+use crate::store::{JobFilter, StoreError};
+
+pub const DEFAULT_OUTPUT_LIMIT: u64 = 1000;
+pub const MAX_OUTPUT_LIMIT: u64 = 10_000;
+
+fn not_found(id: JobId) -> impl FnOnce(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::new(ErrorCode::JobNotFound, format!("no job with id {id}")),
+        other => other.into(),
+    }
+}
+
+/// List jobs, newest first: all as an array, or one page with `page`/`size`.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(PageQuery, JobsQuery),
+    responses(
+        (status = 200, description = "Jobs", body = Listing<JobView>),
+        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<JobsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = JobFilter {
+        status: filter
+            .status
+            .as_deref()
+            .map(str::parse::<JobStatus>)
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.to_string()))?,
+        task_id: filter.task_id.as_deref().map(task_id).transpose()?,
+    };
+    let jobs = state.engine.store().jobs();
+    let listing = match page.parse()? {
+        None => Listing::All(jobs.all(filter).await?.iter().map(JobView::from).collect()),
+        Some(req) => {
+            let page = jobs.page(filter, req).await?;
+            Listing::Page(Paginated::new(page.items.iter().map(JobView::from).collect(), page.total, req))
+        }
+    };
+    Ok(HttpResponse::Ok().json(listing))
+}
+
+/// Get a job.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id (ULID)")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = job_id(&id)?;
+    let job = state.engine.store().jobs().get(id).await.map_err(not_found(id))?;
+    Ok(HttpResponse::Ok().json(JobView::from(&job)))
+}
+
+/// Cancel a pending or running job. A running job's process group gets SIGTERM, then SIGKILL after the grace
+/// period; the final state follows on its stream.
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id (ULID)")),
+    responses(
+        (status = 202, description = "Cancel under way (or done, for a pending job)", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = job_id(&id)?;
+    let job = state.engine.cancel(id).await.map_err(|e| match e {
+        crate::engine::EngineError::Store(s) => not_found(id)(s),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Accepted().json(JobView::from(&job)))
+}
+
+/// Stored output lines, in pages.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/output", tag = "jobs",
+    params(("id" = String, Path, description = "Job id (ULID)"), OutputQuery),
+    responses(
+        (status = 200, description = "A page of output lines", body = OutputPage),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn output(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<OutputQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(&id)?;
+    let limit = query.limit.unwrap_or(DEFAULT_OUTPUT_LIMIT);
+    if !(1..=MAX_OUTPUT_LIMIT).contains(&limit) {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, format!("limit must be between 1 and {MAX_OUTPUT_LIMIT}")));
+    }
+    let after = query.after_seq.unwrap_or(0).max(0);
+    let kinds: &[EventKind] = match query.stream.unwrap_or_default() {
+        StreamFilter::Stdout => &[EventKind::Stdout],
+        StreamFilter::Stderr => &[EventKind::Stderr],
+        StreamFilter::Both => &[EventKind::Stdout, EventKind::Stderr],
+    };
+    let jobs = state.engine.store().jobs();
+    jobs.get(id).await.map_err(not_found(id))?;
+    let mut events = jobs.events_after(id, after, limit + 1, kinds).await?;
+    let has_more = events.len() as u64 > limit;
+    events.truncate(limit as usize);
+    let next_after_seq = events.last().map_or(after, |e| e.seq);
+    let items = events
+        .into_iter()
+        .map(|e| OutputItem { seq: e.seq, stream: e.kind.as_str().to_string(), line: e.data, at: format_ms(e.at) })
+        .collect();
+    Ok(HttpResponse::Ok().json(OutputPage { items, next_after_seq, has_more }))
+}
+
+/// Follow a job live over Server-Sent Events. Unnamed events carry the job record on every state change; `stdout`
+/// and `stderr` events carry output lines; `truncated` says what the output bound dropped. Each event's `id` is
+/// its sequence number: reconnect with `Last-Event-ID` to get exactly the events after it. The stream ends after
+/// the final job record.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/$stream", tag = "jobs",
+    params(
+        ("id" = String, Path, description = "Job id (ULID)"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "text/event-stream of the job's events", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn stream(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(&id)?;
+    let after = match req.headers().get("last-event-id") {
+        None => 0,
+        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::new(ErrorCode::BadRequest, "Last-Event-ID must be a non-negative integer (an event id)")
+        })?,
+    };
+    state.engine.store().jobs().get(id).await.map_err(not_found(id))?;
+    let events = crate::engine::follow::follow(&state.engine, id, after, state.sse_keepalive);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(sse::body(events)))
+}

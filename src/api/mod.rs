@@ -1,0 +1,111 @@
+//! HTTP only. This file holds the whole route table and the extractor set-up; one file per resource holds its
+//! handlers, which parse, call `store`/`engine`, and map to DTOs.
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod jobs;
+pub mod sse;
+pub mod tasks;
+
+use std::time::Duration;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use crate::domain::{JobId, TaskId};
+use crate::engine::Engine;
+use crate::error::{ApiError, ErrorCode};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub engine: Engine,
+    pub api_keys: Vec<String>,
+    pub sse_keepalive: Duration,
+    pub max_body_bytes: usize,
+}
+
+/// The route table. `$orphaned` is registered before `{id}` so it is not taken for an id.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .wrap(from_fn(auth::require_api_key))
+            .service(web::resource("/tasks").get(tasks::list).post(tasks::create))
+            .service(web::resource("/tasks/$orphaned").get(tasks::orphaned))
+            .service(
+                web::resource("/tasks/{id}")
+                    .get(tasks::get)
+                    .put(tasks::update)
+                    .patch(tasks::update)
+                    .delete(tasks::delete),
+            )
+            .service(web::resource("/tasks/{id}/$execute").post(tasks::execute))
+            .service(web::resource("/jobs").get(jobs::list))
+            .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
+            .service(web::resource("/jobs/{id}/output").get(jobs::output))
+            .service(web::resource("/jobs/{id}/$stream").get(jobs::stream)),
+    )
+    .service(web::resource("/health").get(health::health));
+}
+
+/// Extractor configuration: bounded bodies, and every extractor error answered as problem+json.
+pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::QueryConfig, web::PayloadConfig) {
+    let json = web::JsonConfig::default()
+        .limit(max_body_bytes)
+        .content_type_required(false)
+        .error_handler(|err, _req| json_error(err).into());
+    let query = web::QueryConfig::default()
+        .error_handler(|err, _req| ApiError::new(ErrorCode::InvalidQuery, err.to_string()).into());
+    (json, query, web::PayloadConfig::new(max_body_bytes))
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is {length} bytes; this server accepts at most {limit}"),
+        ),
+        JsonPayloadError::Overflow { limit } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than this server accepts ({limit} bytes)"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON with the header Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(e) => serde_error(&e),
+        other => ApiError::new(ErrorCode::BadRequest, other.to_string()),
+    }
+}
+
+fn serde_error(e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => ApiError::new(ErrorCode::InvalidBody, e.to_string()),
+        _ => ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")),
+    }
+}
+
+/// An optional JSON body: empty means `None`. A body sent with a non-JSON content type is refused.
+pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if ct != "application/json" && !ct.ends_with("+json") {
+            return Err(json_error(JsonPayloadError::ContentType));
+        }
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| serde_error(&e))
+}
+
+pub fn task_id(s: &str) -> Result<TaskId, ApiError> {
+    Ok(s.parse()?)
+}
+
+pub fn job_id(s: &str) -> Result<JobId, ApiError> {
+    Ok(s.parse()?)
+}

@@ -1,0 +1,57 @@
+//! Server-Sent Events framing of followed job events.
+use std::convert::Infallible;
+
+use actix_web::web::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::domain::{EventKind, JobEvent};
+use crate::engine::follow::Followed;
+
+/// One SSE frame. State events are unnamed (`message`, as servicekit clients expect); the rest are named by kind.
+/// A CR or LF inside the data would end an SSE line, so the data is split into several `data:` lines there.
+pub fn frame(event: &JobEvent) -> Bytes {
+    let mut out = String::with_capacity(event.data.len() + 40);
+    out.push_str("id: ");
+    out.push_str(&event.seq.to_string());
+    out.push('\n');
+    if event.kind != EventKind::State {
+        out.push_str("event: ");
+        out.push_str(event.kind.as_str());
+        out.push('\n');
+    }
+    for line in event.data.split(['\n', '\r']) {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+pub fn body(events: mpsc::Receiver<Followed>) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    ReceiverStream::new(events).map(|item| {
+        Ok(match item {
+            Followed::Event(event) => frame(&event),
+            Followed::Idle => Bytes::from_static(KEEP_ALIVE),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::JobId;
+
+    #[test]
+    fn frames_named_and_unnamed_events() {
+        let job_id = JobId::generate();
+        let line = JobEvent { job_id, seq: 7, kind: EventKind::Stdout, data: "a\rb".into(), at: 0 };
+        assert_eq!(frame(&line), "id: 7\nevent: stdout\ndata: a\ndata: b\n\n");
+        let state = JobEvent { job_id, seq: 1, kind: EventKind::State, data: "{}".into(), at: 0 };
+        assert_eq!(frame(&state), "id: 1\ndata: {}\n\n");
+    }
+}

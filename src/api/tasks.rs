@@ -1,0 +1,143 @@
+//! `/api/v1/tasks`: task CRUD, `$execute` and `$orphaned`.
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::dto::{
+    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansQuery, OrphansResponse, PageQuery,
+    Paginated, UpdateTask,
+};
+use super::{AppState, json_body, task_id};
+use crate::domain::task::TaskView;
+use crate::domain::{Params, Task, TaskId, now_ms};
+use crate::error::{ApiError, ErrorCode, Problem};
+use crate::store::StoreError;
+
+fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::new(ErrorCode::TaskNotFound, format!("no task with id {id}")),
+        other => other.into(),
+    }
+}
+
+/// Create a task.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTask,
+    responses(
+        (status = 201, description = "Created", body = TaskView),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid task or program not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner().parse(state.engine.allow_list())?;
+    let task = Task::create(new, now_ms());
+    state.engine.store().tasks().insert(&task).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/tasks/{}", task.id)))
+        .json(TaskView::from(&task)))
+}
+
+/// List tasks, oldest first: all as an array, or one page with `page`/`size`.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(PageQuery),
+    responses((status = 200, description = "Tasks", body = Listing<TaskView>)))]
+pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let tasks = state.engine.store().tasks();
+    let listing = match query.parse()? {
+        None => Listing::All(tasks.all().await?.iter().map(TaskView::from).collect()),
+        Some(req) => {
+            let page = tasks.page(req).await?;
+            Listing::Page(Paginated::new(page.items.iter().map(TaskView::from).collect(), page.total, req))
+        }
+    };
+    Ok(HttpResponse::Ok().json(listing))
+}
+
+/// Get a task.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Task id (ULID)")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&id)?;
+    let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
+    Ok(HttpResponse::Ok().json(TaskView::from(&task)))
+}
+
+/// Update some of a task's fields.
+#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", request_body = UpdateTask,
+    params(("id" = String, Path, description = "Task id (ULID)")),
+    responses(
+        (status = 200, description = "The updated task", body = TaskView),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<UpdateTask>,
+) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&id)?;
+    let patch = body.into_inner().parse(state.engine.allow_list())?;
+    let tasks = state.engine.store().tasks();
+    let mut task = tasks.get(id).await.map_err(not_found(id))?;
+    task.apply(patch, now_ms());
+    tasks.update(&task).await.map_err(not_found(id))?;
+    Ok(HttpResponse::Ok().json(TaskView::from(&task)))
+}
+
+/// Delete a task (its jobs stay).
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Task id (ULID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&id)?;
+    state.engine.store().tasks().delete(id).await.map_err(not_found(id))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Run a task: queue a job and answer at once with its id.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/$execute", tag = "tasks", request_body(content = Option<ExecuteRequest>),
+    params(("id" = String, Path, description = "Task id (ULID)")),
+    responses(
+        (status = 202, description = "Job queued", body = ExecuteResponse),
+        (status = 400, description = "Missing or invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Task disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Program no longer allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn execute(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = task_id(&id)?;
+    let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
+    let params = Params::parse(request.params)?;
+    let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
+    let job = state.engine.submit(&task, &params).await?;
+    Ok(HttpResponse::Accepted().insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id))).json(
+        ExecuteResponse {
+            job_id: job.id.to_string(),
+            message: format!("Task submitted for execution. Job ID: {}", job.id),
+        },
+    ))
+}
+
+/// Tasks that fell through: never run, no longer runnable, or whose latest job was lost.
+#[utoipa::path(get, path = "/api/v1/tasks/$orphaned", tag = "tasks", params(OrphansQuery),
+    responses((status = 200, description = "Orphaned tasks", body = OrphansResponse)))]
+pub async fn orphaned(state: web::Data<AppState>, query: web::Query<OrphansQuery>) -> Result<HttpResponse, ApiError> {
+    let orphaned_tasks: Vec<OrphanedTask> = state
+        .engine
+        .orphans()
+        .await?
+        .iter()
+        .filter(|(_, reason)| query.reason.is_none_or(|r| r == *reason))
+        .map(|(task, reason)| OrphanedTask { task: TaskView::from(task), reason: *reason })
+        .collect();
+    Ok(HttpResponse::Ok().json(OrphansResponse { count: orphaned_tasks.len(), orphaned_tasks }))
+}

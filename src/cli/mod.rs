@@ -1,0 +1,97 @@
+//! The `taskyard` command line: `serve` runs the server; `openapi` prints the API document.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "taskyard",
+    version,
+    about = "A self-hosted task runner: stored commands, run as jobs, with live output over SSE"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (SQLite file ./taskyard.db and 127.0.0.1:8000 unless told otherwise).
+    Serve(ServeArgs),
+    /// Print the OpenAPI document (JSON) to stdout.
+    Openapi,
+}
+
+/// Settings come from defaults < the TOML file < TASKYARD_* environment variables < these flags.
+#[derive(Debug, Args)]
+#[command(after_help = "API keys: set TASKYARD_API_KEY (or `api_keys = [...]` in the config file) to require the \
+                        X-API-Key header on every /api route. Keys are not accepted as flags, so they never show in \
+                        the process list.")]
+pub struct ServeArgs {
+    /// TOML config file (keys: bind, database_url, allow, max_concurrency, api_keys, output_max_bytes,
+    /// max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds).
+    #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long, env = "TASKYARD_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB [default: sqlite://taskyard.db?mode=rwc].
+    #[arg(long, env = "TASKYARD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// A program tasks may run (argv[0], exact match); repeat for more. Replaces the default list
+    /// (echo, true, false, sleep, printf, date, env). The environment variable takes a comma-separated list.
+    #[arg(long = "allow", env = "TASKYARD_ALLOW", value_name = "PROGRAM", value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Jobs run at once [default: 5].
+    #[arg(long, env = "TASKYARD_MAX_CONCURRENCY", value_name = "N")]
+    pub max_concurrency: Option<usize>,
+    /// Stored output per stream per job, in bytes; the rest is counted, not stored [default: 10485760].
+    #[arg(long, env = "TASKYARD_OUTPUT_MAX_BYTES", value_name = "BYTES")]
+    pub output_max_bytes: Option<u64>,
+    /// Largest accepted request body, in bytes [default: 1048576].
+    #[arg(long, env = "TASKYARD_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds between SIGTERM and SIGKILL when a job is canceled or times out [default: 5].
+    #[arg(long, env = "TASKYARD_KILL_GRACE_SECONDS", value_name = "SECONDS")]
+    pub kill_grace_seconds: Option<u64>,
+}
+
+impl ServeArgs {
+    /// Layers the file (if any), then the environment and flags (clap has already put flags over env).
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(v) = &self.bind {
+            s.bind = v.clone();
+        }
+        if let Some(v) = &self.database_url {
+            s.database_url = v.clone();
+        }
+        let allow: Vec<String> = self.allow.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+        if !allow.is_empty() {
+            s.allow = allow;
+        }
+        if let Some(v) = self.max_concurrency {
+            s.max_concurrency = v;
+        }
+        if let Some(v) = self.output_max_bytes {
+            s.output_max_bytes = v;
+        }
+        if let Some(v) = self.max_body_bytes {
+            s.max_body_bytes = v;
+        }
+        if let Some(v) = self.kill_grace_seconds {
+            s.kill_grace_seconds = v;
+        }
+        if let Ok(key) = std::env::var("TASKYARD_API_KEY")
+            && !key.is_empty()
+        {
+            s.api_keys = vec![key];
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,89 @@
+//! Settings: defaults from code < TOML file (`--config`) < `TASKYARD_*` environment < command-line flags.
+//! Validated once at start; everything after trusts them.
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::AllowList;
+use crate::engine::EngineConfig;
+
+/// The programs tasks may run when nothing else is configured: harmless, and enough for the walk-through.
+pub const DEFAULT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf", "date", "env"];
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB`.
+    pub database_url: String,
+    /// Programs (argv[0], exact match) that tasks may run.
+    pub allow: Vec<String>,
+    /// Jobs run at once by this server.
+    pub max_concurrency: usize,
+    /// When non-empty, every /api route requires one of these in `X-API-Key`.
+    pub api_keys: Vec<String>,
+    /// Stored output per stream per job; past it, lines are counted, not stored.
+    pub output_max_bytes: u64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Between SIGTERM and SIGKILL when a job is canceled or times out.
+    pub kill_grace_seconds: u64,
+    /// Keep-alive comment interval on idle SSE streams.
+    pub sse_keepalive_seconds: u64,
+    /// How long a job's claim lasts without renewal (the runner renews it every third of this).
+    pub lease_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8000".into(),
+            database_url: "sqlite://taskyard.db?mode=rwc".into(),
+            allow: DEFAULT_ALLOW.iter().map(|s| s.to_string()).collect(),
+            max_concurrency: 5,
+            api_keys: Vec::new(),
+            output_max_bytes: 10 * 1024 * 1024,
+            max_body_bytes: 1024 * 1024,
+            kill_grace_seconds: 5,
+            sse_keepalive_seconds: 15,
+            lease_seconds: 15,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads a TOML file over the defaults. Unknown keys are an error, so a typo never passes silently.
+    pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {} is not valid: {e}", path.display()))
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let check = |ok: bool, msg: &str| if ok { Ok(()) } else { Err(anyhow::anyhow!("invalid setting: {msg}")) };
+        check(!self.bind.trim().is_empty(), "bind must not be empty")?;
+        check((1..=1024).contains(&self.max_concurrency), "max_concurrency must be between 1 and 1024")?;
+        check(self.output_max_bytes >= 1024, "output_max_bytes must be at least 1024")?;
+        check(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024")?;
+        check(self.sse_keepalive_seconds >= 1, "sse_keepalive_seconds must be at least 1")?;
+        check(self.lease_seconds >= 3, "lease_seconds must be at least 3")?;
+        check(self.api_keys.iter().all(|k| k.len() >= 8), "every API key must be at least 8 characters")?;
+        check(
+            self.allow.iter().all(|p| !p.trim().is_empty() && !p.contains(char::is_whitespace)),
+            "allow entries must be program names or paths without spaces",
+        )?;
+        Ok(())
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            allow: AllowList::new(self.allow.iter().cloned()),
+            max_concurrency: self.max_concurrency,
+            output_max_bytes: self.output_max_bytes,
+            kill_grace: Duration::from_secs(self.kill_grace_seconds),
+            lease: Duration::from_secs(self.lease_seconds),
+        }
+    }
+}

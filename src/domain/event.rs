@@ -1,0 +1,81 @@
+//! The job event log: every state change and output line of a job, numbered from 1 without gaps.
+use std::str::FromStr;
+
+use super::JobId;
+use super::job::UnknownVariant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A state change; data is the job record (JSON).
+    State,
+    Stdout,
+    Stderr,
+    /// A stream reached its bound; data says what was dropped (JSON).
+    Truncated,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 4] = [Self::State, Self::Stdout, Self::Stderr, Self::Truncated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::State => "state",
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+            Self::Truncated => "truncated",
+        }
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownVariant {
+            kind: "event kind",
+            value: s.to_string(),
+            expected: "state, stdout, stderr, truncated".into(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+impl OutputStream {
+    pub fn kind(self) -> EventKind {
+        match self {
+            Self::Stdout => EventKind::Stdout,
+            Self::Stderr => EventKind::Stderr,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEvent {
+    pub job_id: JobId,
+    pub seq: i64,
+    pub kind: EventKind,
+    pub data: String,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+impl JobEvent {
+    /// Whether this event ends the job's stream: a state event whose record is in a terminal status.
+    pub fn is_terminal(&self) -> bool {
+        self.kind == EventKind::State
+            && serde_json::from_str::<serde_json::Value>(&self.data).is_ok_and(|v| {
+                v.get("status")
+                    .and_then(|s| s.as_str())
+                    .and_then(|s| s.parse::<super::JobStatus>().ok())
+                    .is_some_and(|s| s.is_terminal())
+            })
+    }
+}

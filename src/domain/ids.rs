@@ -1,0 +1,63 @@
+//! ULID newtypes, so a task id can never be passed where a job id is expected.
+use std::fmt;
+use std::str::FromStr;
+
+use ulid::Ulid;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {kind} id: ids are 26-character ULIDs")]
+pub struct IdError {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! ulid_id {
+    ($name:ident, $kind:literal) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Ulid);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(Ulid::generate())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                // A ULID is 128 bits in 26 base-32 digits: the first digit can only be 0 to 7 (the ulid crate
+                // would accept larger ones and silently overflow).
+                let fits = s.as_bytes().first().is_some_and(|c| (b'0'..=b'7').contains(c));
+                fits.then(|| Ulid::from_string(s).ok())
+                    .flatten()
+                    .map(Self)
+                    .ok_or_else(|| IdError { kind: $kind, value: s.chars().take(64).collect() })
+            }
+        }
+    };
+}
+
+ulid_id!(TaskId, "task");
+ulid_id!(JobId, "job");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let id = JobId::generate();
+        assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+        for bad in ["", "abc", "01ARZ3NDEKTSV4RRFFQ69G5FA", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ", "01ARZ3NDEKTSV4RRFFQ69G5FAVX"]
+        {
+            let err = bad.parse::<TaskId>().unwrap_err();
+            assert_eq!(err.kind, "task", "{bad}");
+        }
+    }
+}

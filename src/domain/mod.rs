@@ -1,0 +1,27 @@
+//! Plain types with invariants and no I/O. Everything here is parsed once at the edge and trusted after; this module
+//! imports nothing else of ours.
+pub mod command;
+pub mod event;
+pub mod ids;
+pub mod job;
+pub mod params;
+pub mod task;
+
+pub use command::{AllowList, CommandError, CommandLine};
+pub use event::{EventKind, JobEvent, OutputStream};
+pub use ids::{IdError, JobId, TaskId};
+pub use job::{Job, JobStatus, Outcome};
+pub use params::{ParamError, Params};
+pub use task::{NewTask, Task, TaskName, TaskPatch};
+
+/// The current time as Unix milliseconds (UTC): how every time is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Unix milliseconds to RFC 3339 UTC with millisecond precision, as the API shows times.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,139 @@
+//! Following a job: replay its stored events after a given sequence number, then its live ones, with no gap and
+//! no duplicate, until its final record.
+//!
+//! The order matters: subscribe to the hub first, then replay from the store, then forward live events, dropping
+//! any already sent. A live event that skips ahead (the subscriber came late or lagged) is preceded by the missing
+//! events, read from the store once the runner's flushed watermark covers them.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::Engine;
+use super::hub::Subscription;
+use crate::domain::{JobEvent, JobId};
+use crate::store::StoreError;
+
+/// What a follower yields: an event, or a sign that nothing happened for a while (for keep-alives).
+#[derive(Debug, Clone)]
+pub enum Followed {
+    Event(Arc<JobEvent>),
+    Idle,
+}
+
+const REPLAY_PAGE: u64 = 1000;
+
+/// Starts following `job` after `after_seq`. The receiver ends after the final record, or early on a store
+/// error. Dropping the receiver stops the follower.
+pub fn follow(engine: &Engine, job: JobId, after_seq: i64, idle_every: Duration) -> mpsc::Receiver<Followed> {
+    let (tx, rx) = mpsc::channel(64);
+    let engine = engine.clone();
+    let sub = engine.hub().subscribe(job);
+    tokio::spawn(async move {
+        let mut follower = Follower { engine: engine.clone(), job, last: after_seq, tx };
+        if let Err(err) = follower.run(sub, idle_every).await {
+            tracing::warn!(job = %job, error = %err, "stream ended early");
+        }
+        engine.hub().release(job);
+    });
+    rx
+}
+
+struct Follower {
+    engine: Engine,
+    job: JobId,
+    last: i64,
+    tx: mpsc::Sender<Followed>,
+}
+
+/// Why following stopped.
+enum Stop {
+    Done,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Done => f.write_str("done"),
+            Stop::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Follower {
+    async fn run(&mut self, mut sub: Subscription, idle_every: Duration) -> Result<(), Stop> {
+        match self.follow(&mut sub, idle_every).await {
+            Ok(()) | Err(Stop::Done) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn follow(&mut self, sub: &mut Subscription, idle_every: Duration) -> Result<(), Stop> {
+        self.replay(i64::MAX).await?;
+        loop {
+            match tokio::time::timeout(idle_every, sub.events.recv()).await {
+                Err(_) => self.send(Followed::Idle).await?,
+                Ok(Ok(event)) => {
+                    if event.seq <= self.last {
+                        continue;
+                    }
+                    if event.seq > self.last + 1 {
+                        self.fill_gap(sub, event.seq).await?;
+                    }
+                    self.emit(event).await?;
+                }
+                Ok(Err(RecvError::Lagged(_))) => continue,
+                // The runner finished and closed the channel: the rest is in the store.
+                Ok(Err(RecvError::Closed)) => return self.replay(i64::MAX).await,
+            }
+        }
+    }
+
+    /// Sends stored events with `last < seq < before`, page by page.
+    async fn replay(&mut self, before: i64) -> Result<(), Stop> {
+        loop {
+            let page = self.engine.store().jobs().events_after(self.job, self.last, REPLAY_PAGE, &[]).await?;
+            let full = page.len() as u64 == REPLAY_PAGE;
+            for event in page {
+                if event.seq >= before {
+                    return Ok(());
+                }
+                self.emit(Arc::new(event)).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fills `last < seq < upto` from the store, waiting for the runner's writes to cover them.
+    async fn fill_gap(&mut self, sub: &mut Subscription, upto: i64) -> Result<(), Stop> {
+        loop {
+            self.replay(upto).await?;
+            if self.last >= upto - 1 {
+                return Ok(());
+            }
+            // Not written yet: wait for the next flush (bounded, in case the watermark was reset).
+            let _ = tokio::time::timeout(Duration::from_millis(500), sub.flushed.changed()).await;
+        }
+    }
+
+    async fn emit(&mut self, event: Arc<JobEvent>) -> Result<(), Stop> {
+        let terminal = event.is_terminal();
+        self.last = event.seq;
+        self.send(Followed::Event(event)).await?;
+        if terminal { Err(Stop::Done) } else { Ok(()) }
+    }
+
+    async fn send(&self, item: Followed) -> Result<(), Stop> {
+        self.tx.send(item).await.map_err(|_| Stop::Done)
+    }
+}

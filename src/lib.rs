@@ -1,0 +1,25 @@
+//! taskyard: a self-hosted task runner. Tasks are stored commands (argv from an allow-list, never a shell) run as
+//! jobs on request; each job's state changes and output lines form an ordered, persisted event log that clients
+//! follow live over Server-Sent Events and resume without gaps.
+//!
+//! # Layout
+//! - [`config`]: settings (defaults < TOML file < `TASKYARD_*` env < flags), validated once.
+//! - [`startup`]: builds the [`startup::Application`] from settings; used by `main` and the tests alike.
+//! - [`error`]: the one HTTP error type and its table of codes (RFC 9457 problem+json).
+//! - [`domain`]: plain types with invariants and no I/O: ids, job states, command lines, params.
+//! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm).
+//! - [`engine`]: claiming, running and following jobs; the live event hub.
+//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
+//! - [`openapi`]: the OpenAPI document and the docs UI.
+//! - [`cli`]: the `taskyard` command line.
+//!
+//! Arrows point down: `api`/`cli` → `engine`/`store` → `domain`.
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod openapi;
+pub mod startup;
+pub mod store;

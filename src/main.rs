@@ -1,0 +1,68 @@
+//! The `taskyard` binary: a thin layer over the library.
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use taskyard::cli::{Cli, Command};
+use taskyard::startup::Application;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", taskyard::openapi::json());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            init_logging();
+            match serve(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!("{err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(args: taskyard::cli::ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let allow = settings.allow.join(", ");
+    let app = Application::build(settings.clone()).await?;
+    tracing::info!(
+        database = %redact(&settings.database_url),
+        max_concurrency = settings.max_concurrency,
+        api_keys = settings.api_keys.len(),
+        "allowed programs: {allow}"
+    );
+    tracing::info!("listening on http://{}", app.address());
+    app.run_until_stopped().await
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_span_events(FmtSpan::CLOSE)
+        .init();
+}

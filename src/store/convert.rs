@@ -1,0 +1,139 @@
+//! Row ↔ domain conversions. A row that does not parse is reported as corrupt, never unwrapped.
+use std::collections::BTreeMap;
+
+use entity::{job, job_event, task};
+use sea_orm::ActiveValue::Set;
+
+use super::StoreError;
+use crate::domain::job::OutputTotals;
+use crate::domain::{EventKind, Job, JobEvent, Params, Task, TaskName};
+
+fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what} of {id}: {err}"))
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, id: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, id, e))
+}
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("maps and lists of strings always serialise")
+}
+
+pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
+    let id = m.id.parse().map_err(|e| corrupt("id", &m.id, e))?;
+    let params = Params::parse(json("params", &m.id, &m.params)?).map_err(|e| corrupt("params", &m.id, e))?;
+    Ok(Task {
+        id,
+        name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", &m.id, e))?,
+        params,
+        env: json("env", &m.id, &m.env)?,
+        tags: json("tags", &m.id, &m.tags)?,
+        command: m.command,
+        enabled: m.enabled,
+        cwd: m.cwd,
+        timeout_seconds: m.timeout_seconds,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub fn task_to_row(t: &Task) -> task::ActiveModel {
+    task::ActiveModel {
+        id: Set(t.id.to_string()),
+        name: Set(t.name.as_ref().map(|n| n.as_str().to_string())),
+        command: Set(t.command.clone()),
+        enabled: Set(t.enabled),
+        params: Set(t.params.to_json().to_string()),
+        env: Set(to_json(&t.env)),
+        cwd: Set(t.cwd.clone()),
+        timeout_seconds: Set(t.timeout_seconds),
+        tags: Set(to_json(&t.tags)),
+        created_at: Set(t.created_at),
+        updated_at: Set(t.updated_at),
+    }
+}
+
+pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
+    let id = &m.id;
+    Ok(Job {
+        id: id.parse().map_err(|e| corrupt("id", id, e))?,
+        task_id: m.task_id.parse().map_err(|e| corrupt("task_id", id, e))?,
+        status: m.status.parse().map_err(|e| corrupt("status", id, e))?,
+        outcome: m.outcome.as_deref().map(str::parse).transpose().map_err(|e| corrupt("outcome", id, e))?,
+        attempt: m.attempt,
+        argv: json("argv", id, &m.argv)?,
+        env: json::<BTreeMap<String, String>>("env", id, &m.env)?,
+        cwd: m.cwd,
+        timeout_seconds: m.timeout_seconds,
+        submitted_at: m.submitted_at,
+        run_at: m.run_at,
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+        exit_code: m.exit_code,
+        signal: m.signal,
+        error: m.error,
+        totals: OutputTotals {
+            stdout_bytes: m.stdout_bytes,
+            stderr_bytes: m.stderr_bytes,
+            stdout_lines: m.stdout_lines,
+            stderr_lines: m.stderr_lines,
+            dropped_lines: m.dropped_lines,
+            dropped_bytes: m.dropped_bytes,
+        },
+        last_seq: m.last_seq,
+        node_id: m.node_id,
+    })
+}
+
+/// Every column of a job, for inserts and for conditional whole-row updates.
+pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
+    let t = j.totals;
+    job::ActiveModel {
+        id: Set(j.id.to_string()),
+        task_id: Set(j.task_id.to_string()),
+        status: Set(j.status.as_str().to_string()),
+        outcome: Set(j.outcome.map(|o| o.as_str().to_string())),
+        attempt: Set(j.attempt),
+        argv: Set(to_json(&j.argv)),
+        env: Set(to_json(&j.env)),
+        cwd: Set(j.cwd.clone()),
+        timeout_seconds: Set(j.timeout_seconds),
+        submitted_at: Set(j.submitted_at),
+        run_at: Set(j.run_at),
+        started_at: Set(j.started_at),
+        finished_at: Set(j.finished_at),
+        exit_code: Set(j.exit_code),
+        signal: Set(j.signal),
+        error: Set(j.error.clone()),
+        stdout_bytes: Set(t.stdout_bytes),
+        stderr_bytes: Set(t.stderr_bytes),
+        stdout_lines: Set(t.stdout_lines),
+        stderr_lines: Set(t.stderr_lines),
+        dropped_lines: Set(t.dropped_lines),
+        dropped_bytes: Set(t.dropped_bytes),
+        last_seq: Set(j.last_seq),
+        node_id: Set(j.node_id.clone()),
+        lease_expires_at: Set(lease_expires_at),
+    }
+}
+
+pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {
+    Ok(JobEvent {
+        job_id: m.job_id.parse().map_err(|e| corrupt("event job_id", &m.job_id, e))?,
+        kind: m.kind.parse::<EventKind>().map_err(|e| corrupt("event kind", &m.job_id, e))?,
+        seq: m.seq,
+        data: m.data,
+        at: m.at,
+    })
+}
+
+pub fn event_to_row(e: &JobEvent) -> job_event::ActiveModel {
+    job_event::ActiveModel {
+        job_id: Set(e.job_id.to_string()),
+        seq: Set(e.seq),
+        kind: Set(e.kind.as_str().to_string()),
+        data: Set(e.data.clone()),
+        at: Set(e.at),
+    }
+}

@@ -1,0 +1,75 @@
+//! The `tasks` table.
+use entity::task;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, SqlErr};
+
+use super::convert::{task_from_row, task_to_row};
+use super::{Page, PageRequest, StoreError, StoreResult};
+use crate::domain::{Task, TaskId};
+
+pub struct TasksStore<'a> {
+    db: &'a DatabaseConnection,
+}
+
+fn name_conflict(err: sea_orm::DbErr) -> StoreError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::NameTaken,
+        _ => err.into(),
+    }
+}
+
+impl<'a> TasksStore<'a> {
+    pub(super) fn new(db: &'a DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn insert(&self, task: &Task) -> StoreResult<()> {
+        task::Entity::insert(task_to_row(task)).exec_without_returning(self.db).await.map_err(name_conflict)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: TaskId) -> StoreResult<Task> {
+        let row = task::Entity::find_by_id(id.to_string()).one(self.db).await?.ok_or(StoreError::NotFound)?;
+        task_from_row(row)
+    }
+
+    /// Writes every field of `task` over the stored row.
+    pub async fn update(&self, task: &Task) -> StoreResult<()> {
+        let res = task::Entity::update_many()
+            .set(task_to_row(task))
+            .filter(task::Column::Id.eq(task.id.to_string()))
+            .exec(self.db)
+            .await
+            .map_err(name_conflict)?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, id: TaskId) -> StoreResult<()> {
+        let res = task::Entity::delete_by_id(id.to_string()).exec(self.db).await?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// All tasks, oldest first.
+    pub async fn all(&self) -> StoreResult<Vec<Task>> {
+        let rows = task::Entity::find().order_by_asc(task::Column::Id).all(self.db).await?;
+        rows.into_iter().map(task_from_row).collect()
+    }
+
+    pub async fn page(&self, req: PageRequest) -> StoreResult<Page<Task>> {
+        let total = task::Entity::find().count(self.db).await?;
+        let rows = task::Entity::find()
+            .order_by_asc(task::Column::Id)
+            .offset((req.page - 1) * req.size)
+            .limit(req.size)
+            .all(self.db)
+            .await?;
+        Ok(Page { items: rows.into_iter().map(task_from_row).collect::<Result<_, _>>()?, total })
+    }
+}
+
+use sea_orm::{ColumnTrait, QueryFilter};
