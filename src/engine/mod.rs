@@ -7,6 +7,7 @@ pub mod follow;
 pub mod hub;
 mod output;
 mod runner;
+mod spawner;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -66,6 +67,7 @@ pub(crate) struct Inner {
     /// The environment every job starts from: the server's own, without TASKYARD_* variables (they may hold
     /// secrets such as the API key).
     base_env: Vec<(OsString, OsString)>,
+    spawner: spawner::Spawner,
     wake: Notify,
     slots: Arc<Semaphore>,
     /// Cancel switches of the jobs this process runs.
@@ -88,6 +90,7 @@ impl Engine {
             slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             config,
             base_env,
+            spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
         });

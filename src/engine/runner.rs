@@ -77,8 +77,7 @@ async fn spawn(inner: &Inner, job: &Job) -> std::io::Result<Child> {
     if let Some(cwd) = &job.cwd {
         cmd.current_dir(cwd);
     }
-    // posix_spawn blocks the calling thread until the child has exec'd: keep it off the async workers.
-    tokio::task::spawn_blocking(move || cmd.spawn()).await.map_err(std::io::Error::other)?
+    inner.spawner.spawn(cmd).await
 }
 
 /// Drives a running child to its end. Returns how it ended, or `None` when the job was taken from us (then
