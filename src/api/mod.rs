@@ -10,9 +10,8 @@ pub mod tasks;
 use std::time::Duration;
 
 use actix_web::error::JsonPayloadError;
-use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
 use crate::domain::{JobId, TaskId};
@@ -52,10 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Extractor configuration: bounded bodies, and every extractor error answered as problem+json.
 pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::QueryConfig, web::PayloadConfig) {
-    let json = web::JsonConfig::default()
-        .limit(max_body_bytes)
-        .content_type_required(false)
-        .error_handler(|err, _req| json_error(err).into());
+    let json = web::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req| json_error(err).into());
     let query = web::QueryConfig::default()
         .error_handler(|err, _req| ApiError::new(ErrorCode::InvalidQuery, err.to_string()).into());
     (json, query, web::PayloadConfig::new(max_body_bytes))
@@ -88,16 +84,18 @@ fn serde_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// An optional JSON body: empty means `None`. A body sent with a non-JSON content type is refused.
+/// An optional JSON body: empty means `None`. A non-empty body needs a JSON content type, as everywhere else.
 pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if ct != "application/json" && !ct.ends_with("+json") {
-            return Err(json_error(JsonPayloadError::ContentType));
-        }
+    let is_json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    if !is_json {
+        return Err(json_error(JsonPayloadError::ContentType));
     }
     serde_json::from_slice(body).map(Some).map_err(|e| serde_error(&e))
 }

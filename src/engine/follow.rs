@@ -78,6 +78,11 @@ impl Follower {
 
     async fn follow(&mut self, sub: &mut Subscription, idle_every: Duration) -> Result<(), Stop> {
         self.replay(i64::MAX).await?;
+        // Resumed at or past the final record of a finished job: nothing more will come.
+        let job = self.engine.store().jobs().get(self.job).await?;
+        if job.status.is_terminal() && self.last >= job.last_seq {
+            return Ok(());
+        }
         loop {
             match tokio::time::timeout(idle_every, sub.events.recv()).await {
                 Err(_) => self.send(Followed::Idle).await?,
