@@ -1,9 +1,11 @@
 //! Following a job: replay its stored events after a given sequence number, then its live ones, with no gap and
 //! no duplicate, until its final record.
 //!
-//! The order matters: subscribe to the hub first, then replay from the store, then forward live events, dropping
-//! any already sent. A live event that skips ahead (the subscriber came late or lagged) is preceded by the missing
-//! events, read from the store once the runner's flushed watermark covers them.
+//! The order matters: subscribe to the hub first (which hands over the events published but not yet stored), then
+//! replay from the store, then that snapshot, then forward live events, dropping any already sent. The store holds
+//! everything flushed when it is read and the snapshot everything not flushed when it was taken, earlier, so
+//! together they leave no gap. A live event that skips ahead (the subscriber lagged) is preceded by the missing
+//! events, found the same way.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,7 +79,8 @@ impl Follower {
     }
 
     async fn follow(&mut self, sub: &mut Subscription, idle_every: Duration) -> Result<(), Stop> {
-        self.replay(i64::MAX).await?;
+        let snapshot = std::mem::take(&mut sub.unflushed);
+        self.catch_up(snapshot).await?;
         // Resumed at or past the final record of a finished job: nothing more will come.
         let job = self.engine.store().jobs().get(self.job).await?;
         if job.status.is_terminal() && self.last >= job.last_seq {
@@ -91,43 +94,43 @@ impl Follower {
                         continue;
                     }
                     if event.seq > self.last + 1 {
-                        self.fill_gap(sub, event.seq).await?;
+                        let snapshot = self.engine.hub().unflushed(self.job);
+                        self.catch_up(snapshot).await?;
                     }
-                    self.emit(event).await?;
+                    if event.seq > self.last {
+                        self.emit(event).await?;
+                    }
                 }
                 Ok(Err(RecvError::Lagged(_))) => continue,
                 // The runner finished and closed the channel: the rest is in the store.
-                Ok(Err(RecvError::Closed)) => return self.replay(i64::MAX).await,
+                Ok(Err(RecvError::Closed)) => return self.replay().await,
             }
         }
     }
 
-    /// Sends stored events with `last < seq < before`, page by page.
-    async fn replay(&mut self, before: i64) -> Result<(), Stop> {
+    /// Sends what the store holds after `last`, then the not-yet-stored events of `snapshot` (taken before the
+    /// store was read) that come after it.
+    async fn catch_up(&mut self, snapshot: Vec<Arc<JobEvent>>) -> Result<(), Stop> {
+        self.replay().await?;
+        for event in snapshot {
+            if event.seq == self.last + 1 {
+                self.emit(event).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends stored events after `last`, page by page.
+    async fn replay(&mut self) -> Result<(), Stop> {
         loop {
             let page = self.engine.store().jobs().events_after(self.job, self.last, REPLAY_PAGE, &[]).await?;
             let full = page.len() as u64 == REPLAY_PAGE;
             for event in page {
-                if event.seq >= before {
-                    return Ok(());
-                }
                 self.emit(Arc::new(event)).await?;
             }
             if !full {
                 return Ok(());
             }
-        }
-    }
-
-    /// Fills `last < seq < upto` from the store, waiting for the runner's writes to cover them.
-    async fn fill_gap(&mut self, sub: &mut Subscription, upto: i64) -> Result<(), Stop> {
-        loop {
-            self.replay(upto).await?;
-            if self.last >= upto - 1 {
-                return Ok(());
-            }
-            // Not written yet: wait for the next flush (bounded, in case the watermark was reset).
-            let _ = tokio::time::timeout(Duration::from_millis(500), sub.flushed.changed()).await;
         }
     }
 

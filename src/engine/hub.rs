@@ -1,29 +1,30 @@
 //! In-memory fan-out of live job events to SSE subscribers.
 //!
 //! Each job with a runner or a subscriber has a channel here. The runner publishes every event as soon as it has a
-//! sequence number, and advances a `flushed` watermark once the event is in the database. A subscriber that sees a
-//! gap in sequence numbers (it subscribed late, or lagged behind) reads the missing events from the store once the
-//! watermark covers them, so nothing is lost and nothing is sent twice.
-use std::collections::HashMap;
+//! sequence number, and the channel keeps the published events that are not yet in the database until the runner
+//! reports them flushed. A subscriber gets those with its subscription (under the same lock as publishing), so
+//! replaying the store, then that snapshot, then the live channel covers every event: nothing is lost and, after
+//! de-duplication by sequence number, nothing is sent twice.
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::domain::{JobEvent, JobId};
 
-/// Events buffered per job for slow subscribers before they lag (and catch up from the store).
+/// Events buffered per job for slow subscribers before they lag (and catch up from the store and snapshot).
 const CHANNEL_CAPACITY: usize = 1024;
 
-#[derive(Clone)]
 struct Channel {
     events: broadcast::Sender<Arc<JobEvent>>,
-    flushed: watch::Sender<i64>,
+    /// Published, not yet stored; oldest first.
+    unflushed: VecDeque<Arc<JobEvent>>,
 }
 
-/// A subscription to one job's live events.
+/// A subscription to one job's live events, with the events published before it that the store may not hold yet.
 pub struct Subscription {
     pub events: broadcast::Receiver<Arc<JobEvent>>,
-    pub flushed: watch::Receiver<i64>,
+    pub unflushed: Vec<Arc<JobEvent>>,
 }
 
 #[derive(Default, Clone)]
@@ -32,27 +33,44 @@ pub struct Hub {
 }
 
 impl Hub {
-    fn channel(&self, job: JobId) -> Channel {
+    fn with_channel<T>(&self, job: JobId, f: impl FnOnce(&mut Channel) -> T) -> T {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(job)
-            .or_insert_with(|| Channel { events: broadcast::channel(CHANNEL_CAPACITY).0, flushed: watch::channel(0).0 })
-            .clone()
+        let ch = map
+            .entry(job)
+            .or_insert_with(|| Channel { events: broadcast::channel(CHANNEL_CAPACITY).0, unflushed: VecDeque::new() });
+        f(ch)
     }
 
     pub fn subscribe(&self, job: JobId) -> Subscription {
-        let ch = self.channel(job);
-        Subscription { events: ch.events.subscribe(), flushed: ch.flushed.subscribe() }
+        self.with_channel(job, |ch| Subscription {
+            events: ch.events.subscribe(),
+            unflushed: ch.unflushed.iter().cloned().collect(),
+        })
     }
 
-    /// Sends an event to the job's current subscribers (none is fine).
+    /// The events of `job` published but not yet stored.
+    pub fn unflushed(&self, job: JobId) -> Vec<Arc<JobEvent>> {
+        let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&job).map(|ch| ch.unflushed.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Sends an event to the job's current subscribers (none is fine) and keeps it until it is flushed.
     pub fn publish(&self, event: JobEvent) {
-        let ch = self.channel(event.job_id);
-        let _ = ch.events.send(Arc::new(event));
+        let event = Arc::new(event);
+        self.with_channel(event.job_id, |ch| {
+            ch.unflushed.push_back(event.clone());
+            let _ = ch.events.send(event);
+        });
     }
 
     /// Records that every event of `job` up to `seq` is in the database.
     pub fn flushed(&self, job: JobId, seq: i64) {
-        self.channel(job).flushed.send_replace(seq);
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ch) = map.get_mut(&job) {
+            while ch.unflushed.front().is_some_and(|e| e.seq <= seq) {
+                ch.unflushed.pop_front();
+            }
+        }
     }
 
     /// Drops the job's channel once its final event is stored and published; subscribers keep what they hold.
@@ -60,10 +78,10 @@ impl Hub {
         self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&job);
     }
 
-    /// Drops the job's channel if nobody listens any more (called when a subscriber leaves).
+    /// Drops the job's channel if nobody listens and nothing waits to be stored (called when a subscriber leaves).
     pub fn release(&self, job: JobId) {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(&job).is_some_and(|ch| ch.events.receiver_count() == 0) {
+        if map.get(&job).is_some_and(|ch| ch.events.receiver_count() == 0 && ch.unflushed.is_empty()) {
             map.remove(&job);
         }
     }

@@ -249,8 +249,8 @@ async fn dispatch(inner: Arc<Inner>) {
                 for ((job, event), permit) in claimed.into_iter().zip(permits.drain(..)) {
                     let (switch, cancel) = watch::channel(false);
                     inner.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id, switch);
-                    inner.hub.flushed(job.id, job.last_seq);
                     inner.hub.publish(event);
+                    inner.hub.flushed(job.id, job.last_seq);
                     tokio::spawn(runner::run(inner.clone(), job, cancel, permit));
                 }
                 drop(permits);

@@ -192,7 +192,6 @@ impl Sink {
             Ok(true) => {
                 self.job = done;
                 self.flushed_seq = self.job.last_seq;
-                self.inner.hub.flushed(self.job.id, self.flushed_seq);
                 self.inner.hub.publish(last);
                 self.inner.hub.close(self.job.id);
                 Ok(true)

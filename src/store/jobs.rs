@@ -4,12 +4,12 @@ use std::sync::LazyLock;
 
 use entity::{job, job_event};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    TransactionTrait,
 };
 
 use super::convert::{event_from_row, event_to_row, job_from_row, job_to_row};
-use super::{Backend, Page, PageRequest, StoreError, StoreResult, db_backend};
+use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult, db_backend};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 
 /// Rows per multi-row INSERT: well under SQLite's limit on bound variables.
@@ -31,7 +31,7 @@ pub struct OutputLine {
 }
 
 pub struct JobsStore<'a> {
-    db: &'a DatabaseConnection,
+    db: Conns<'a>,
     backend: Backend,
 }
 
@@ -77,13 +77,13 @@ async fn insert_events<C: ConnectionTrait>(db: &C, events: &[JobEvent]) -> Store
 }
 
 impl<'a> JobsStore<'a> {
-    pub(super) fn new(db: &'a DatabaseConnection, backend: Backend) -> Self {
+    pub(super) fn new(db: Conns<'a>, backend: Backend) -> Self {
         Self { db, backend }
     }
 
     /// Inserts a new job together with its first event, in one transaction.
     pub async fn create(&self, job: &Job, events: &[JobEvent]) -> StoreResult<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.db.write.begin().await?;
         job::Entity::insert(job_to_row(job, None)).exec_without_returning(&txn).await?;
         insert_events(&txn, events).await?;
         txn.commit().await?;
@@ -91,18 +91,18 @@ impl<'a> JobsStore<'a> {
     }
 
     pub async fn get(&self, id: JobId) -> StoreResult<Job> {
-        let row = job::Entity::find_by_id(id.to_string()).one(self.db).await?.ok_or(StoreError::NotFound)?;
+        let row = job::Entity::find_by_id(id.to_string()).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         job_from_row(row)
     }
 
     /// Newest first.
     pub async fn all(&self, filter: JobFilter) -> StoreResult<Vec<Job>> {
-        filtered(filter).all(self.db).await?.into_iter().map(job_from_row).collect()
+        filtered(filter).all(self.db.read).await?.into_iter().map(job_from_row).collect()
     }
 
     pub async fn page(&self, filter: JobFilter, req: PageRequest) -> StoreResult<Page<Job>> {
-        let total = filtered(filter).count(self.db).await?;
-        let rows = filtered(filter).offset((req.page - 1) * req.size).limit(req.size).all(self.db).await?;
+        let total = filtered(filter).count(self.db.read).await?;
+        let rows = filtered(filter).offset((req.page - 1) * req.size).limit(req.size).all(self.db.read).await?;
         Ok(Page { items: rows.into_iter().map(job_from_row).collect::<Result<_, _>>()?, total })
     }
 
@@ -128,7 +128,7 @@ impl<'a> JobsStore<'a> {
                 [now.into(), node_id.into(), lease_until.into(), limit.into()],
             ),
         };
-        let txn = self.db.begin().await?;
+        let txn = self.db.write.begin().await?;
         let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
         let mut claimed = rows
             .into_iter()
@@ -152,7 +152,7 @@ impl<'a> JobsStore<'a> {
         lease_until: Option<i64>,
         events: &[JobEvent],
     ) -> StoreResult<bool> {
-        let txn = self.db.begin().await?;
+        let txn = self.db.write.begin().await?;
         let res = job::Entity::update_many()
             .set(job_to_row(job, lease_until))
             .filter(job::Column::Id.eq(job.id.to_string()))
@@ -175,7 +175,7 @@ impl<'a> JobsStore<'a> {
         if let Some(t) = expired_before {
             q = q.filter(job::Column::LeaseExpiresAt.lt(t));
         }
-        q.order_by_asc(job::Column::Id).all(self.db).await?.into_iter().map(job_from_row).collect()
+        q.order_by_asc(job::Column::Id).all(self.db.read).await?.into_iter().map(job_from_row).collect()
     }
 
     pub async fn renew_lease(&self, id: JobId, node_id: &str, until: i64) -> StoreResult<bool> {
@@ -184,7 +184,7 @@ impl<'a> JobsStore<'a> {
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::NodeId.eq(node_id))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
-            .exec(self.db)
+            .exec(self.db.write)
             .await?;
         Ok(res.rows_affected == 1)
     }
@@ -203,7 +203,7 @@ impl<'a> JobsStore<'a> {
         if !kinds.is_empty() {
             q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
         }
-        let rows = q.order_by_asc(job_event::Column::Seq).limit(limit).all(self.db).await?;
+        let rows = q.order_by_asc(job_event::Column::Seq).limit(limit).all(self.db.read).await?;
         rows.into_iter().map(event_from_row).collect()
     }
 
@@ -215,7 +215,7 @@ impl<'a> JobsStore<'a> {
              WHERE j.id = (SELECT MAX(j2.id) FROM jobs j2 WHERE j2.task_id = j.task_id)",
         );
         let mut out = HashMap::new();
-        for row in self.db.query_all_raw(stmt).await? {
+        for row in self.db.read.query_all_raw(stmt).await? {
             let task_id: String = row.try_get("", "task_id")?;
             let status: String = row.try_get("", "status")?;
             let outcome: Option<String> = row.try_get("", "outcome")?;

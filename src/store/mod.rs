@@ -59,10 +59,21 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+/// The database. Writes go through `write`, reads through `read`: on SQLite these are a single writer
+/// connection and a pool of readers (WAL lets them read while it writes), because several writers on one file
+/// only queue on SQLite's lock with millisecond sleeps; on PostgreSQL both are the same pool.
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    read: DatabaseConnection,
+    write: DatabaseConnection,
     backend: Backend,
+}
+
+/// The two connections every table store uses.
+#[derive(Clone, Copy)]
+pub(crate) struct Conns<'a> {
+    pub read: &'a DatabaseConnection,
+    pub write: &'a DatabaseConnection,
 }
 
 impl Store {
@@ -75,24 +86,34 @@ impl Store {
         } else {
             anyhow::bail!("unsupported database URL '{url}': use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB");
         };
-        let mut opts = ConnectOptions::new(url.to_string());
-        opts.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
-        match backend {
-            Backend::Sqlite => {
-                opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+        let open = |max: u32| {
+            let mut opts = ConnectOptions::new(url.to_string());
+            opts.sqlx_logging(false)
+                .connect_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(max)
+                .min_connections(1);
+            if backend == Backend::Sqlite {
+                opts.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
                     o.journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
                         .create_if_missing(true)
                 });
             }
-            Backend::Postgres => {
-                opts.max_connections(16).min_connections(1);
-            }
-        }
-        let db = Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}"))?;
-        Migrator::up(&db, None).await.map_err(|e| anyhow::anyhow!("cannot migrate database {url}: {e}"))?;
-        Ok(Store { db, backend })
+            async move { Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}")) }
+        };
+        let write = open(if backend == Backend::Sqlite { 1 } else { 16 }).await?;
+        Migrator::up(&write, None).await.map_err(|e| anyhow::anyhow!("cannot migrate database {url}: {e}"))?;
+        let read = match backend {
+            Backend::Sqlite => open(8).await?,
+            Backend::Postgres => write.clone(),
+        };
+        Ok(Store { read, write, backend })
+    }
+
+    fn conns(&self) -> Conns<'_> {
+        Conns { read: &self.read, write: &self.write }
     }
 
     pub fn backend(&self) -> Backend {
@@ -100,22 +121,23 @@ impl Store {
     }
 
     pub fn tasks(&self) -> TasksStore<'_> {
-        TasksStore::new(&self.db)
+        TasksStore::new(self.conns())
     }
 
     pub fn jobs(&self) -> JobsStore<'_> {
-        JobsStore::new(&self.db, self.backend)
+        JobsStore::new(self.conns(), self.backend)
     }
 
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
-        let stmt = Statement::from_string(self.db.get_database_backend(), "SELECT 1");
-        self.db.query_one_raw(stmt).await?;
+        let stmt = Statement::from_string(self.read.get_database_backend(), "SELECT 1");
+        self.read.query_one_raw(stmt).await?;
         Ok(())
     }
 
     pub async fn close(self) {
-        let _ = self.db.close().await;
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
     }
 }
 

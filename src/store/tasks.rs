@@ -1,13 +1,13 @@
 //! The `tasks` table.
 use entity::task;
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, SqlErr};
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, SqlErr};
 
 use super::convert::{task_from_row, task_to_row};
-use super::{Page, PageRequest, StoreError, StoreResult};
+use super::{Conns, Page, PageRequest, StoreError, StoreResult};
 use crate::domain::{Task, TaskId};
 
 pub struct TasksStore<'a> {
-    db: &'a DatabaseConnection,
+    db: Conns<'a>,
 }
 
 fn name_conflict(err: sea_orm::DbErr) -> StoreError {
@@ -18,17 +18,17 @@ fn name_conflict(err: sea_orm::DbErr) -> StoreError {
 }
 
 impl<'a> TasksStore<'a> {
-    pub(super) fn new(db: &'a DatabaseConnection) -> Self {
+    pub(super) fn new(db: Conns<'a>) -> Self {
         Self { db }
     }
 
     pub async fn insert(&self, task: &Task) -> StoreResult<()> {
-        task::Entity::insert(task_to_row(task)).exec_without_returning(self.db).await.map_err(name_conflict)?;
+        task::Entity::insert(task_to_row(task)).exec_without_returning(self.db.write).await.map_err(name_conflict)?;
         Ok(())
     }
 
     pub async fn get(&self, id: TaskId) -> StoreResult<Task> {
-        let row = task::Entity::find_by_id(id.to_string()).one(self.db).await?.ok_or(StoreError::NotFound)?;
+        let row = task::Entity::find_by_id(id.to_string()).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         task_from_row(row)
     }
 
@@ -37,7 +37,7 @@ impl<'a> TasksStore<'a> {
         let res = task::Entity::update_many()
             .set(task_to_row(task))
             .filter(task::Column::Id.eq(task.id.to_string()))
-            .exec(self.db)
+            .exec(self.db.write)
             .await
             .map_err(name_conflict)?;
         if res.rows_affected == 0 {
@@ -47,7 +47,7 @@ impl<'a> TasksStore<'a> {
     }
 
     pub async fn delete(&self, id: TaskId) -> StoreResult<()> {
-        let res = task::Entity::delete_by_id(id.to_string()).exec(self.db).await?;
+        let res = task::Entity::delete_by_id(id.to_string()).exec(self.db.write).await?;
         if res.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
@@ -56,17 +56,17 @@ impl<'a> TasksStore<'a> {
 
     /// All tasks, oldest first.
     pub async fn all(&self) -> StoreResult<Vec<Task>> {
-        let rows = task::Entity::find().order_by_asc(task::Column::Id).all(self.db).await?;
+        let rows = task::Entity::find().order_by_asc(task::Column::Id).all(self.db.read).await?;
         rows.into_iter().map(task_from_row).collect()
     }
 
     pub async fn page(&self, req: PageRequest) -> StoreResult<Page<Task>> {
-        let total = task::Entity::find().count(self.db).await?;
+        let total = task::Entity::find().count(self.db.read).await?;
         let rows = task::Entity::find()
             .order_by_asc(task::Column::Id)
             .offset((req.page - 1) * req.size)
             .limit(req.size)
-            .all(self.db)
+            .all(self.db.read)
             .await?;
         Ok(Page { items: rows.into_iter().map(task_from_row).collect::<Result<_, _>>()?, total })
     }
