@@ -1,0 +1,124 @@
+//! Following a job's SSE stream with `eventsource-stream`, with a deadline on every wait.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+
+/// How long to wait for the next SSE event (keep-alive comments do not count) before declaring the job stuck.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stream may stay open after its terminal job record.
+pub const END_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One SSE event as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: u64,
+    /// `message` for job records, else `stdout`, `stderr` or `truncated`.
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The job record carried by an unnamed event.
+    pub fn job(&self) -> Option<Value> {
+        (self.event == "message").then(|| {
+            serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("job record is not JSON ({e}): {:?}", self.data))
+        })
+    }
+
+    pub fn status(&self) -> Option<String> {
+        self.job().and_then(|job| job["status"].as_str().map(str::to_string))
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status().as_deref(), Some("completed" | "failed" | "canceled"))
+    }
+}
+
+type EventResult = Result<eventsource_stream::Event, String>;
+
+/// An open SSE stream of one job.
+pub struct JobStream {
+    job_id: String,
+    events: Pin<Box<dyn Stream<Item = EventResult> + Send>>,
+}
+
+impl JobStream {
+    pub fn new(job_id: &str, response: reqwest::Response) -> JobStream {
+        let events = response.bytes_stream().eventsource().map(|event| event.map_err(|e| e.to_string()));
+        JobStream { job_id: job_id.to_string(), events: Box::pin(events) }
+    }
+
+    /// The next event, `None` when the server ended the stream. Panics after `EVENT_TIMEOUT` of silence.
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        let next = tokio::time::timeout(EVENT_TIMEOUT, self.events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no SSE event for job {} within {EVENT_TIMEOUT:?}", self.job_id));
+        next.map(|event| {
+            let event = event.unwrap_or_else(|e| panic!("SSE stream of job {} broke: {e}", self.job_id));
+            let id = event.id.parse().unwrap_or_else(|_| panic!("SSE event without a numeric id: {event:?}"));
+            SseEvent { id, event: event.event, data: event.data }
+        })
+    }
+
+    /// Reads up to and including the first event matching `until`.
+    pub async fn until(&mut self, what: &str, until: impl Fn(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let Some(event) = self.next_event().await else {
+                panic!("SSE stream of job {} ended before {what}; saw {seen:#?}", self.job_id);
+            };
+            let hit = until(&event);
+            seen.push(event);
+            if hit {
+                return seen;
+            }
+        }
+    }
+
+    pub async fn until_done(&mut self) -> Vec<SseEvent> {
+        self.until("the terminal job record", SseEvent::is_terminal).await
+    }
+
+    pub async fn until_status(&mut self, status: &str) -> Vec<SseEvent> {
+        self.until(&format!("status {status}"), |e| e.status().as_deref() == Some(status)).await
+    }
+
+    /// Reads everything until the server ends the stream.
+    pub async fn read_to_end(&mut self) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        while let Some(event) = self.next_event().await {
+            seen.push(event);
+        }
+        seen
+    }
+
+    /// Asserts that the server ends the stream now, without another event.
+    pub async fn assert_ends(&mut self) {
+        match tokio::time::timeout(END_TIMEOUT, self.events.next()).await {
+            Ok(None) => {}
+            Ok(Some(event)) => panic!("job {}: event after the terminal job record: {event:?}", self.job_id),
+            Err(_) => panic!("job {}: stream still open {END_TIMEOUT:?} after the terminal job record", self.job_id),
+        }
+    }
+}
+
+/// The data of the events of one output stream, in order.
+pub fn lines_of(events: &[SseEvent], stream: &str) -> Vec<String> {
+    events.iter().filter(|e| e.event == stream).map(|e| e.data.clone()).collect()
+}
+
+/// The statuses of the job records, in order.
+pub fn statuses(events: &[SseEvent]) -> Vec<String> {
+    events.iter().filter_map(SseEvent::status).collect()
+}
+
+/// Asserts ids 1, 2, 3, ... with no gap or duplicate.
+pub fn assert_consecutive_ids(events: &[SseEvent], from: u64) {
+    let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+    let expected: Vec<u64> = (from..from + ids.len() as u64).collect();
+    assert_eq!(ids, expected, "event ids are not consecutive from {from}: {events:#?}");
+}
