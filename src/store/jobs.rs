@@ -8,12 +8,10 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::convert::{event_from_row, event_to_row, job_from_row, job_to_row};
+use super::convert::{event_from_row, job_from_row};
+use super::writer::{JobWrite, Writer, insert_events};
 use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult, db_backend};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
-
-/// Rows per multi-row INSERT: well under SQLite's limit on bound variables.
-const INSERT_CHUNK: usize = 1000;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JobFilter {
@@ -32,6 +30,7 @@ pub struct OutputLine {
 
 pub struct JobsStore<'a> {
     db: Conns<'a>,
+    writer: &'a Writer,
     backend: Backend,
 }
 
@@ -69,24 +68,14 @@ fn filtered(filter: JobFilter) -> Select<job::Entity> {
     q.order_by_desc(job::Column::Id)
 }
 
-async fn insert_events<C: ConnectionTrait>(db: &C, events: &[JobEvent]) -> StoreResult<()> {
-    for chunk in events.chunks(INSERT_CHUNK) {
-        job_event::Entity::insert_many(chunk.iter().map(event_to_row)).exec_without_returning(db).await?;
-    }
-    Ok(())
-}
-
 impl<'a> JobsStore<'a> {
-    pub(super) fn new(db: Conns<'a>, backend: Backend) -> Self {
-        Self { db, backend }
+    pub(super) fn new(db: Conns<'a>, writer: &'a Writer, backend: Backend) -> Self {
+        Self { db, writer, backend }
     }
 
-    /// Inserts a new job together with its first event, in one transaction.
+    /// Inserts a new job together with its first events, atomically (group-committed with other job writes).
     pub async fn create(&self, job: &Job, events: &[JobEvent]) -> StoreResult<()> {
-        let txn = self.db.write.begin().await?;
-        job::Entity::insert(job_to_row(job, None)).exec_without_returning(&txn).await?;
-        insert_events(&txn, events).await?;
-        txn.commit().await?;
+        self.writer.submit(JobWrite::Create { job: job.clone(), events: events.to_vec() }).await?;
         Ok(())
     }
 
@@ -141,9 +130,10 @@ impl<'a> JobsStore<'a> {
         Ok(claimed.into_iter().map(|(event, job)| (job, event)).collect())
     }
 
-    /// Writes `job` over its row and appends `events`, in one transaction, only if the row is still in
-    /// `expected` status with `expected_seq` as its newest event. Returns false (and writes nothing) when the job
-    /// moved on meanwhile: that is the fence that keeps a stale writer from overwriting a newer state.
+    /// Writes `job` over its row and appends `events`, atomically (group-committed with other job writes), only
+    /// if the row is still in `expected` status with `expected_seq` as its newest event. Returns false (and writes
+    /// nothing) when the job moved on meanwhile: that is the fence that keeps a stale writer from overwriting a
+    /// newer state.
     pub async fn save(
         &self,
         expected: JobStatus,
@@ -152,21 +142,9 @@ impl<'a> JobsStore<'a> {
         lease_until: Option<i64>,
         events: &[JobEvent],
     ) -> StoreResult<bool> {
-        let txn = self.db.write.begin().await?;
-        let res = job::Entity::update_many()
-            .set(job_to_row(job, lease_until))
-            .filter(job::Column::Id.eq(job.id.to_string()))
-            .filter(job::Column::Status.eq(expected.as_str()))
-            .filter(job::Column::LastSeq.eq(expected_seq))
-            .exec(&txn)
-            .await?;
-        if res.rows_affected == 0 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        insert_events(&txn, events).await?;
-        txn.commit().await?;
-        Ok(true)
+        self.writer
+            .submit(JobWrite::Save { expected, expected_seq, job: job.clone(), lease_until, events: events.to_vec() })
+            .await
     }
 
     /// Running jobs, optionally only those whose lease ran out before `expired_before`.

@@ -3,6 +3,7 @@
 mod convert;
 mod jobs;
 mod tasks;
+mod writer;
 
 use std::time::Duration;
 
@@ -66,6 +67,7 @@ pub struct Page<T> {
 pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    writer: writer::Writer,
     backend: Backend,
 }
 
@@ -109,7 +111,8 @@ impl Store {
             Backend::Sqlite => open(8).await?,
             Backend::Postgres => write.clone(),
         };
-        Ok(Store { read, write, backend })
+        let writer = writer::Writer::start(write.clone());
+        Ok(Store { read, write, writer, backend })
     }
 
     fn conns(&self) -> Conns<'_> {
@@ -125,7 +128,7 @@ impl Store {
     }
 
     pub fn jobs(&self) -> JobsStore<'_> {
-        JobsStore::new(self.conns(), self.backend)
+        JobsStore::new(self.conns(), &self.writer, self.backend)
     }
 
     /// A cheap round trip, for health checks.

@@ -1,0 +1,116 @@
+//! Group commit of job writes.
+//!
+//! Every job creation and every job save (output batches, state changes) goes to one writer task, which applies
+//! whatever has queued up in one transaction and answers each caller with its own result. Under load this turns
+//! a few transactions per job into a few per batch of jobs; with one request waiting it is a plain transaction.
+//! A save whose conditional update matches no row (the job moved on) writes nothing and answers `false`, so
+//! sharing a transaction changes no one's outcome. If a shared transaction fails, each write is retried alone, so
+//! one bad write cannot fail the others.
+use entity::{job, job_event};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::convert::{event_to_row, job_to_row};
+use super::{StoreError, StoreResult};
+use crate::domain::{Job, JobEvent, JobStatus};
+
+/// Writes per shared transaction, at most.
+const MAX_GROUP: usize = 256;
+/// Rows per multi-row INSERT: well under SQLite's limit on bound variables.
+const INSERT_CHUNK: usize = 1000;
+
+pub(crate) enum JobWrite {
+    Create { job: Job, events: Vec<JobEvent> },
+    Save { expected: JobStatus, expected_seq: i64, job: Job, lease_until: Option<i64>, events: Vec<JobEvent> },
+}
+
+struct Request {
+    write: JobWrite,
+    reply: oneshot::Sender<StoreResult<bool>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Writer {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    pub fn start(db: DatabaseConnection) -> Writer {
+        let (requests, incoming) = mpsc::channel(4 * MAX_GROUP);
+        tokio::spawn(run(db, incoming));
+        Writer { requests }
+    }
+
+    /// Applies `write`; `Ok(false)` when a save found the job no longer in the expected state.
+    pub async fn submit(&self, write: JobWrite) -> StoreResult<bool> {
+        let gone = || StoreError::Corrupt("the database writer has stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request { write, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+pub(crate) async fn insert_events<C: ConnectionTrait>(db: &C, events: &[JobEvent]) -> StoreResult<()> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        job_event::Entity::insert_many(chunk.iter().map(event_to_row)).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<bool> {
+    match write {
+        JobWrite::Create { job, events } => {
+            job::Entity::insert(job_to_row(job, None)).exec_without_returning(db).await?;
+            insert_events(db, events).await?;
+            Ok(true)
+        }
+        JobWrite::Save { expected, expected_seq, job, lease_until, events } => {
+            let res = job::Entity::update_many()
+                .set(job_to_row(job, *lease_until))
+                .filter(job::Column::Id.eq(job.id.to_string()))
+                .filter(job::Column::Status.eq(expected.as_str()))
+                .filter(job::Column::LastSeq.eq(*expected_seq))
+                .exec(db)
+                .await?;
+            if res.rows_affected == 0 {
+                return Ok(false);
+            }
+            insert_events(db, events).await?;
+            Ok(true)
+        }
+    }
+}
+
+async fn in_one_transaction(db: &DatabaseConnection, writes: &[&JobWrite]) -> StoreResult<Vec<bool>> {
+    let txn = db.begin().await?;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        results.push(apply(&txn, write).await?);
+    }
+    txn.commit().await?;
+    Ok(results)
+}
+
+async fn run(db: DatabaseConnection, mut incoming: mpsc::Receiver<Request>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while incoming.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let writes: Vec<&JobWrite> = group.iter().map(|r| &r.write).collect();
+        match in_one_transaction(&db, &writes).await {
+            Ok(results) => {
+                for (req, result) in group.drain(..).zip(results) {
+                    let _ = req.reply.send(Ok(result));
+                }
+            }
+            Err(err) if group.len() == 1 => {
+                let _ = group.pop().map(|req| req.reply.send(Err(err)));
+            }
+            Err(_) => {
+                for req in group.drain(..) {
+                    let result = in_one_transaction(&db, &[&req.write]).await.map(|r| r[0]);
+                    let _ = req.reply.send(result);
+                }
+            }
+        }
+        group.clear();
+    }
+}
