@@ -2,7 +2,17 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ulid::Ulid;
+use ulid::{Generator, Ulid};
+
+/// Ids are generated monotonically within the process, so that ordering by id is ordering by creation even for
+/// ids made in the same millisecond ("oldest first" is `ORDER BY id`).
+static GENERATOR: std::sync::Mutex<Generator> = std::sync::Mutex::new(Generator::new());
+
+fn next_ulid() -> Ulid {
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    // Overflow needs 2^80 ids in one millisecond; fall back to a plain (still unique) ULID rather than fail.
+    generator.generate().unwrap_or_else(|_| Ulid::generate())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{value}' is not a valid {kind} id: ids are 26-character ULIDs")]
@@ -18,7 +28,7 @@ macro_rules! ulid_id {
 
         impl $name {
             pub fn generate() -> Self {
-                Self(Ulid::generate())
+                Self(next_ulid())
             }
         }
 
@@ -49,6 +59,12 @@ ulid_id!(JobId, "job");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_made_in_a_row_sort_in_creation_order() {
+        let ids: Vec<TaskId> = (0..10_000).map(|_| TaskId::generate()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids are not strictly increasing");
+    }
 
     #[test]
     fn round_trips_and_rejects_garbage() {
