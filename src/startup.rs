@@ -35,7 +35,6 @@ impl Application {
             engine: engine.clone(),
             api_keys: settings.api_keys.clone(),
             sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
-            max_body_bytes: settings.max_body_bytes,
         });
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {

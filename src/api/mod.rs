@@ -23,7 +23,6 @@ pub struct AppState {
     pub engine: Engine,
     pub api_keys: Vec<String>,
     pub sse_keepalive: Duration,
-    pub max_body_bytes: usize,
 }
 
 /// The route table. `$orphaned` is registered before `{id}` so it is not taken for an id.

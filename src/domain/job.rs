@@ -141,6 +141,13 @@ pub struct Finish {
     pub error: Option<String>,
 }
 
+impl Finish {
+    /// An end with no process result to report (canceled before starting, runner lost).
+    pub fn without_exit(outcome: Outcome, error: &str) -> Finish {
+        Finish { outcome, exit_code: None, signal: None, error: Some(error.to_string()) }
+    }
+}
+
 /// Output totals of a job: everything the process printed, and what was not stored because of the bound.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutputTotals {
@@ -240,6 +247,20 @@ impl From<&Job> for JobView {
 }
 
 impl Job {
+    /// This job as it ends with `finish` at `now`: final status, outcome, exit details, and the next sequence
+    /// number for the state event that records it. Every way a job ends goes through here.
+    pub fn ended(&self, finish: Finish, now: i64) -> Job {
+        let mut done = self.clone();
+        done.status = finish.outcome.final_status();
+        done.outcome = Some(finish.outcome);
+        done.exit_code = finish.exit_code;
+        done.signal = finish.signal;
+        done.error = finish.error;
+        done.finished_at = Some(now);
+        done.last_seq += 1;
+        done
+    }
+
     /// The event that records this job's current state: its record as the API shows it, numbered `last_seq`.
     pub fn state_event(&self, at: i64) -> super::JobEvent {
         super::JobEvent {

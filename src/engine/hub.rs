@@ -85,13 +85,4 @@ impl Hub {
             map.remove(&job);
         }
     }
-
-    /// How many jobs have a live channel (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.channels.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

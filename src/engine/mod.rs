@@ -19,6 +19,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 pub use hub::Hub;
 
 use crate::domain::command::program_exists;
+use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
 use crate::domain::{AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Outcome, Params, Task, now_ms};
 use crate::store::{Backend, Store, StoreError};
@@ -166,12 +167,7 @@ impl Engine {
             match job.status {
                 JobStatus::Pending => {
                     let now = now_ms();
-                    let mut done = job.clone();
-                    done.status = JobStatus::Canceled;
-                    done.outcome = Some(Outcome::Canceled);
-                    done.error = Some("canceled before it started".into());
-                    done.finished_at = Some(now);
-                    done.last_seq += 1;
+                    let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now);
                     let event = done.state_event(now);
                     if self
                         .inner
@@ -208,12 +204,10 @@ impl Engine {
             Backend::Postgres => Some(now),
         };
         for job in self.inner.store.jobs().running(expired_before).await? {
-            let mut lost = job.clone();
-            lost.status = JobStatus::Failed;
-            lost.outcome = Some(Outcome::Lost);
-            lost.error = Some("runner lost: the server stopped while this job was running".into());
-            lost.finished_at = Some(now);
-            lost.last_seq += 1;
+            let lost = job.ended(
+                Finish::without_exit(Outcome::Lost, "runner lost: the server stopped while this job was running"),
+                now,
+            );
             let event = lost.state_event(now);
             if self.inner.store.jobs().save(JobStatus::Running, job.last_seq, &lost, None, &[event]).await? {
                 tracing::warn!(job = %job.id, task = %job.task_id, "job was left running by a previous process; marked lost");

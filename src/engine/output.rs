@@ -176,14 +176,7 @@ impl Sink {
     /// live channel. `Ok(false)`: the job is no longer ours and nothing was written.
     pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
         let now = now_ms();
-        let mut done = self.job.clone();
-        done.status = finished.outcome.final_status();
-        done.outcome = Some(finished.outcome);
-        done.exit_code = finished.exit_code;
-        done.signal = finished.signal;
-        done.error = finished.error;
-        done.finished_at = Some(now);
-        done.last_seq += 1;
+        let done = self.job.ended(finished, now);
         let last = done.state_event(now);
         let mut events = std::mem::take(&mut self.batch);
         events.push(last.clone());
