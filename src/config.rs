@@ -32,8 +32,17 @@ pub struct Settings {
     pub kill_grace_seconds: u64,
     /// Keep-alive comment interval on idle SSE streams.
     pub sse_keepalive_seconds: u64,
-    /// How long a job's claim lasts without renewal (the runner renews it every third of this).
+    /// How long a job's claim lasts without renewal (the runner renews it every third of this; the reaper looks
+    /// for expired ones as often).
     pub lease_seconds: u64,
+    /// On SIGTERM/SIGINT, how long running jobs may finish before they are stopped and handed back.
+    pub drain_seconds: u64,
+    /// Finished jobs older than this many days are deleted with their output (0 keeps them forever).
+    pub retention_days: f64,
+    /// When finished jobs hold more stored output than this, the oldest are deleted (0: no cap).
+    pub retention_max_output_bytes: u64,
+    /// How often retention runs, in seconds.
+    pub retention_check_seconds: u64,
 }
 
 impl Default for Settings {
@@ -49,6 +58,10 @@ impl Default for Settings {
             kill_grace_seconds: 5,
             sse_keepalive_seconds: 15,
             lease_seconds: 15,
+            drain_seconds: 30,
+            retention_days: 30.0,
+            retention_max_output_bytes: 0,
+            retention_check_seconds: 60,
         }
     }
 }
@@ -68,7 +81,13 @@ impl Settings {
         check(self.output_max_bytes >= 1024, "output_max_bytes must be at least 1024")?;
         check(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024")?;
         check(self.sse_keepalive_seconds >= 1, "sse_keepalive_seconds must be at least 1")?;
-        check(self.lease_seconds >= 3, "lease_seconds must be at least 3")?;
+        check((1..=3600).contains(&self.lease_seconds), "lease_seconds must be between 1 and 3600")?;
+        check(self.drain_seconds <= 24 * 3600, "drain_seconds must be at most 86400")?;
+        check(
+            self.retention_days.is_finite() && (0.0..=36_500.0).contains(&self.retention_days),
+            "retention_days must be between 0 (keep forever) and 36500",
+        )?;
+        check(self.retention_check_seconds >= 1, "retention_check_seconds must be at least 1")?;
         check(self.api_keys.iter().all(|k| k.len() >= 8), "every API key must be at least 8 characters")?;
         check(
             self.allow.iter().all(|p| !p.trim().is_empty() && !p.contains(char::is_whitespace)),
@@ -84,6 +103,14 @@ impl Settings {
             output_max_bytes: self.output_max_bytes,
             kill_grace: Duration::from_secs(self.kill_grace_seconds),
             lease: Duration::from_secs(self.lease_seconds),
+            retention_age: (self.retention_days > 0.0).then(|| Duration::from_secs_f64(self.retention_days * 86_400.0)),
+            retention_max_output_bytes: (self.retention_max_output_bytes > 0)
+                .then_some(self.retention_max_output_bytes),
+            retention_every: Duration::from_secs(self.retention_check_seconds),
         }
+    }
+
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
     }
 }

@@ -37,6 +37,7 @@ error_codes! {
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, "Request body too large";
     InvalidId => "invalid_id", BAD_REQUEST, "Invalid id";
     InvalidQuery => "invalid_query", BAD_REQUEST, "Invalid query parameter";
+    InvalidHeader => "invalid_header", BAD_REQUEST, "Invalid header";
     BadRequest => "bad_request", BAD_REQUEST, "Bad request";
     NotFound => "not_found", NOT_FOUND, "Not found";
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed";
@@ -146,8 +147,12 @@ impl ResponseError for ApiError {
 /// Error-handler middleware hook: any error response that is not already problem+json (actix's own 404/405,
 /// payload errors from extractors) is rewritten into one.
 pub fn problem_for_bare_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static(PROBLEM_JSON));
-    if is_problem {
+    // Our own handlers answer errors in JSON on purpose (problems, and /health's 503 body); only actix's bare
+    // answers (plain text or empty) are rewritten.
+    let content_type = res.headers().get(header::CONTENT_TYPE);
+    let ours = content_type == Some(&HeaderValue::from_static(PROBLEM_JSON))
+        || content_type == Some(&HeaderValue::from_static("application/json"));
+    if ours {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let (req, old) = res.into_parts();

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve(args) => {
             init_logging();
-            match serve(args).await {
+            match serve(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");

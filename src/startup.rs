@@ -19,6 +19,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     engine: Engine,
+    drain: Duration,
 }
 
 impl Application {
@@ -56,11 +57,13 @@ impl Application {
                 }))
         })
         .shutdown_timeout(5)
+        // Signals are ours: the engine drains before the HTTP server stops (see `run_until_stopped`).
+        .disable_signals()
         // SSE frames and small JSON answers must not wait for Nagle's algorithm (≈40 ms on reused connections).
         .tcp_nodelay(true)
         .listen(listener)?
         .run();
-        Ok(Application { address, server, engine })
+        Ok(Application { address, server, engine, drain: settings.drain() })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -75,9 +78,56 @@ impl Application {
         &self.engine
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM).
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: the engine stops claiming and drains (running
+    /// jobs get the drain period, then are stopped and handed back), every SSE stream ends, the HTTP server
+    /// finishes its requests, and this returns. A second signal during the drain kills every job's processes
+    /// and exits the process at once with status 130.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let Application { server, engine, drain, .. } = self;
+        let handle = server.handle();
+        let mut server = tokio::spawn(server);
+        let mut signals = Signals::new()?;
+        tokio::select! {
+            done = &mut server => return Ok(done??),
+            name = signals.next() => tracing::info!(
+                signal = name,
+                drain_seconds = drain.as_secs(),
+                "shutting down: no new jobs are started; running jobs may finish (send the signal again to stop at once)"
+            ),
+        }
+        tokio::select! {
+            interrupted = engine.drain(drain) => {
+                tracing::info!(interrupted, "drained; stopping the HTTP server");
+            }
+            name = signals.next() => {
+                tracing::warn!(signal = name, "second signal: killing every job's processes and exiting now");
+                engine.kill_all();
+                std::process::exit(130);
+            }
+        }
+        handle.stop(true).await;
+        server.await??;
+        tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// SIGTERM and SIGINT, whichever comes.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }

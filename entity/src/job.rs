@@ -40,6 +40,14 @@ pub struct Model {
     /// Boot id of the node that claimed the job.
     pub node_id: Option<String>,
     pub lease_expires_at: Option<i64>,
+    /// JSON: the task's retry policy at submission; NULL for none.
+    pub retry: Option<String>,
+    /// JSON: the latest `::progress`.
+    pub progress: Option<String>,
+    /// Unique per task when set.
+    pub idempotency_key: Option<String>,
+    /// Bytes of output held in `job_events`.
+    pub stored_bytes: i64,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -22,6 +22,8 @@ pub struct Model {
     pub timeout_seconds: Option<i64>,
     /// JSON array of strings.
     pub tags: String,
+    /// JSON retry policy; NULL for none.
+    pub retry: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

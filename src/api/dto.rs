@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 pub use crate::domain::task::OrphanReason;
 use crate::domain::task::{TaskView, rules};
-use crate::domain::{AllowList, CommandLine, NewTask, Params, TaskName, TaskPatch};
+use crate::domain::{AllowList, CommandLine, NewTask, Params, RetryPolicy, TaskName, TaskPatch};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::PageRequest;
 
@@ -32,6 +32,8 @@ pub struct CreateTask {
     /// Kill the job after this many seconds.
     pub timeout_seconds: Option<i64>,
     pub tags: Option<Vec<String>>,
+    /// How failed attempts run again (default: never).
+    pub retry: Option<RetryPolicy>,
 }
 
 /// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one.
@@ -53,6 +55,9 @@ pub struct UpdateTask {
     #[schema(value_type = Option<i64>)]
     pub timeout_seconds: Option<Option<i64>>,
     pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RetryPolicy>)]
+    pub retry: Option<Option<RetryPolicy>>,
 }
 
 /// Tells a field given as `null` (Some(None)) from a field left out (None).
@@ -86,6 +91,7 @@ impl CreateTask {
             cwd: self.cwd.as_deref().map(rules::cwd).transpose().map_err(invalid)?,
             timeout_seconds: self.timeout_seconds.map(rules::timeout).transpose().map_err(invalid)?,
             tags: rules::tags(self.tags.unwrap_or_default()).map_err(invalid)?,
+            retry: self.retry.map(RetryPolicy::validate).transpose().map_err(invalid)?,
         })
     }
 }
@@ -104,6 +110,7 @@ impl UpdateTask {
                 .map(|t| t.map(rules::timeout).transpose().map_err(invalid))
                 .transpose()?,
             tags: self.tags.map(rules::tags).transpose().map_err(invalid)?,
+            retry: self.retry.map(|r| r.map(RetryPolicy::validate).transpose().map_err(invalid)).transpose()?,
         })
     }
 }
@@ -116,6 +123,57 @@ pub struct ExecuteRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: Map<String, Value>,
+    /// Run no earlier than this time (RFC 3339); a time in the past runs now.
+    #[schema(format = DateTime)]
+    pub run_at: Option<String>,
+    /// Run after this many seconds (0 to 31,622,400). Not together with `run_at`.
+    pub delay_seconds: Option<f64>,
+}
+
+/// The longest a job may be delayed: 366 days.
+pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
+
+impl ExecuteRequest {
+    /// When the job becomes due, in Unix ms, given the time now.
+    pub fn due(&self, now: i64) -> Result<i64, ApiError> {
+        match (&self.run_at, self.delay_seconds) {
+            (Some(_), Some(_)) => Err(invalid("give run_at or delay_seconds, not both".into())),
+            (None, None) => Ok(now),
+            (None, Some(s)) => {
+                let ms = s * 1000.0;
+                if !(ms.is_finite() && (0.0..=MAX_DELAY_MS as f64).contains(&ms)) {
+                    return Err(invalid(format!("delay_seconds must be between 0 and 31622400, got {s}")));
+                }
+                Ok(now + ms as i64)
+            }
+            (Some(at), None) => {
+                let t = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| {
+                    invalid(format!(
+                        "run_at '{}' is not an RFC 3339 time (like 2026-01-31T12:00:00Z): {e}",
+                        at.chars().take(64).collect::<String>()
+                    ))
+                })?;
+                let ms = t.timestamp_millis();
+                if ms > now + MAX_DELAY_MS {
+                    return Err(invalid(format!("run_at '{at}' is more than 366 days away")));
+                }
+                Ok(ms.max(now))
+            }
+        }
+    }
+}
+
+/// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let bad = || {
+        ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters".to_string())
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// Answer of `$execute` (servicekit-compatible).

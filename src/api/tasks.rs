@@ -4,11 +4,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::dto::{
     CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansQuery, OrphansResponse, PageQuery,
-    Paginated, UpdateTask,
+    Paginated, UpdateTask, idempotency_key,
 };
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
 use crate::domain::{Params, Task, TaskId, now_ms};
+use crate::engine::Submission;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
 
@@ -98,15 +99,17 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Run a task: queue a job and answer at once with its id.
+/// Run a task: queue a job (now, or at `run_at` / after `delay_seconds`) and answer at once with its id. With an
+/// `Idempotency-Key` that this task already saw within 24 h, the job queued then is returned instead.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/$execute", tag = "tasks", request_body(content = Option<ExecuteRequest>),
-    params(("id" = String, Path, description = "Task id (ULID)")),
+    params(("id" = String, Path, description = "Task id (ULID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a repeat within 24 h returns the first job (with `Idempotency-Replayed: true`)")),
     responses(
         (status = 202, description = "Job queued", body = ExecuteResponse),
-        (status = 400, description = "Missing or invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Missing or invalid parameter, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Task disabled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Program no longer allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Program no longer allowed, or a bad run_at / delay_seconds", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn execute(
     state: web::Data<AppState>,
@@ -116,15 +119,20 @@ pub async fn execute(
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
     let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
+    let idempotency_key = idempotency_key(&req)?;
+    let run_at = Some(request.due(now_ms())?);
     let params = Params::parse(request.params)?;
     let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
-    let job = state.engine.submit(&task, &params).await?;
-    Ok(HttpResponse::Accepted().insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id))).json(
-        ExecuteResponse {
-            job_id: job.id.to_string(),
-            message: format!("Task submitted for execution. Job ID: {}", job.id),
-        },
-    ))
+    let (job, replayed) = state.engine.submit(&task, Submission { params, run_at, idempotency_key }).await?;
+    let mut reply = HttpResponse::Accepted();
+    reply.insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)));
+    if replayed {
+        reply.insert_header(("Idempotency-Replayed", "true"));
+    }
+    Ok(reply.json(ExecuteResponse {
+        job_id: job.id.to_string(),
+        message: format!("Task submitted for execution. Job ID: {}", job.id),
+    }))
 }
 
 /// Tasks that fell through: never run, no longer runnable, or whose latest job was lost.

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (SQLite file ./taskyard.db and 127.0.0.1:8000 unless told otherwise).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
 }
@@ -31,7 +31,8 @@ pub enum Command {
                         the process list.")]
 pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, max_concurrency, api_keys, output_max_bytes,
-    /// max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds).
+    /// max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds, drain_seconds, retention_days,
+    /// retention_max_output_bytes, retention_check_seconds).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8000].
@@ -56,6 +57,20 @@ pub struct ServeArgs {
     /// Seconds between SIGTERM and SIGKILL when a job is canceled or times out [default: 5].
     #[arg(long, env = "TASKYARD_KILL_GRACE_SECONDS", value_name = "SECONDS")]
     pub kill_grace_seconds: Option<u64>,
+    /// Seconds a job's claim lasts without renewal; a job whose runner died is rescued about this long after
+    /// [default: 15].
+    #[arg(long, env = "TASKYARD_LEASE_SECONDS", value_name = "SECONDS")]
+    pub lease_seconds: Option<u64>,
+    /// On SIGTERM/SIGINT, seconds running jobs may take to finish before they are stopped and handed back
+    /// [default: 30]. A second signal stops at once.
+    #[arg(long, env = "TASKYARD_DRAIN_SECONDS", value_name = "SECONDS")]
+    pub drain_seconds: Option<u64>,
+    /// Delete finished jobs and their output after this many days; 0 keeps them [default: 30].
+    #[arg(long, env = "TASKYARD_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<f64>,
+    /// Delete the oldest finished jobs while their stored output exceeds this many bytes; 0: no cap [default: 0].
+    #[arg(long, env = "TASKYARD_RETENTION_MAX_OUTPUT_BYTES", value_name = "BYTES")]
+    pub retention_max_output_bytes: Option<u64>,
 }
 
 impl ServeArgs {
@@ -86,6 +101,18 @@ impl ServeArgs {
         }
         if let Some(v) = self.kill_grace_seconds {
             s.kill_grace_seconds = v;
+        }
+        if let Some(v) = self.lease_seconds {
+            s.lease_seconds = v;
+        }
+        if let Some(v) = self.drain_seconds {
+            s.drain_seconds = v;
+        }
+        if let Some(v) = self.retention_days {
+            s.retention_days = v;
+        }
+        if let Some(v) = self.retention_max_output_bytes {
+            s.retention_max_output_bytes = v;
         }
         if let Ok(key) = std::env::var("TASKYARD_API_KEY")
             && !key.is_empty()

@@ -10,12 +10,17 @@ pub enum EventKind {
     State,
     Stdout,
     Stderr,
-    /// A stream reached its bound; data says what was dropped (JSON).
+    /// A stream reached its bound; data says what was dropped (JSON). The kept tail of the stream follows it.
     Truncated,
+    /// A `::progress` line; data is the progress (JSON).
+    Progress,
+    /// An attempt failed and another follows; data says why and when (JSON).
+    Retry,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [Self::State, Self::Stdout, Self::Stderr, Self::Truncated];
+    pub const ALL: [EventKind; 6] =
+        [Self::State, Self::Stdout, Self::Stderr, Self::Truncated, Self::Progress, Self::Retry];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -23,6 +28,8 @@ impl EventKind {
             Self::Stdout => "stdout",
             Self::Stderr => "stderr",
             Self::Truncated => "truncated",
+            Self::Progress => "progress",
+            Self::Retry => "retry",
         }
     }
 }
@@ -33,7 +40,7 @@ impl FromStr for EventKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownVariant {
             kind: "event kind",
             value: s.to_string(),
-            expected: "state, stdout, stderr, truncated".into(),
+            expected: Self::ALL.map(Self::as_str).join(", "),
         })
     }
 }

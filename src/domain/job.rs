@@ -6,10 +6,12 @@ use std::str::FromStr;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{JobId, TaskId, format_ms};
+use super::progress::Progress;
+use super::retry::{self, Next, RetryPolicy};
+use super::{EventKind, JobEvent, JobId, TaskId, format_ms};
 
 /// Where a job is in its life. `pending` → `running` → `completed` | `failed` | `canceled`; a pending job may also
-/// be canceled directly.
+/// be canceled directly, and a running one goes back to `pending` when its retry policy runs it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -40,7 +42,10 @@ impl JobStatus {
     /// The one place that says which moves are legal.
     pub fn can_become(self, next: JobStatus) -> bool {
         use JobStatus::*;
-        matches!((self, next), (Pending, Running | Canceled | Failed) | (Running, Completed | Failed | Canceled))
+        matches!(
+            (self, next),
+            (Pending, Running | Canceled | Failed) | (Running, Pending | Completed | Failed | Canceled)
+        )
     }
 }
 
@@ -97,11 +102,21 @@ pub enum Outcome {
     Canceled,
     /// Its runner died (crash, kill -9) while it ran.
     Lost,
+    /// The server was stopped while it ran and it could not be handed back for another attempt.
+    Interrupted,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] =
-        [Self::Success, Self::ExitCode, Self::Signal, Self::SpawnError, Self::Timeout, Self::Canceled, Self::Lost];
+    pub const ALL: [Outcome; 8] = [
+        Self::Success,
+        Self::ExitCode,
+        Self::Signal,
+        Self::SpawnError,
+        Self::Timeout,
+        Self::Canceled,
+        Self::Lost,
+        Self::Interrupted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,6 +127,7 @@ impl Outcome {
             Self::Timeout => "timeout",
             Self::Canceled => "canceled",
             Self::Lost => "lost",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -157,9 +173,11 @@ pub struct OutputTotals {
     pub stderr_lines: i64,
     pub dropped_lines: i64,
     pub dropped_bytes: i64,
+    /// Bytes of output kept in the event log (what retention counts).
+    pub stored_bytes: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: JobId,
     pub task_id: TaskId,
@@ -180,6 +198,10 @@ pub struct Job {
     pub totals: OutputTotals,
     pub last_seq: i64,
     pub node_id: Option<String>,
+    /// The task's retry policy when the job was submitted.
+    pub retry: Option<RetryPolicy>,
+    pub progress: Option<Progress>,
+    pub idempotency_key: Option<String>,
 }
 
 /// A job as the API shows it (and as `$stream` carries it in its unnamed events).
@@ -193,10 +215,15 @@ pub struct JobView {
     pub outcome: Option<Outcome>,
     /// Attempt number, from 1.
     pub attempt: i32,
+    /// Attempts allowed in all by the retry policy the job was submitted with (1 without one).
+    pub max_attempts: i32,
     /// The argv that runs (after parameter substitution).
     pub argv: Vec<String>,
     #[schema(format = DateTime)]
     pub submitted_at: String,
+    /// When a pending job is due to run (after a delay or a retry's backoff).
+    #[schema(format = DateTime)]
+    pub run_at: String,
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
     #[schema(format = DateTime)]
@@ -207,8 +234,14 @@ pub struct JobView {
     pub exit_code: Option<i32>,
     /// The signal number, when the process was killed by a signal.
     pub signal: Option<i32>,
-    /// Why the job did not succeed, in words.
+    /// Why the job (or, while a retry waits, its previous attempt) did not succeed, in words.
     pub error: Option<String>,
+    /// The latest `::progress` the job printed.
+    pub progress: Option<Progress>,
+    /// Boot id of the server process that runs (or ran) the current attempt.
+    pub node_id: Option<String>,
+    /// The `Idempotency-Key` the job was submitted with.
+    pub idempotency_key: Option<String>,
     /// Bytes and lines the process printed (all of them, stored or not).
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
@@ -228,14 +261,19 @@ impl From<&Job> for JobView {
             status: job.status,
             outcome: job.outcome,
             attempt: job.attempt,
+            max_attempts: job.retry.as_ref().map_or(1, |r| r.max_attempts as i32),
             argv: job.argv.clone(),
             submitted_at: format_ms(job.submitted_at),
+            run_at: format_ms(job.run_at),
             started_at: job.started_at.map(format_ms),
             finished_at: job.finished_at.map(format_ms),
             duration_ms: job.started_at.zip(job.finished_at).map(|(s, f)| (f - s).max(0)),
             exit_code: job.exit_code,
             signal: job.signal,
             error: job.error.clone(),
+            progress: job.progress,
+            node_id: job.node_id.clone(),
+            idempotency_key: job.idempotency_key.clone(),
             stdout_bytes: t.stdout_bytes,
             stderr_bytes: t.stderr_bytes,
             stdout_lines: t.stdout_lines,
@@ -247,8 +285,58 @@ impl From<&Job> for JobView {
 }
 
 impl Job {
-    /// This job as it ends with `finish` at `now`: final status, outcome, exit details, and the next sequence
-    /// number for the state event that records it. Every way a job ends goes through here.
+    /// What follows an attempt that ended with `finish` at `now`: the job's next record and the events that record
+    /// the move (numbered from `last_seq + 1`). Every way an attempt ends goes through here, so the retry policy is
+    /// applied the same way to a finished process, a lost runner and an interrupted server. `jitter` is a random
+    /// number in [0, 1) for the backoff.
+    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> (Job, Vec<JobEvent>) {
+        match retry::next(self.retry.as_ref(), self.attempt, finish.outcome, finish.exit_code, jitter) {
+            Next::End => {
+                let done = self.ended(finish, now);
+                let event = done.state_event(now);
+                (done, vec![event])
+            }
+            Next::Retry { attempt, delay } => {
+                let delay_ms = delay.as_millis() as i64;
+                let mut next = self.clone();
+                next.status = JobStatus::Pending;
+                next.outcome = None;
+                next.attempt = attempt;
+                next.run_at = now + delay_ms;
+                next.started_at = None;
+                next.finished_at = None;
+                next.exit_code = finish.exit_code;
+                next.signal = finish.signal;
+                next.error = finish.error.clone();
+                next.node_id = None;
+                next.progress = None;
+                next.last_seq += 1;
+                let data = serde_json::json!({
+                    "attempt": self.attempt,
+                    "outcome": finish.outcome,
+                    "exit_code": finish.exit_code,
+                    "signal": finish.signal,
+                    "error": finish.error,
+                    "next_attempt": attempt,
+                    "delay_ms": delay_ms,
+                    "run_at": format_ms(next.run_at),
+                });
+                let retry_event = JobEvent {
+                    job_id: self.id,
+                    seq: next.last_seq,
+                    kind: EventKind::Retry,
+                    data: data.to_string(),
+                    at: now,
+                };
+                next.last_seq += 1;
+                let state = next.state_event(now);
+                (next, vec![retry_event, state])
+            }
+        }
+    }
+
+    /// This job as it ends for good with `finish` at `now`: final status, outcome, exit details, and the next
+    /// sequence number for the state event that records it.
     pub fn ended(&self, finish: Finish, now: i64) -> Job {
         let mut done = self.clone();
         done.status = finish.outcome.final_status();
@@ -262,11 +350,11 @@ impl Job {
     }
 
     /// The event that records this job's current state: its record as the API shows it, numbered `last_seq`.
-    pub fn state_event(&self, at: i64) -> super::JobEvent {
-        super::JobEvent {
+    pub fn state_event(&self, at: i64) -> JobEvent {
+        JobEvent {
             job_id: self.id,
             seq: self.last_seq,
-            kind: super::EventKind::State,
+            kind: EventKind::State,
             data: serde_json::to_string(&JobView::from(self)).unwrap_or_default(),
             at,
         }
@@ -284,6 +372,7 @@ mod tests {
             (Pending, Running),
             (Pending, Canceled),
             (Pending, Failed),
+            (Running, Pending),
             (Running, Completed),
             (Running, Failed),
             (Running, Canceled),

@@ -5,6 +5,8 @@ pub mod event;
 pub mod ids;
 pub mod job;
 pub mod params;
+pub mod progress;
+pub mod retry;
 pub mod task;
 
 pub use command::{AllowList, CommandError, CommandLine};
@@ -12,6 +14,8 @@ pub use event::{EventKind, JobEvent, OutputStream};
 pub use ids::{IdError, JobId, TaskId};
 pub use job::{Job, JobStatus, Outcome};
 pub use params::{ParamError, Params};
+pub use progress::Progress;
+pub use retry::RetryPolicy;
 pub use task::{NewTask, Task, TaskName, TaskPatch};
 
 /// The current time as Unix milliseconds (UTC): how every time is stored.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{CommandLine, Params, TaskId, format_ms};
+use super::{CommandLine, Params, RetryPolicy, TaskId, format_ms};
 
 /// A task's optional unique name: URL-safe, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub struct Task {
     pub cwd: Option<String>,
     pub timeout_seconds: Option<i64>,
     pub tags: Vec<String>,
+    pub retry: Option<RetryPolicy>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -58,6 +59,7 @@ pub struct NewTask {
     pub cwd: Option<String>,
     pub timeout_seconds: Option<i64>,
     pub tags: Vec<String>,
+    pub retry: Option<RetryPolicy>,
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -71,6 +73,7 @@ pub struct TaskPatch {
     pub cwd: Option<Option<String>>,
     pub timeout_seconds: Option<Option<i64>>,
     pub tags: Option<Vec<String>>,
+    pub retry: Option<Option<RetryPolicy>>,
 }
 
 /// Field rules shared by create and update; each returns the message a user sees.
@@ -141,6 +144,9 @@ impl Task {
         if let Some(tags) = patch.tags {
             self.tags = tags;
         }
+        if let Some(retry) = patch.retry {
+            self.retry = retry;
+        }
         self.updated_at = now;
     }
 }
@@ -165,6 +171,8 @@ pub struct TaskView {
     /// Kill the job after this many seconds.
     pub timeout_seconds: Option<i64>,
     pub tags: Vec<String>,
+    /// How failed attempts run again; null: never.
+    pub retry: Option<RetryPolicy>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -183,6 +191,7 @@ impl From<&Task> for TaskView {
             cwd: t.cwd.clone(),
             timeout_seconds: t.timeout_seconds,
             tags: t.tags.clone(),
+            retry: t.retry.clone(),
             created_at: format_ms(t.created_at),
             updated_at: format_ms(t.updated_at),
         }
@@ -213,6 +222,7 @@ impl Task {
             cwd: new.cwd,
             timeout_seconds: new.timeout_seconds,
             tags: new.tags,
+            retry: new.retry,
             created_at: now,
             updated_at: now,
         }

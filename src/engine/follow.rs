@@ -1,19 +1,17 @@
 //! Following a job: replay its stored events after a given sequence number, then its live ones, with no gap and
 //! no duplicate, until its final record.
 //!
-//! The order matters: subscribe to the hub first (which hands over the events published but not yet stored), then
-//! replay from the store, then that snapshot, then forward live events, dropping any already sent. The store holds
-//! everything flushed when it is read and the snapshot everything not flushed when it was taken, earlier, so
-//! together they leave no gap. A live event that skips ahead (the subscriber lagged) is preceded by the missing
-//! events, found the same way.
+//! The order matters: subscribe to the hub first, then replay from the store, then forward live events, dropping
+//! any already sent. Events are stored before they are published, so the store holds everything published before
+//! the replay and the subscription everything after: no gap. A live event that skips ahead (the subscriber
+//! lagged) is preceded by the missing events, read from the store.
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
 use super::Engine;
-use super::hub::Subscription;
 use crate::domain::{JobEvent, JobId};
 use crate::store::StoreError;
 
@@ -71,53 +69,39 @@ impl std::fmt::Display for Stop {
 }
 
 impl Follower {
-    async fn run(&mut self, mut sub: Subscription, idle_every: Duration) -> Result<(), Stop> {
+    async fn run(&mut self, mut sub: broadcast::Receiver<Arc<JobEvent>>, idle_every: Duration) -> Result<(), Stop> {
         match self.follow(&mut sub, idle_every).await {
             Ok(()) | Err(Stop::Done) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    async fn follow(&mut self, sub: &mut Subscription, idle_every: Duration) -> Result<(), Stop> {
-        let snapshot = std::mem::take(&mut sub.unflushed);
-        self.catch_up(snapshot).await?;
+    async fn follow(&mut self, sub: &mut broadcast::Receiver<Arc<JobEvent>>, idle_every: Duration) -> Result<(), Stop> {
+        self.replay().await?;
         // Resumed at or past the final record of a finished job: nothing more will come.
         let job = self.engine.store().jobs().get(self.job).await?;
         if job.status.is_terminal() && self.last >= job.last_seq {
             return Ok(());
         }
         loop {
-            match tokio::time::timeout(idle_every, sub.events.recv()).await {
+            match tokio::time::timeout(idle_every, sub.recv()).await {
                 Err(_) => self.send(Followed::Idle).await?,
                 Ok(Ok(event)) => {
                     if event.seq <= self.last {
                         continue;
                     }
                     if event.seq > self.last + 1 {
-                        let snapshot = self.engine.hub().unflushed(self.job);
-                        self.catch_up(snapshot).await?;
+                        self.replay().await?;
                     }
                     if event.seq > self.last {
                         self.emit(event).await?;
                     }
                 }
                 Ok(Err(RecvError::Lagged(_))) => continue,
-                // The runner finished and closed the channel: the rest is in the store.
+                // The job finished (or the server is stopping) and its channel closed: the rest is in the store.
                 Ok(Err(RecvError::Closed)) => return self.replay().await,
             }
         }
-    }
-
-    /// Sends what the store holds after `last`, then the not-yet-stored events of `snapshot` (taken before the
-    /// store was read) that come after it.
-    async fn catch_up(&mut self, snapshot: Vec<Arc<JobEvent>>) -> Result<(), Stop> {
-        self.replay().await?;
-        for event in snapshot {
-            if event.seq == self.last + 1 {
-                self.emit(event).await?;
-            }
-        }
-        Ok(())
     }
 
     /// Sends stored events after `last`, page by page.

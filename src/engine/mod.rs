@@ -6,14 +6,18 @@
 pub mod follow;
 pub mod hub;
 mod output;
+mod reaper;
 mod runner;
 mod spawner;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use tokio::sync::{Notify, Semaphore, watch};
 
 pub use hub::Hub;
@@ -22,7 +26,7 @@ use crate::domain::command::program_exists;
 use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
 use crate::domain::{AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Outcome, Params, Task, now_ms};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Created, Store, StoreError};
 
 /// How many jobs one claim statement takes at most.
 const CLAIM_BATCH: usize = 32;
@@ -39,6 +43,45 @@ pub struct EngineConfig {
     pub kill_grace: Duration,
     /// How long a claim holds without renewal.
     pub lease: Duration,
+    /// Finished jobs older than this are deleted (never when `None`).
+    pub retention_age: Option<Duration>,
+    /// Finished jobs are deleted, oldest first, while their stored output exceeds this (no cap when `None`).
+    pub retention_max_output_bytes: Option<u64>,
+    /// How often retention runs.
+    pub retention_every: Duration,
+}
+
+/// How long an `Idempotency-Key` holds.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a runner is asked to stop its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A user canceled the job.
+    Cancel,
+    /// The server is shutting down and the drain period is over.
+    Interrupt,
+}
+
+/// The handle on a running job: how to ask its runner to stop it, and its process group (0 until spawned).
+#[derive(Clone)]
+pub(crate) struct Control {
+    stop: watch::Receiver<Option<StopReason>>,
+    pgid: Arc<AtomicI32>,
+}
+
+struct Running {
+    stop: watch::Sender<Option<StopReason>>,
+    pgid: Arc<AtomicI32>,
+}
+
+/// What `submit` is asked for besides the task and its params.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    pub params: Params,
+    /// When the job becomes due (Unix ms); now when `None`.
+    pub run_at: Option<i64>,
+    pub idempotency_key: Option<String>,
 }
 
 impl EngineConfig {
@@ -69,10 +112,15 @@ pub(crate) struct Inner {
     /// secrets such as the API key).
     base_env: Vec<(OsString, OsString)>,
     spawner: spawner::Spawner,
-    wake: Notify,
+    pub(crate) wake: Notify,
     slots: Arc<Semaphore>,
-    /// Cancel switches of the jobs this process runs.
-    running: Mutex<HashMap<JobId, watch::Sender<bool>>>,
+    /// The jobs this process runs.
+    running: Mutex<HashMap<JobId, Running>>,
+    /// Signalled whenever a runner ends.
+    runner_ended: Notify,
+    /// Set once shutdown began: nothing more is claimed.
+    draining: AtomicBool,
+    stopping: watch::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -94,11 +142,61 @@ impl Engine {
             spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            runner_ended: Notify::new(),
+            draining: AtomicBool::new(false),
+            stopping: watch::channel(false).0,
         });
         let engine = Engine { inner };
-        engine.rescue_lost().await?;
+        reaper::rescue_at_start(&engine.inner).await?;
         tokio::spawn(dispatch(engine.inner.clone()));
+        tokio::spawn(reaper::reap(engine.inner.clone()));
+        tokio::spawn(reaper::retention(engine.inner.clone()));
         Ok(engine)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// Graceful shutdown: stop claiming, give running jobs up to `grace` to finish, then stop the rest (TERM,
+    /// kill grace, KILL) and hand them back to their retry policy (`pending` for another attempt, or `failed`
+    /// with outcome `interrupted`), and end every live stream. Returns how many jobs were interrupted.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let inner = &self.inner;
+        inner.draining.store(true, Ordering::SeqCst);
+        inner.stopping.send_replace(true);
+        let running = inner.running_count();
+        if running > 0 {
+            tracing::info!(running, grace_seconds = grace.as_secs_f64(), "draining: waiting for running jobs");
+        }
+        let finished = tokio::time::timeout(grace, inner.all_runners_ended()).await.is_ok();
+        let mut interrupted = 0;
+        if !finished {
+            for r in inner.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                r.stop.send_replace(Some(StopReason::Interrupt));
+                interrupted += 1;
+            }
+            tracing::warn!(interrupted, "drain period over: stopping the jobs still running");
+            // The runners signal TERM, wait the kill grace, KILL, then record the end: give them that and a bit.
+            let bound = inner.config.kill_grace + Duration::from_secs(10);
+            if tokio::time::timeout(bound, inner.all_runners_ended()).await.is_err() {
+                tracing::error!("some runners did not finish recording; their jobs will be rescued as lost");
+            }
+        }
+        inner.hub.close_all();
+        interrupted
+    }
+
+    /// Immediate stop (a second signal): SIGKILL every running job's process group. Their jobs stay `running`
+    /// and are rescued at the next start.
+    pub fn kill_all(&self) {
+        for r in self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            let pgid = r.pgid.load(Ordering::SeqCst);
+            if pgid > 0 {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -124,14 +222,16 @@ impl Engine {
             && program_exists(cmd.program(), self.inner.base_env_path().as_deref())
     }
 
-    /// Queues one run of `task` with `params` over its stored ones; the runner is woken at once.
-    pub async fn submit(&self, task: &Task, params: &Params) -> Result<Job, EngineError> {
+    /// Queues one run of `task` with the submission's params over its stored ones, due at its `run_at` (now by
+    /// default); the dispatcher is woken. With an idempotency key that a job of this task already holds (within
+    /// 24 h), nothing is queued and that job is returned with `true`.
+    pub async fn submit(&self, task: &Task, submission: Submission) -> Result<(Job, bool), EngineError> {
         if !task.enabled {
             return Err(EngineError::TaskDisabled);
         }
         let cmd = CommandLine::parse(&task.command)?;
         self.inner.config.allow.check(&cmd)?;
-        let argv = cmd.render(&task.params.merged_with(params))?;
+        let argv = cmd.render(&task.params.merged_with(&submission.params))?;
         let now = now_ms();
         let job = Job {
             id: JobId::generate(),
@@ -144,7 +244,7 @@ impl Engine {
             cwd: task.cwd.clone(),
             timeout_seconds: task.timeout_seconds,
             submitted_at: now,
-            run_at: now,
+            run_at: submission.run_at.unwrap_or(now).max(now),
             started_at: None,
             finished_at: None,
             exit_code: None,
@@ -153,10 +253,18 @@ impl Engine {
             totals: Default::default(),
             last_seq: 1,
             node_id: None,
+            retry: task.retry.clone(),
+            progress: None,
+            idempotency_key: submission.idempotency_key,
         };
-        self.inner.store.jobs().create(&job, &[job.state_event(now)]).await?;
-        self.inner.wake.notify_one();
-        Ok(job)
+        let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
+            Created::New => {
+                self.inner.wake.notify_one();
+                Ok((job, false))
+            }
+            Created::Existing(existing) => Ok((*existing, true)),
+        }
     }
 
     /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL); the
@@ -182,8 +290,8 @@ impl Engine {
                     }
                 }
                 JobStatus::Running => {
-                    if let Some(switch) = self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-                        switch.send_replace(true);
+                    if let Some(r) = self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+                        r.stop.send_replace(Some(StopReason::Cancel));
                         return Ok(job);
                     }
                 }
@@ -194,40 +302,53 @@ impl Engine {
         }
         Ok(self.inner.store.jobs().get(id).await?)
     }
-
-    /// Marks jobs whose runner is gone as failed with outcome `lost`. On SQLite only one process uses the file,
-    /// so every `running` job at start-up belongs to a dead process; on PostgreSQL only expired leases count.
-    async fn rescue_lost(&self) -> anyhow::Result<()> {
-        let now = now_ms();
-        let expired_before = match self.inner.store.backend() {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(now),
-        };
-        for job in self.inner.store.jobs().running(expired_before).await? {
-            let lost = job.ended(
-                Finish::without_exit(Outcome::Lost, "runner lost: the server stopped while this job was running"),
-                now,
-            );
-            let event = lost.state_event(now);
-            if self.inner.store.jobs().save(JobStatus::Running, job.last_seq, &lost, None, &[event]).await? {
-                tracing::warn!(job = %job.id, task = %job.task_id, "job was left running by a previous process; marked lost");
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Inner {
     fn base_env_path(&self) -> Option<OsString> {
         self.base_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone())
     }
+
+    fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Called by a runner as it ends.
+    fn finished_running(&self, id: JobId) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.runner_ended.notify_waiters();
+    }
+
+    async fn all_runners_ended(&self) {
+        loop {
+            let ended = self.runner_ended.notified();
+            if self.running_count() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+}
+
+/// A random number in [0, 1), for retry jitter.
+pub(crate) fn jitter() -> f64 {
+    (ulid::Ulid::generate().random() & 0xFFFF_FFFF) as f64 / (1u64 << 32) as f64
 }
 
 /// The dispatcher: waits for a free slot, claims as many due jobs as there are free slots, starts a runner for
-/// each, and sleeps until woken when the queue is empty.
+/// each, and sleeps until woken (a submit, a rescue), until the next delayed job is due, or for the fallback poll
+/// when the queue is empty. It stops when shutdown begins.
 async fn dispatch(inner: Arc<Inner>) {
+    let mut stopping = inner.stopping.subscribe();
     loop {
-        let Ok(first) = inner.slots.clone().acquire_owned().await else { return };
+        let first = tokio::select! {
+            permit = inner.slots.clone().acquire_owned() => permit,
+            _ = stopping.wait_for(|s| *s) => return,
+        };
+        let Ok(first) = first else { return };
+        if *stopping.borrow() {
+            return;
+        }
         let mut permits = vec![first];
         while permits.len() < CLAIM_BATCH {
             match inner.slots.clone().try_acquire_owned() {
@@ -237,30 +358,44 @@ async fn dispatch(inner: Arc<Inner>) {
         }
         let wanted = permits.len();
         let now = now_ms();
-        match inner.store.jobs().claim(&inner.node_id, wanted, now, now + inner.config.lease_ms()).await {
+        let wait = match inner.store.jobs().claim(&inner.node_id, wanted, now, now + inner.config.lease_ms()).await {
             Ok(claimed) => {
                 let got = claimed.len();
                 for ((job, event), permit) in claimed.into_iter().zip(permits.drain(..)) {
-                    let (switch, cancel) = watch::channel(false);
-                    inner.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id, switch);
+                    let (stop, asked) = watch::channel(None);
+                    let pgid = Arc::new(AtomicI32::new(0));
+                    inner
+                        .running
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(job.id, Running { stop, pgid: pgid.clone() });
                     inner.hub.publish(event);
-                    inner.hub.flushed(job.id, job.last_seq);
-                    tokio::spawn(runner::run(inner.clone(), job, cancel, permit));
+                    tokio::spawn(runner::run(inner.clone(), job, Control { stop: asked, pgid }, permit));
                 }
                 drop(permits);
-                if got < wanted {
-                    tokio::select! {
-                        _ = inner.wake.notified() => {}
-                        _ = tokio::time::sleep(POLL_FALLBACK) => {}
-                    }
-                }
+                if got < wanted { Some(until_next_due(&inner).await) } else { None }
             }
             Err(err) => {
                 drop(permits);
                 tracing::warn!(error = %err, "cannot claim jobs; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some(Duration::from_secs(1))
+            }
+        };
+        if let Some(wait) = wait {
+            tokio::select! {
+                _ = inner.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopping.wait_for(|s| *s) => return,
             }
         }
+    }
+}
+
+/// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll.
+async fn until_next_due(inner: &Inner) -> Duration {
+    match inner.store.jobs().next_due().await {
+        Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, POLL_FALLBACK.as_millis() as i64) as u64),
+        _ => POLL_FALLBACK,
     }
 }
 

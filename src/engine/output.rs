@@ -1,12 +1,13 @@
-//! Reading a child's output: bounded lines from a pipe, and the per-job sink that numbers, publishes, bounds and
-//! batches them into the store.
+//! Reading a child's output: bounded lines from a pipe, and the per-job sink that bounds, batches, stores, numbers
+//! and publishes them.
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
 use super::Inner;
-use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, now_ms};
+use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress, now_ms};
 use crate::store::StoreResult;
 
 /// A longer line is cut into pieces of this size, so one newline-free stream cannot grow memory.
@@ -67,23 +68,44 @@ async fn send_line(
     tx.send(Piece::Line { stream, text, bytes }).await
 }
 
-/// Per-stream bookkeeping of the output bound.
-#[derive(Default, Clone, Copy)]
+/// The newest lines of a stream kept past its head, at most this many (besides the byte bound), so that a flood
+/// of empty lines cannot grow memory by its per-line overhead.
+const MAX_TAIL_LINES: usize = 10_000;
+/// The tail of a stream holds at most this many bytes, whatever the bound.
+const MAX_TAIL_BYTES: u64 = 1024 * 1024;
+
+/// An event waiting to be stored; it gets its sequence number when it is written.
+struct Draft {
+    kind: EventKind,
+    data: String,
+    at: i64,
+}
+
+/// One stream's share of the output bound: a head stored as it comes, then a tail of the newest lines kept in
+/// memory, and counts of what fell out in between.
+#[derive(Default)]
 struct Bound {
-    stored_bytes: u64,
-    full: bool,
+    head_bytes: u64,
+    past_head: bool,
+    tail: VecDeque<(String, u64, i64)>,
+    tail_bytes: u64,
     dropped_lines: i64,
     dropped_bytes: i64,
 }
 
-/// Numbers each line, publishes it at once, keeps it for the next batch write, and counts (without storing) what
-/// goes past the output bound.
+/// Turns a job's output into numbered, stored, published events: bounds each stream (head and tail), turns
+/// `::progress` lines into progress, and writes in batches. Events are published only once stored.
 pub struct Sink {
     inner: Arc<Inner>,
     pub job: Job,
-    batch: Vec<JobEvent>,
-    flushed_seq: i64,
+    batch: Vec<Draft>,
+    /// Where in `batch` the unwritten progress event is: a newer one replaces it.
+    progress_at: Option<usize>,
+    /// The job's newest stored event.
+    stored_seq: i64,
     bounds: [Bound; 2],
+    head_limit: u64,
+    tail_limit: u64,
 }
 
 fn index(stream: OutputStream) -> usize {
@@ -95,8 +117,18 @@ fn index(stream: OutputStream) -> usize {
 
 impl Sink {
     pub fn new(inner: Arc<Inner>, job: Job) -> Self {
-        let flushed_seq = job.last_seq;
-        Self { inner, job, batch: Vec::new(), flushed_seq, bounds: [Bound::default(); 2] }
+        let limit = inner.config.output_max_bytes;
+        let tail_limit = (limit / 2).min(MAX_TAIL_BYTES);
+        Self {
+            stored_seq: job.last_seq,
+            inner,
+            job,
+            batch: Vec::new(),
+            progress_at: None,
+            bounds: Default::default(),
+            head_limit: limit - tail_limit,
+            tail_limit,
+        }
     }
 
     pub fn has_pending(&self) -> bool {
@@ -108,6 +140,18 @@ impl Sink {
     }
 
     pub fn line(&mut self, stream: OutputStream, text: String, bytes: u64) {
+        let now = now_ms();
+        if stream == OutputStream::Stdout
+            && let Some(progress) = Progress::parse_line(&text)
+        {
+            self.job.progress = Some(progress);
+            if let Some(i) = self.progress_at.take() {
+                self.batch.remove(i);
+            }
+            self.progress_at = Some(self.batch.len());
+            self.batch.push(Draft { kind: EventKind::Progress, data: progress.to_json(), at: now });
+            return;
+        }
         let t = &mut self.job.totals;
         match stream {
             OutputStream::Stdout => {
@@ -120,78 +164,124 @@ impl Sink {
             }
         }
         let bound = &mut self.bounds[index(stream)];
-        if bound.full || bound.stored_bytes + bytes > self.inner.config.output_max_bytes {
-            bound.full = true;
-            bound.dropped_lines += 1;
-            bound.dropped_bytes += bytes as i64;
-            t.dropped_lines += 1;
-            t.dropped_bytes += bytes as i64;
+        if !bound.past_head && bound.head_bytes + bytes <= self.head_limit {
+            bound.head_bytes += bytes;
+            t.stored_bytes += bytes as i64;
+            self.batch.push(Draft { kind: stream.kind(), data: text, at: now });
             return;
         }
-        bound.stored_bytes += bytes;
-        let event = self.next_event(stream.kind(), text);
-        self.inner.hub.publish(event.clone());
-        self.batch.push(event);
-    }
-
-    /// At the end of a stream: if anything was dropped, a `truncated` event that says how much.
-    pub fn stream_closed(&mut self, stream: OutputStream) {
-        let bound = self.bounds[index(stream)];
-        if bound.dropped_lines > 0 {
-            let data = serde_json::json!({
-                "stream": stream.as_str(),
-                "dropped_lines": bound.dropped_lines,
-                "dropped_bytes": bound.dropped_bytes,
-                "stored_bytes": bound.stored_bytes,
-                "limit_bytes": self.inner.config.output_max_bytes,
-            });
-            let event = self.next_event(EventKind::Truncated, data.to_string());
-            self.inner.hub.publish(event.clone());
-            self.batch.push(event);
+        bound.past_head = true;
+        bound.tail.push_back((text, bytes, now));
+        bound.tail_bytes += bytes;
+        while bound.tail_bytes > self.tail_limit || bound.tail.len() > MAX_TAIL_LINES {
+            let Some((_, gone, _)) = bound.tail.pop_front() else { break };
+            bound.tail_bytes -= gone;
+            bound.dropped_lines += 1;
+            bound.dropped_bytes += gone as i64;
+            t.dropped_lines += 1;
+            t.dropped_bytes += gone as i64;
         }
     }
 
-    fn next_event(&mut self, kind: EventKind, data: String) -> JobEvent {
-        self.job.last_seq += 1;
-        JobEvent { job_id: self.job.id, seq: self.job.last_seq, kind, data, at: now_ms() }
+    /// At the end of a stream that went past its head: a `truncated` event that says how much was dropped, then
+    /// the tail.
+    pub fn stream_closed(&mut self, stream: OutputStream) {
+        let limit = self.inner.config.output_max_bytes;
+        let bound = &mut self.bounds[index(stream)];
+        if !bound.past_head {
+            return;
+        }
+        let now = now_ms();
+        let data = serde_json::json!({
+            "stream": stream.as_str(),
+            "dropped_lines": bound.dropped_lines,
+            "dropped_bytes": bound.dropped_bytes,
+            "head_bytes": bound.head_bytes,
+            "tail_lines": bound.tail.len(),
+            "tail_bytes": bound.tail_bytes,
+            "limit_bytes": limit,
+        });
+        self.batch.push(Draft { kind: EventKind::Truncated, data: data.to_string(), at: now });
+        self.job.totals.stored_bytes += bound.tail_bytes as i64;
+        for (text, _, at) in bound.tail.drain(..) {
+            self.batch.push(Draft { kind: stream.kind(), data: text, at });
+        }
+        bound.tail_bytes = 0;
     }
 
-    /// Writes the batch and the running totals in one transaction. `Ok(false)`: the job is no longer ours.
+    /// Numbers the batch after the job's newest event.
+    fn number_batch(&mut self) -> Vec<JobEvent> {
+        self.progress_at = None;
+        let drafts = std::mem::take(&mut self.batch);
+        drafts
+            .into_iter()
+            .map(|d| {
+                self.job.last_seq += 1;
+                JobEvent { job_id: self.job.id, seq: self.job.last_seq, kind: d.kind, data: d.data, at: d.at }
+            })
+            .collect()
+    }
+
+    /// Puts events that could not be written back in front of the batch, unnumbered again.
+    fn unnumber(&mut self, events: Vec<JobEvent>) {
+        self.job.last_seq = self.stored_seq;
+        let mut drafts: Vec<Draft> =
+            events.into_iter().map(|e| Draft { kind: e.kind, data: e.data, at: e.at }).collect();
+        drafts.append(&mut self.batch);
+        self.progress_at = drafts.iter().rposition(|d| d.kind == EventKind::Progress);
+        self.batch = drafts;
+    }
+
+    fn published(&mut self, events: Vec<JobEvent>) {
+        self.stored_seq = self.job.last_seq;
+        for event in events {
+            self.inner.hub.publish(event);
+        }
+    }
+
+    /// Writes the batch and the running totals in one transaction (extending the lease), then publishes it.
+    /// `Ok(false)`: the job is no longer ours.
     pub async fn flush(&mut self) -> StoreResult<bool> {
         if self.batch.is_empty() {
             return Ok(true);
         }
+        let events = self.number_batch();
         let lease = Some(now_ms() + self.inner.config.lease_ms());
-        let ok =
-            self.inner.store.jobs().save(JobStatus::Running, self.flushed_seq, &self.job, lease, &self.batch).await?;
-        if ok {
-            self.flushed_seq = self.job.last_seq;
-            self.batch.clear();
-            self.inner.hub.flushed(self.job.id, self.flushed_seq);
-        }
-        Ok(ok)
-    }
-
-    /// Writes the final state with whatever output is left, then publishes the final record and closes the job's
-    /// live channel. `Ok(false)`: the job is no longer ours and nothing was written.
-    pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
-        let now = now_ms();
-        let done = self.job.ended(finished, now);
-        let last = done.state_event(now);
-        let mut events = std::mem::take(&mut self.batch);
-        events.push(last.clone());
-        let ok = self.inner.store.jobs().save(JobStatus::Running, self.flushed_seq, &done, None, &events).await;
-        match ok {
+        match self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &self.job, lease, &events).await {
             Ok(true) => {
-                self.job = done;
-                self.flushed_seq = self.job.last_seq;
-                self.inner.hub.publish(last);
-                self.inner.hub.close(self.job.id);
+                self.published(events);
                 Ok(true)
             }
             other => {
-                events.pop();
-                self.batch = events;
+                self.unnumber(events);
+                other
+            }
+        }
+    }
+
+    /// Ends the attempt with `finished`: writes what output is left with the job's next record (final, or pending
+    /// for another attempt under its retry policy) and publishes them; a final record closes the job's live
+    /// channel. `Ok(false)`: the job is no longer ours and nothing was written.
+    pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
+        let now = now_ms();
+        let mut events = self.number_batch();
+        let (next, mut moves) = self.job.after_attempt(finished, now, super::jitter());
+        events.append(&mut moves);
+        match self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &next, None, &events).await {
+            Ok(true) => {
+                self.job = next;
+                self.published(events);
+                if self.job.status.is_terminal() {
+                    self.inner.hub.close(self.job.id);
+                } else {
+                    // Another attempt is queued: the dispatcher must see when it is due.
+                    self.inner.wake.notify_one();
+                }
+                Ok(true)
+            }
+            other => {
+                let output: Vec<JobEvent> = events.into_iter().filter(|e| e.seq <= self.job.last_seq).collect();
+                self.unnumber(output);
                 other
             }
         }

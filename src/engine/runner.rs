@@ -3,6 +3,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -11,13 +12,14 @@ use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
-use super::Inner;
 use super::output::{Piece, Sink, read_lines};
+use super::{Control, Inner, StopReason};
 use crate::domain::job::Finish;
 use crate::domain::{Job, Outcome, OutputStream, now_ms};
 
-/// How long output may wait in memory before it is written (it is published live at once).
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How long output may wait in memory before it is written and published. Events are published only once
+/// stored, so this is the delay a live follower sees; the writer groups what many jobs flush at once.
+const FLUSH_EVERY: Duration = Duration::from_millis(25);
 
 /// Kills the whole process group if the runner is dropped before its child was reaped (e.g. at shutdown), so no
 /// job's processes outlive it.
@@ -41,14 +43,17 @@ impl Drop for GroupGuard {
 #[derive(Clone, Copy)]
 enum Stop {
     Timeout,
-    Cancel,
+    Asked(StopReason),
 }
 
-pub(super) async fn run(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<bool>, permit: OwnedSemaphorePermit) {
+pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: OwnedSemaphorePermit) {
     let id = job.id;
     let mut sink = Sink::new(inner.clone(), job);
     let finish = match spawn(&inner, &sink.job).await {
-        Ok(child) => supervise(&inner, &mut sink, child, cancel).await,
+        Ok(child) => {
+            control.pgid.store(child.id().map_or(0, |p| p as i32), Ordering::SeqCst);
+            supervise(&inner, &mut sink, child, control.stop).await
+        }
         Err(err) => Some(Finish {
             outcome: Outcome::SpawnError,
             exit_code: None,
@@ -59,7 +64,7 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<boo
     if let Some(finish) = finish {
         record_finish(&mut sink, finish).await;
     }
-    inner.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    inner.finished_running(id);
     drop(permit);
 }
 
@@ -69,6 +74,8 @@ async fn spawn(inner: &Inner, job: &Job) -> std::io::Result<Child> {
         .env_clear()
         .envs(inner.base_env.iter().cloned())
         .envs(&job.env)
+        .env("TASKYARD_JOB_ID", job.id.to_string())
+        .env("TASKYARD_ATTEMPT", job.attempt.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -83,10 +90,10 @@ async fn spawn(inner: &Inner, job: &Job) -> std::io::Result<Child> {
 /// Drives a running child to its end. Returns how it ended, or `None` when the job was taken from us (then
 /// nothing more may be written).
 async fn supervise(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     sink: &mut Sink,
     mut child: Child,
-    mut cancel: watch::Receiver<bool>,
+    mut asked: watch::Receiver<Option<StopReason>>,
 ) -> Option<Finish> {
     let guard = GroupGuard(child.id().map(|pid| pid as i32));
     let (tx, mut rx) = mpsc::channel(256);
@@ -102,9 +109,9 @@ async fn supervise(
     let grace = inner.config.kill_grace;
     let mut flush = interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut renew = interval(Duration::from_millis((inner.config.lease_ms() / 3).max(1) as u64));
-    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    renew.reset();
+    let lease = inner.config.lease;
+    let mut lease_ends = Instant::now() + lease;
+    let mut renewals = Renewer::start(inner, &sink.job);
 
     let mut exit: Option<ExitStatus> = None;
     let mut readers_open = true;
@@ -115,8 +122,13 @@ async fn supervise(
             piece = rx.recv(), if readers_open => match piece {
                 Some(Piece::Line { stream, text, bytes }) => {
                     sink.line(stream, text, bytes);
-                    if sink.batch_full() && !flush_or_fenced(sink).await {
-                        return None;
+                    if sink.batch_full() {
+                        let started = Instant::now();
+                        match tokio::time::timeout_at(lease_ends, flush_or_fenced(sink)).await {
+                            Ok(true) => lease_ends = lease_ends.max(started + lease),
+                            Ok(false) => return None,
+                            Err(_) => return lease_lost(sink),
+                        }
                     }
                 }
                 Some(Piece::Closed(stream)) => sink.stream_closed(stream),
@@ -133,9 +145,10 @@ async fn supervise(
                 guard.signal(Signal::SIGTERM);
                 kill_at = Some(Instant::now() + grace);
             }
-            changed = cancel.changed(), if stop.is_none() && exit.is_none() => {
-                if changed.is_ok() && *cancel.borrow() {
-                    stop = Some(Stop::Cancel);
+            changed = asked.changed(), if stop.is_none() && exit.is_none() => {
+                let reason = *asked.borrow();
+                if let (Ok(()), Some(reason)) = (changed, reason) {
+                    stop = Some(Stop::Asked(reason));
                     guard.signal(Signal::SIGTERM);
                     kill_at = Some(Instant::now() + grace);
                 }
@@ -145,25 +158,87 @@ async fn supervise(
                 kill_at = None;
             }
             _ = flush.tick(), if sink.has_pending() => {
-                if !flush_or_fenced(sink).await {
+                let started = Instant::now();
+                match tokio::time::timeout_at(lease_ends, flush_or_fenced(sink)).await {
+                    Ok(true) => lease_ends = lease_ends.max(started + lease),
+                    Ok(false) => return None,
+                    Err(_) => return lease_lost(sink),
+                }
+            }
+            renewed = renewals.recv() => match renewed {
+                Some(Lease::Renewed(at)) => lease_ends = lease_ends.max(at + lease),
+                Some(Lease::Taken) | None => {
+                    tracing::warn!(job = %sink.job.id, "job was taken from this runner; killing its processes");
                     return None;
                 }
-            }
-            _ = renew.tick() => {
-                let until = now_ms() + inner.config.lease_ms();
-                match inner.store.jobs().renew_lease(sink.job.id, &inner.node_id, until).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(job = %sink.job.id, "job was taken from this runner; killing its processes");
-                        return None;
-                    }
-                    Err(err) => tracing::warn!(job = %sink.job.id, error = %err, "cannot renew the job's lease"),
-                }
-            }
+            },
+            _ = sleep_until(lease_ends) => return lease_lost(sink),
         }
     }
     let status = exit.unwrap_or_else(|| ExitStatus::from_raw(0));
     Some(describe(status, stop, sink.job.timeout_seconds))
+}
+
+/// The runner could not renew its lease in time (the database is unreachable): someone may rescue the job, so its
+/// processes must not go on. They are killed when the runner returns.
+fn lease_lost(sink: &Sink) -> Option<Finish> {
+    tracing::error!(job = %sink.job.id, "cannot renew the job's lease; killing its processes (it will be rescued)");
+    None
+}
+
+enum Lease {
+    /// The lease was extended by a write that started at this instant.
+    Renewed(Instant),
+    /// The job is no longer this runner's.
+    Taken,
+}
+
+/// Renews a running job's lease every third of its length, off the runner's loop, so a slow database cannot
+/// hold up the runner's own deadline. Stops when dropped.
+struct Renewer {
+    task: tokio::task::JoinHandle<()>,
+    rx: mpsc::Receiver<Lease>,
+}
+
+impl Renewer {
+    fn start(inner: &Arc<Inner>, job: &Job) -> Renewer {
+        let (tx, rx) = mpsc::channel(4);
+        let (inner, id, attempt) = (inner.clone(), job.id, job.attempt);
+        let every = (inner.config.lease / 3).max(Duration::from_millis(50));
+        let task = tokio::spawn(async move {
+            let mut tick = interval(every);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            tick.reset();
+            loop {
+                tick.tick().await;
+                let started = Instant::now();
+                let until = now_ms() + inner.config.lease_ms();
+                let answer = match inner.store.jobs().renew_lease(id, &inner.node_id, attempt, until).await {
+                    Ok(true) => Lease::Renewed(started),
+                    Ok(false) => Lease::Taken,
+                    Err(err) => {
+                        tracing::warn!(job = %id, error = %err, "cannot renew the job's lease; will retry");
+                        continue;
+                    }
+                };
+                let taken = matches!(answer, Lease::Taken);
+                if tx.send(answer).await.is_err() || taken {
+                    return;
+                }
+            }
+        });
+        Renewer { task, rx }
+    }
+
+    async fn recv(&mut self) -> Option<Lease> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 async fn until(deadline: Option<Instant>) {
@@ -194,7 +269,10 @@ fn describe(status: ExitStatus, stop: Option<Stop>, timeout: Option<i64>) -> Fin
     let signal = status.signal();
     let (outcome, error) = match (stop, exit_code, signal) {
         (Some(Stop::Timeout), ..) => (Outcome::Timeout, Some(format!("timed out after {} s", timeout.unwrap_or(0)))),
-        (Some(Stop::Cancel), ..) => (Outcome::Canceled, Some("canceled".to_string())),
+        (Some(Stop::Asked(StopReason::Cancel)), ..) => (Outcome::Canceled, Some("canceled".to_string())),
+        (Some(Stop::Asked(StopReason::Interrupt)), ..) => {
+            (Outcome::Interrupted, Some("interrupted: the server was stopped while the job ran".to_string()))
+        }
         (None, Some(0), _) => (Outcome::Success, None),
         (None, Some(code), _) => (Outcome::ExitCode, Some(format!("exited with code {code}"))),
         (None, None, Some(sig)) => {
@@ -206,8 +284,8 @@ fn describe(status: ExitStatus, stop: Option<Stop>, timeout: Option<i64>) -> Fin
     Finish { outcome, exit_code, signal, error }
 }
 
-/// Stores the final state, retrying a few times while the database is unavailable. If it never comes back, the
-/// job stays `running` and is rescued as lost at the next start.
+/// Stores how the attempt ended, retrying a few times while the database is unavailable. If it never comes back,
+/// the job stays `running` until its lease expires and it is rescued as lost.
 async fn record_finish(sink: &mut Sink, finish: Finish) {
     let mut delay = Duration::from_millis(100);
     for _ in 0..8 {

@@ -17,7 +17,7 @@ fn json<T: serde::de::DeserializeOwned>(what: &str, id: &str, text: &str) -> Res
 }
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("maps and lists of strings always serialise")
+    serde_json::to_string(value).expect("our maps, lists and policies always serialise")
 }
 
 pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
@@ -29,6 +29,7 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         params,
         env: json("env", &m.id, &m.env)?,
         tags: json("tags", &m.id, &m.tags)?,
+        retry: m.retry.as_deref().map(|r| json("retry", &m.id, r)).transpose()?,
         command: m.command,
         enabled: m.enabled,
         cwd: m.cwd,
@@ -49,6 +50,7 @@ pub fn task_to_row(t: &Task) -> task::ActiveModel {
         cwd: Set(t.cwd.clone()),
         timeout_seconds: Set(t.timeout_seconds),
         tags: Set(to_json(&t.tags)),
+        retry: Set(t.retry.as_ref().map(to_json)),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
     }
@@ -80,9 +82,13 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
             stderr_lines: m.stderr_lines,
             dropped_lines: m.dropped_lines,
             dropped_bytes: m.dropped_bytes,
+            stored_bytes: m.stored_bytes,
         },
         last_seq: m.last_seq,
         node_id: m.node_id,
+        retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
+        progress: m.progress.as_deref().map(|p| json("progress", id, p)).transpose()?,
+        idempotency_key: m.idempotency_key,
     })
 }
 
@@ -115,6 +121,10 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
         last_seq: Set(j.last_seq),
         node_id: Set(j.node_id.clone()),
         lease_expires_at: Set(lease_expires_at),
+        retry: Set(j.retry.as_ref().map(to_json)),
+        progress: Set(j.progress.as_ref().map(to_json)),
+        idempotency_key: Set(j.idempotency_key.clone()),
+        stored_bytes: Set(t.stored_bytes),
     }
 }
 

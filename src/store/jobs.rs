@@ -3,15 +3,24 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use entity::{job, job_event};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    Statement, TransactionTrait,
 };
 
 use super::convert::{event_from_row, job_from_row};
-use super::writer::{JobWrite, Writer, insert_events};
+use super::writer::{Applied, JobWrite, Writer, insert_events};
 use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult, db_backend};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
+
+/// What `create` did.
+#[derive(Debug)]
+pub enum Created {
+    New,
+    /// The idempotency key was taken: this is the job that holds it.
+    Existing(Box<Job>),
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JobFilter {
@@ -74,9 +83,31 @@ impl<'a> JobsStore<'a> {
     }
 
     /// Inserts a new job together with its first events, atomically (group-committed with other job writes).
-    pub async fn create(&self, job: &Job, events: &[JobEvent]) -> StoreResult<()> {
-        self.writer.submit(JobWrite::Create { job: job.clone(), events: events.to_vec() }).await?;
-        Ok(())
+    /// When the job carries an idempotency key that a job of the same task submitted at or after `keys_since`
+    /// already holds, nothing is written and that job is returned instead.
+    pub async fn create(&self, job: &Job, events: &[JobEvent], keys_since: i64) -> StoreResult<Created> {
+        let write = JobWrite::Create { job: job.clone(), events: events.to_vec(), keys_since };
+        match self.writer.submit(write).await {
+            Ok(Applied::Existing(id)) => Ok(Created::Existing(Box::new(
+                self.get(id.parse().map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))?).await?,
+            ))),
+            Ok(_) => Ok(Created::New),
+            // Another node inserted the same key between our check and our insert.
+            Err(err) if job.idempotency_key.is_some() => match self.with_key(job).await? {
+                Some(existing) => Ok(Created::Existing(Box::new(existing))),
+                None => Err(err),
+            },
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn with_key(&self, job: &Job) -> StoreResult<Option<Job>> {
+        let row = job::Entity::find()
+            .filter(job::Column::TaskId.eq(job.task_id.to_string()))
+            .filter(job::Column::IdempotencyKey.eq(job.idempotency_key.clone()))
+            .one(self.db.write)
+            .await?;
+        row.map(job_from_row).transpose()
     }
 
     pub async fn get(&self, id: JobId) -> StoreResult<Job> {
@@ -145,26 +176,120 @@ impl<'a> JobsStore<'a> {
         self.writer
             .submit(JobWrite::Save { expected, expected_seq, job: job.clone(), lease_until, events: events.to_vec() })
             .await
+            .map(|applied| applied == Applied::Done)
     }
 
-    /// Running jobs, optionally only those whose lease ran out before `expired_before`.
-    pub async fn running(&self, expired_before: Option<i64>) -> StoreResult<Vec<Job>> {
-        let mut q = job::Entity::find().filter(job::Column::Status.eq(JobStatus::Running.as_str()));
-        if let Some(t) = expired_before {
-            q = q.filter(job::Column::LeaseExpiresAt.lt(t));
-        }
-        q.order_by_asc(job::Column::Id).all(self.db.read).await?.into_iter().map(job_from_row).collect()
+    /// Every running job.
+    pub async fn running(&self) -> StoreResult<Vec<Job>> {
+        job::Entity::find()
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .order_by_asc(job::Column::Id)
+            .all(self.db.read)
+            .await?
+            .into_iter()
+            .map(job_from_row)
+            .collect()
     }
 
-    pub async fn renew_lease(&self, id: JobId, node_id: &str, until: i64) -> StoreResult<bool> {
+    /// Running jobs whose lease ran out before `now`. A job without a lease (it never renewed) counts from its
+    /// claim: its lease ran out at `started_at + lease_ms`.
+    pub async fn expired(&self, now: i64, lease_ms: i64) -> StoreResult<Vec<Job>> {
+        let lapsed = Condition::any()
+            .add(job::Column::LeaseExpiresAt.lt(now))
+            .add(
+                Condition::all()
+                    .add(job::Column::LeaseExpiresAt.is_null())
+                    .add(job::Column::StartedAt.lt(now - lease_ms)),
+            )
+            .add(Condition::all().add(job::Column::LeaseExpiresAt.is_null()).add(job::Column::StartedAt.is_null()));
+        job::Entity::find()
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(lapsed)
+            .order_by_asc(job::Column::Id)
+            .all(self.db.write)
+            .await?
+            .into_iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    /// Extends the lease of attempt `attempt` of a job this node runs. False: the job is no longer that attempt
+    /// of ours (rescued, canceled, finished) and its runner must stop.
+    pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<bool> {
         let res = job::Entity::update_many()
             .col_expr(job::Column::LeaseExpiresAt, until.into())
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::NodeId.eq(node_id))
+            .filter(job::Column::Attempt.eq(attempt))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(self.db.write)
             .await?;
         Ok(res.rows_affected == 1)
+    }
+
+    /// When the earliest pending job is due, if there is one.
+    pub async fn next_due(&self) -> StoreResult<Option<i64>> {
+        let due = job::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("MIN(run_at)"), "due")
+            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .into_tuple::<Option<i64>>()
+            .one(self.db.read)
+            .await?;
+        Ok(due.flatten())
+    }
+
+    /// Up to `limit` finished jobs, oldest finish first, finished before `before` (all finished jobs if `None`),
+    /// with the output each holds.
+    pub async fn finished(&self, before: Option<i64>, limit: u64) -> StoreResult<Vec<(JobId, i64)>> {
+        let mut q = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .column(job::Column::StoredBytes)
+            .filter(job::Column::FinishedAt.is_not_null());
+        if let Some(t) = before {
+            q = q.filter(job::Column::FinishedAt.lt(t));
+        }
+        let rows = q
+            .order_by_asc(job::Column::FinishedAt)
+            .order_by_asc(job::Column::Id)
+            .limit(limit)
+            .into_tuple::<(String, i64)>()
+            .all(self.db.read)
+            .await?;
+        rows.into_iter()
+            .map(|(id, bytes)| Ok((id.parse().map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))?, bytes)))
+            .collect()
+    }
+
+    /// Output bytes held by finished jobs.
+    pub async fn finished_output_bytes(&self) -> StoreResult<i64> {
+        let total = job::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("CAST(SUM(stored_bytes) AS BIGINT)"), "total")
+            .filter(job::Column::FinishedAt.is_not_null())
+            .into_tuple::<Option<i64>>()
+            .one(self.db.read)
+            .await?;
+        Ok(total.flatten().unwrap_or(0))
+    }
+
+    /// Deletes finished jobs among `ids` with their events, in one transaction. Returns how many went.
+    pub async fn delete_finished(&self, ids: &[JobId]) -> StoreResult<u64> {
+        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let txn = self.db.write.begin().await?;
+        let finished: Vec<String> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .filter(job::Column::Id.is_in(ids))
+            .filter(job::Column::FinishedAt.is_not_null())
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        job_event::Entity::delete_many().filter(job_event::Column::JobId.is_in(finished.clone())).exec(&txn).await?;
+        let res = job::Entity::delete_many().filter(job::Column::Id.is_in(finished)).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(res.rows_affected)
     }
 
     /// Events of a job with `seq > after_seq`, oldest first, at most `limit`, of the given kinds (all if empty).

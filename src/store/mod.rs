@@ -5,13 +5,17 @@ mod jobs;
 mod tasks;
 mod writer;
 
+use std::fs::File;
+use std::sync::Arc;
 use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
-pub use jobs::{JobFilter, JobsStore, OutputLine};
+pub use jobs::{Created, JobFilter, JobsStore, OutputLine};
 pub use tasks::TasksStore;
 
 /// Which database this is; the few statements that differ are chosen by it.
@@ -69,6 +73,9 @@ pub struct Store {
     write: DatabaseConnection,
     writer: writer::Writer,
     backend: Backend,
+    /// SQLite: an exclusive lock on the database file for as long as this process lives, so that no second
+    /// server shares the file (each would take the other's running jobs for lost).
+    lock: Option<Arc<Flock<File>>>,
 }
 
 /// The two connections every table store uses.
@@ -106,13 +113,17 @@ impl Store {
             async move { Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}")) }
         };
         let write = open(if backend == Backend::Sqlite { 1 } else { 16 }).await?;
+        let lock = match backend {
+            Backend::Sqlite => sqlite_file(url).map(|path| lock_file(&path)).transpose()?,
+            Backend::Postgres => None,
+        };
         Migrator::up(&write, None).await.map_err(|e| anyhow::anyhow!("cannot migrate database {url}: {e}"))?;
         let read = match backend {
             Backend::Sqlite => open(8).await?,
             Backend::Postgres => write.clone(),
         };
         let writer = writer::Writer::start(write.clone());
-        Ok(Store { read, write, writer, backend })
+        Ok(Store { read, write, writer, backend, lock })
     }
 
     fn conns(&self) -> Conns<'_> {
@@ -138,6 +149,12 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this process alone can be running jobs of this database (SQLite, under the file lock): then a
+    /// `running` job at start-up is proof of a dead previous process, with no lease to wait for.
+    pub fn exclusive(&self) -> bool {
+        self.lock.is_some()
+    }
+
     pub async fn close(self) {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
@@ -149,4 +166,37 @@ pub(crate) fn db_backend(backend: Backend) -> DbBackend {
         Backend::Sqlite => DbBackend::Sqlite,
         Backend::Postgres => DbBackend::Postgres,
     }
+}
+
+/// The file behind a `sqlite:` URL, or `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory")).then(|| path.into())
+}
+
+/// Locks the database file for this process. A process that already holds the lock (an embedding application or
+/// a test opening the same file twice) shares it: the lock keeps other processes out.
+fn lock_file(path: &std::path::Path) -> anyhow::Result<Arc<Flock<File>>> {
+    static HELD: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Weak<Flock<File>>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| anyhow::anyhow!("cannot open database file {}: {e}", path.display()))?;
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    held.retain(|(_, lock)| lock.strong_count() > 0);
+    if let Some(lock) = held.iter().find(|(p, _)| *p == canonical).and_then(|(_, l)| l.upgrade()) {
+        return Ok(lock);
+    }
+    let file =
+        File::open(&canonical).map_err(|e| anyhow::anyhow!("cannot open database file {}: {e}", path.display()))?;
+    let lock = Arc::new(Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        nix::errno::Errno::EWOULDBLOCK => anyhow::anyhow!(
+            "another taskyard server is using the database {}; stop it first, or give this one its own \
+             --database-url (several servers share work only on PostgreSQL)",
+            path.display()
+        ),
+        other => anyhow::anyhow!("cannot lock database file {}: {other}", path.display()),
+    })?);
+    held.push((canonical, Arc::downgrade(&lock)));
+    Ok(lock)
 }

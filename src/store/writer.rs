@@ -3,11 +3,13 @@
 //! Every job creation and every job save (output batches, state changes) goes to one writer task, which applies
 //! whatever has queued up in one transaction and answers each caller with its own result. Under load this turns
 //! a few transactions per job into a few per batch of jobs; with one request waiting it is a plain transaction.
-//! A save whose conditional update matches no row (the job moved on) writes nothing and answers `false`, so
+//! A save whose conditional update matches no row (the job moved on) writes nothing and answers `Stale`, so
 //! sharing a transaction changes no one's outcome. If a shared transaction fails, each write is retried alone, so
 //! one bad write cannot fail the others.
 use entity::{job, job_event};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::convert::{event_to_row, job_to_row};
@@ -20,13 +22,35 @@ const MAX_GROUP: usize = 256;
 const INSERT_CHUNK: usize = 1000;
 
 pub(crate) enum JobWrite {
-    Create { job: Job, events: Vec<JobEvent> },
-    Save { expected: JobStatus, expected_seq: i64, job: Job, lease_until: Option<i64>, events: Vec<JobEvent> },
+    /// Inserts a job with its first events; with an idempotency key, only if no job of the task holds that key
+    /// since `keys_since` (an older holder gives the key up).
+    Create {
+        job: Job,
+        events: Vec<JobEvent>,
+        keys_since: i64,
+    },
+    Save {
+        expected: JobStatus,
+        expected_seq: i64,
+        job: Job,
+        lease_until: Option<i64>,
+        events: Vec<JobEvent>,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Applied {
+    Done,
+    /// A save found the job no longer in the expected state; nothing was written.
+    Stale,
+    /// A create found the task's idempotency key held by this job; nothing was written.
+    Existing(String),
 }
 
 struct Request {
     write: JobWrite,
-    reply: oneshot::Sender<StoreResult<bool>>,
+    reply: oneshot::Sender<StoreResult<Applied>>,
 }
 
 #[derive(Clone)]
@@ -41,8 +65,7 @@ impl Writer {
         Writer { requests }
     }
 
-    /// Applies `write`; `Ok(false)` when a save found the job no longer in the expected state.
-    pub async fn submit(&self, write: JobWrite) -> StoreResult<bool> {
+    pub async fn submit(&self, write: JobWrite) -> StoreResult<Applied> {
         let gone = || StoreError::Corrupt("the database writer has stopped".into());
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request { write, reply }).await.map_err(|_| gone())?;
@@ -57,12 +80,33 @@ pub(crate) async fn insert_events<C: ConnectionTrait>(db: &C, events: &[JobEvent
     Ok(())
 }
 
-async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<bool> {
+async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<Applied> {
     match write {
-        JobWrite::Create { job, events } => {
+        JobWrite::Create { job, events, keys_since } => {
+            if let Some(key) = &job.idempotency_key {
+                let task_id = job.task_id.to_string();
+                job::Entity::update_many()
+                    .col_expr(job::Column::IdempotencyKey, Option::<String>::None.into())
+                    .filter(job::Column::TaskId.eq(&task_id))
+                    .filter(job::Column::IdempotencyKey.eq(key))
+                    .filter(job::Column::SubmittedAt.lt(*keys_since))
+                    .exec(db)
+                    .await?;
+                let holder = job::Entity::find()
+                    .select_only()
+                    .column(job::Column::Id)
+                    .filter(job::Column::TaskId.eq(&task_id))
+                    .filter(job::Column::IdempotencyKey.eq(key))
+                    .into_tuple::<String>()
+                    .one(db)
+                    .await?;
+                if let Some(id) = holder {
+                    return Ok(Applied::Existing(id));
+                }
+            }
             job::Entity::insert(job_to_row(job, None)).exec_without_returning(db).await?;
             insert_events(db, events).await?;
-            Ok(true)
+            Ok(Applied::Done)
         }
         JobWrite::Save { expected, expected_seq, job, lease_until, events } => {
             let res = job::Entity::update_many()
@@ -73,15 +117,15 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<bool
                 .exec(db)
                 .await?;
             if res.rows_affected == 0 {
-                return Ok(false);
+                return Ok(Applied::Stale);
             }
             insert_events(db, events).await?;
-            Ok(true)
+            Ok(Applied::Done)
         }
     }
 }
 
-async fn in_one_transaction(db: &DatabaseConnection, writes: &[&JobWrite]) -> StoreResult<Vec<bool>> {
+async fn in_one_transaction(db: &DatabaseConnection, writes: &[&JobWrite]) -> StoreResult<Vec<Applied>> {
     let txn = db.begin().await?;
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
@@ -106,7 +150,7 @@ async fn run(db: DatabaseConnection, mut incoming: mpsc::Receiver<Request>) {
             }
             Err(_) => {
                 for req in group.drain(..) {
-                    let result = in_one_transaction(&db, &[&req.write]).await.map(|r| r[0]);
+                    let result = in_one_transaction(&db, &[&req.write]).await.map(|mut r| r.remove(0));
                     let _ = req.reply.send(result);
                 }
             }

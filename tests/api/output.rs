@@ -83,8 +83,8 @@ async fn output_filters_by_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_beyond_the_bound_is_counted_not_stored() {
-    // The smallest bound the settings accept.
+async fn output_beyond_the_bound_keeps_head_and_tail_and_counts_the_middle() {
+    // The smallest bound the settings accept: half of it is the head, half the tail.
     const BOUND: u64 = 1024;
     const LINES: u64 = 300;
     let app = spawn_app_with(|s| s.output_max_bytes = BOUND).await;
@@ -98,18 +98,21 @@ async fn output_beyond_the_bound_is_counted_not_stored() {
 
     let stored = app.all_output(&finished.job_id, "stdout", 1000).await;
     let stored_lines = lines(&stored);
-    let expected_prefix: Vec<String> = (1..=stored_lines.len()).map(|n| format!("line-{n:03}")).collect();
-    assert_eq!(stored_lines, expected_prefix, "the first lines are the ones kept");
-    assert!(!stored_lines.is_empty(), "lines under the bound are stored");
+    let numbers_kept: Vec<u64> =
+        stored_lines.iter().map(|l| l.trim_start_matches("line-").parse().expect("a numbered line")).collect();
+    let head = numbers_kept.iter().zip(1..).take_while(|(n, i)| **n == *i).count();
+    assert!(head > 0, "the first lines are kept: {numbers_kept:?}");
+    let tail = &numbers_kept[head..];
+    assert!(!tail.is_empty(), "the last lines are kept too: {numbers_kept:?}");
+    let tail_start = LINES + 1 - tail.len() as u64;
+    assert_eq!(tail, (tail_start..=LINES).collect::<Vec<_>>(), "the tail is the newest lines, in order");
+    assert!(tail_start > head as u64 + 1, "something in the middle was dropped");
     let stored_bytes: u64 = stored_lines.iter().map(|l| l.len() as u64 + 1).sum();
-    assert!(
-        stored_lines.iter().map(|l| l.len() as u64).sum::<u64>() <= BOUND,
-        "stored {stored_bytes} bytes with a bound of {BOUND}"
-    );
+    assert!(stored_bytes <= BOUND, "stored {stored_bytes} bytes with a bound of {BOUND}");
 
     let dropped_lines = job["dropped_lines"].as_u64().expect("dropped_lines");
     let dropped_bytes = job["dropped_bytes"].as_u64().expect("dropped_bytes");
-    assert!(dropped_lines > 0, "{job}");
+    assert_eq!(dropped_lines, tail_start - 1 - head as u64, "the dropped lines are exactly the middle: {job}");
     assert_eq!(stored_lines.len() as u64 + dropped_lines, LINES, "stored + dropped lines");
     assert_eq!(stored_bytes + dropped_bytes, LINES * 9, "stored + dropped bytes");
     assert_eq!(finished.stdout(), stored_lines, "SSE carries the stored lines only");
@@ -120,21 +123,26 @@ async fn output_beyond_the_bound_is_counted_not_stored() {
         .filter(|e| e.event == "truncated")
         .map(|e| serde_json::from_str(&e.data).expect("truncated data is JSON"))
         .filter(|t: &Value| t["stream"] == "stdout")
-        // The contract's three fields; more are allowed.
         .map(|t| {
             json!({
                 "stream": t["stream"],
                 "dropped_lines": t["dropped_lines"],
                 "dropped_bytes": t["dropped_bytes"],
+                "tail_lines": t["tail_lines"],
             })
         })
         .collect();
     assert_eq!(
         truncated,
-        [json!({ "stream": "stdout", "dropped_lines": dropped_lines, "dropped_bytes": dropped_bytes })],
+        [json!({ "stream": "stdout", "dropped_lines": dropped_lines, "dropped_bytes": dropped_bytes,
+                 "tail_lines": tail.len() })],
         "one truncated event for stdout"
     );
-    let position = |name: &str| finished.events.iter().rposition(|e| e.event == name);
-    assert!(position("truncated") > position("stdout"), "truncated comes at the end of the stream's lines");
+    // On the stream: the head, then the truncated event, then the tail.
+    let kinds: Vec<&str> =
+        finished.events.iter().map(|e| e.event.as_str()).filter(|k| matches!(*k, "stdout" | "truncated")).collect();
+    let marker = kinds.iter().position(|k| *k == "truncated").expect("a truncated event");
+    assert_eq!(marker, head, "the truncated event follows the head: {kinds:?}");
+    assert_eq!(kinds.len() - marker - 1, tail.len(), "and the tail follows it");
     assert!(finished.events.last().is_some_and(|e| e.is_terminal()));
 }

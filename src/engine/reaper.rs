@@ -1,0 +1,167 @@
+//! Cleaning up after the dead and the old: jobs whose runner vanished (at start-up and by lease expiry) go where
+//! their retry policy says, and finished jobs past the retention limits are deleted in small batches.
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::{Inner, jitter};
+use crate::domain::job::Finish;
+use crate::domain::{Job, JobId, JobStatus, Outcome, now_ms};
+
+/// Jobs deleted per retention transaction: small, so the runners' writes never wait long.
+const RETENTION_BATCH: u64 = 200;
+
+/// At start-up: when this process alone can run the database's jobs (SQLite under its file lock), every
+/// `running` job belongs to a process that is gone, so it is rescued at once and any of its processes still
+/// alive are killed. Otherwise (PostgreSQL, other nodes alive) only jobs whose lease expired are rescued.
+pub(super) async fn rescue_at_start(inner: &Inner) -> anyhow::Result<()> {
+    let jobs = if inner.store.exclusive() {
+        inner.store.jobs().running().await?
+    } else {
+        inner.store.jobs().expired(now_ms(), inner.config.lease_ms()).await?
+    };
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let killed = kill_leftovers(&jobs.iter().map(|j| j.id).collect());
+    if killed > 0 {
+        tracing::warn!(killed, "killed processes of jobs left running by a previous process");
+    }
+    for job in jobs {
+        rescue(inner, job, "runner lost: the server stopped while this job was running").await?;
+    }
+    Ok(())
+}
+
+/// Every third of a lease: rescues running jobs whose lease expired (their runner or its node is gone, or cannot
+/// reach the database and has killed its processes).
+pub(super) async fn reap(inner: Arc<Inner>) {
+    let every = (inner.config.lease / 3).max(Duration::from_millis(200));
+    let mut stopping = inner.stopping.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+        let expired = match inner.store.jobs().expired(now_ms(), inner.config.lease_ms()).await {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look for expired leases; will retry");
+                continue;
+            }
+        };
+        if !expired.is_empty() {
+            kill_leftovers(&expired.iter().map(|j| j.id).collect());
+        }
+        for job in expired {
+            if let Err(err) = rescue(&inner, job, "runner lost: its lease expired (the runner or its node died)").await
+            {
+                tracing::warn!(error = %err, "cannot rescue a job; will retry");
+            }
+        }
+    }
+}
+
+/// Moves a job whose runner is gone on, as its retry policy says: back to `pending` for another attempt, or
+/// `failed` with outcome `lost`. Conditional on the job being as read, so exactly one rescuer wins.
+async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult<()> {
+    let now = now_ms();
+    let (next, events) = job.after_attempt(Finish::without_exit(Outcome::Lost, why), now, jitter());
+    if !inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? {
+        return Ok(());
+    }
+    for event in events {
+        inner.hub.publish(event);
+    }
+    if next.status.is_terminal() {
+        inner.hub.close(next.id);
+        tracing::warn!(job = %job.id, task = %job.task_id, attempt = job.attempt, "job lost: its runner is gone");
+    } else {
+        inner.wake.notify_one();
+        tracing::warn!(job = %job.id, task = %job.task_id, next_attempt = next.attempt, "job lost: retrying");
+    }
+    Ok(())
+}
+
+/// SIGKILLs every process (other than this one) whose environment marks it as belonging to one of `jobs`
+/// (`TASKYARD_JOB_ID`, set on every job process and inherited by its children). Returns how many it killed.
+fn kill_leftovers(jobs: &HashSet<JobId>) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let me = std::process::id();
+    let marker = b"TASKYARD_JOB_ID=";
+    let mut killed = 0;
+    for pid in entries.filter_map(Result::ok).filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let belongs = environ.split(|b| *b == 0).any(|var| {
+            var.strip_prefix(marker)
+                .and_then(|id| std::str::from_utf8(id).ok()?.parse::<JobId>().ok())
+                .is_some_and(|id| jobs.contains(&id))
+        });
+        if belongs && kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// Deletes finished jobs (with their events) older than the retention age, then the oldest while the stored
+/// output of finished jobs exceeds its cap; once at start-up and then periodically, in small batches.
+pub(super) async fn retention(inner: Arc<Inner>) {
+    if inner.config.retention_age.is_none() && inner.config.retention_max_output_bytes.is_none() {
+        return;
+    }
+    let mut stopping = inner.stopping.subscribe();
+    loop {
+        match retain(&inner).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention: deleted finished jobs"),
+            Err(err) => tracing::warn!(error = %err, "retention failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(inner.config.retention_every) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
+    let jobs = inner.store.jobs();
+    let mut deleted = 0;
+    if let Some(age) = inner.config.retention_age {
+        let before = now_ms() - age.as_millis() as i64;
+        loop {
+            let batch: Vec<JobId> =
+                jobs.finished(Some(before), RETENTION_BATCH).await?.into_iter().map(|(id, _)| id).collect();
+            if batch.is_empty() {
+                break;
+            }
+            deleted += jobs.delete_finished(&batch).await?;
+            tokio::task::yield_now().await;
+        }
+    }
+    if let Some(cap) = inner.config.retention_max_output_bytes {
+        let mut total = jobs.finished_output_bytes().await?;
+        while total > cap as i64 {
+            let mut batch = Vec::new();
+            for (id, bytes) in jobs.finished(None, RETENTION_BATCH).await? {
+                if total <= cap as i64 {
+                    break;
+                }
+                total -= bytes;
+                batch.push(id);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            deleted += jobs.delete_finished(&batch).await?;
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(deleted)
+}
