@@ -6,6 +6,7 @@ mod errors;
 mod health;
 mod helpers;
 mod jobs;
+mod lease_loss;
 mod openapi;
 mod orphans;
 mod output;
