@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 pub use crate::domain::task::OrphanReason;
 use crate::domain::task::{TaskView, rules};
 use crate::domain::{AllowList, CommandLine, NewTask, Params, RetryPolicy, TaskName, TaskPatch};
+use crate::engine::Due;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::PageRequest;
 
@@ -134,17 +135,17 @@ pub struct ExecuteRequest {
 pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
 
 impl ExecuteRequest {
-    /// When the job becomes due, in Unix ms, given the time now.
-    pub fn due(&self, now: i64) -> Result<i64, ApiError> {
+    /// When the job becomes due.
+    pub fn due(&self) -> Result<Due, ApiError> {
         match (&self.run_at, self.delay_seconds) {
             (Some(_), Some(_)) => Err(invalid("give run_at or delay_seconds, not both".into())),
-            (None, None) => Ok(now),
+            (None, None) => Ok(Due::Now),
             (None, Some(s)) => {
                 let ms = s * 1000.0;
                 if !(ms.is_finite() && (0.0..=MAX_DELAY_MS as f64).contains(&ms)) {
                     return Err(invalid(format!("delay_seconds must be between 0 and 31622400, got {s}")));
                 }
-                Ok(now + ms as i64)
+                Ok(Due::After(std::time::Duration::from_millis(ms as u64)))
             }
             (Some(at), None) => {
                 let t = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| {
@@ -154,10 +155,10 @@ impl ExecuteRequest {
                     ))
                 })?;
                 let ms = t.timestamp_millis();
-                if ms > now + MAX_DELAY_MS {
+                if ms > crate::domain::now_ms() + MAX_DELAY_MS {
                     return Err(invalid(format!("run_at '{at}' is more than 366 days away")));
                 }
-                Ok(ms.max(now))
+                Ok(Due::At(ms))
             }
         }
     }

@@ -120,10 +120,10 @@ pub async fn execute(
     let id = task_id(&id)?;
     let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
     let idempotency_key = idempotency_key(&req)?;
-    let run_at = Some(request.due(now_ms())?);
+    let due = request.due()?;
     let params = Params::parse(request.params)?;
     let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
-    let (job, replayed) = state.engine.submit(&task, Submission { params, run_at, idempotency_key }).await?;
+    let (job, replayed) = state.engine.submit(&task, Submission { params, due, idempotency_key }).await?;
     let mut reply = HttpResponse::Accepted();
     reply.insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)));
     if replayed {

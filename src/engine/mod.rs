@@ -75,12 +75,22 @@ struct Running {
     pgid: Arc<AtomicI32>,
 }
 
-/// What `submit` is asked for besides the task and its params.
+/// When a submitted job becomes due.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Due {
+    #[default]
+    Now,
+    /// At this time (Unix ms); a time in the past means now.
+    At(i64),
+    /// This long after its submission.
+    After(Duration),
+}
+
+/// What `submit` is asked for besides the task.
 #[derive(Debug, Clone, Default)]
 pub struct Submission {
     pub params: Params,
-    /// When the job becomes due (Unix ms); now when `None`.
-    pub run_at: Option<i64>,
+    pub due: Due,
     pub idempotency_key: Option<String>,
 }
 
@@ -222,8 +232,7 @@ impl Engine {
             && program_exists(cmd.program(), self.inner.base_env_path().as_deref())
     }
 
-    /// Queues one run of `task` with the submission's params over its stored ones, due at its `run_at` (now by
-    /// default); the dispatcher is woken. With an idempotency key that a job of this task already holds (within
+    /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says; the dispatcher is woken. With an idempotency key that a job of this task already holds (within
     /// 24 h), nothing is queued and that job is returned with `true`.
     pub async fn submit(&self, task: &Task, submission: Submission) -> Result<(Job, bool), EngineError> {
         if !task.enabled {
@@ -244,7 +253,11 @@ impl Engine {
             cwd: task.cwd.clone(),
             timeout_seconds: task.timeout_seconds,
             submitted_at: now,
-            run_at: submission.run_at.unwrap_or(now).max(now),
+            run_at: match submission.due {
+                Due::Now => now,
+                Due::At(at) => at.max(now),
+                Due::After(delay) => now + delay.as_millis() as i64,
+            },
             started_at: None,
             finished_at: None,
             exit_code: None,

@@ -2,15 +2,26 @@
 //! over HTTP only. One module per area of the API contract; `helpers` is the harness.
 
 mod auth;
+mod delayed;
+mod drain;
 mod errors;
 mod health;
 mod helpers;
+mod idempotency;
+mod job_record;
 mod jobs;
 mod lease_loss;
+mod leases;
 mod openapi;
 mod orphans;
 mod output;
 mod params;
+mod process_tree;
+mod progress;
 mod restart;
+mod retention;
+mod retries;
+mod settings;
 mod stream;
 mod tasks;
+mod truncation;

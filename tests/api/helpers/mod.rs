@@ -1,8 +1,11 @@
 //! The test harness: start the real application on a random port with its own SQLite file, and talk to it over HTTP
 //! the way any client would. Jobs are awaited by following their SSE stream to the terminal record, never by sleeping.
 
+mod binary;
 mod checks;
+mod events;
 mod procs;
+mod reaping;
 mod reply;
 mod sse;
 
@@ -15,8 +18,11 @@ use taskyard::config::Settings;
 use taskyard::startup::Application;
 use tempfile::TempDir;
 
+pub use binary::*;
 pub use checks::*;
+pub use events::*;
 pub use procs::*;
+pub use reaping::*;
 pub use reply::*;
 pub use sse::*;
 

@@ -1,0 +1,176 @@
+//! The real `taskyard` binary as a child process, for what only a real process shows: `kill -9`, SIGTERM and SIGINT,
+//! exit codes, and the lock on the SQLite file. Started on port 0 with its own flags and environment.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::TestApp;
+
+/// How long the binary may take to log `listening on http://...`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The database URL of a SQLite file in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}/t.db?mode=rwc", dir.display())
+}
+
+/// A running `taskyard serve`. Killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub address: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// A `taskyard serve` that ended (or hung) before it listened.
+#[derive(Debug)]
+pub struct DidNotStart {
+    /// `None` when it neither listened nor exited in time.
+    pub status: Option<ExitStatus>,
+    /// Its stderr.
+    pub log: String,
+}
+
+/// Drops ANSI escape sequences, in case the log is coloured after all.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `127.0.0.1:PORT` from a line containing `listening on http://127.0.0.1:PORT`.
+fn listening_address(line: &str) -> Option<String> {
+    let line = strip_ansi(line);
+    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
+    let address: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+    address.contains(':').then_some(address)
+}
+
+/// Starts `taskyard serve --bind 127.0.0.1:0 --database-url URL ARGS...` with no `TASKYARD_*` variable but `env`,
+/// and waits until it listens. Panics with its stderr when it does not.
+pub async fn serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+    match try_serve(database_url, args, env).await {
+        Ok(server) => server,
+        Err(failed) => panic!("taskyard serve did not start (exit {:?}); its stderr:\n{}", failed.status, failed.log),
+    }
+}
+
+/// Like [`serve`], but a server that exits before it listens is an answer, not a failure.
+pub async fn try_serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Server, DidNotStart> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_taskyard"));
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", database_url])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TASKYARD_") {
+            command.env_remove(key);
+        }
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start the taskyard binary");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let log = Arc::new(Mutex::new(Vec::new()));
+
+    let listening = tokio::time::timeout(START_TIMEOUT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let address = listening_address(&line);
+            log.lock().expect("log lock").push(line);
+            if address.is_some() {
+                return address;
+            }
+        }
+        None
+    })
+    .await;
+    match listening {
+        Ok(Some(address)) => {
+            // Keep draining stderr, so that the server never blocks on a full pipe, and keep it for messages.
+            let sink = log.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    sink.lock().expect("log lock").push(line);
+                }
+            });
+            Ok(Server { child, address, log })
+        }
+        _ => {
+            let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.ok().and_then(Result::ok);
+            let log = log.lock().expect("log lock").join("\n");
+            Err(DidNotStart { status, log })
+        }
+    }
+}
+
+impl Server {
+    /// A client for this server; `dir` holds its database.
+    pub fn app(&self, dir: &Arc<TempDir>) -> TestApp {
+        TestApp::external(&self.address, dir.clone())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server has not been reaped yet")
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid() as i32), signal).unwrap_or_else(|e| panic!("send {signal} to the server: {e}"));
+    }
+
+    /// `kill -9`, and reap it.
+    pub async fn kill9(&mut self) {
+        self.child.kill().await.expect("SIGKILL the server");
+    }
+
+    /// Waits for the server to exit on its own; panics with its log after `deadline`.
+    pub async fn exit_within(&mut self, deadline: Duration) -> ExitStatus {
+        match tokio::time::timeout(deadline, self.child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => panic!("waiting for the server failed: {e}"),
+            Err(_) => panic!("the server did not exit within {deadline:?}; its log:\n{}", self.log()),
+        }
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+}
+
+#[test]
+fn the_listening_line_is_parsed() {
+    assert_eq!(
+        listening_address("2026-01-01T00:00:00Z  INFO taskyard: listening on http://127.0.0.1:41234 (docs at /docs/)"),
+        Some("127.0.0.1:41234".to_string())
+    );
+    assert_eq!(
+        listening_address("\u{1b}[32mINFO\u{1b}[0m listening on http://127.0.0.1:5"),
+        Some("127.0.0.1:5".into())
+    );
+    assert_eq!(listening_address("starting up"), None);
+}
