@@ -11,7 +11,11 @@
 //! 3. end-to-end jobs/s of a `true` task through the HTTP API, and its ratio to (1);
 //! 4. latency from `$execute` to the first SSE byte and to the terminal job record;
 //! 5. create-task latency and req/s under concurrent clients;
-//! 6. the server's RSS when idle at start and its peak (VmHWM) at the end.
+//! 6. the server's RSS when idle at start and its peak (VmHWM) at the end;
+//! 7. on a fresh server: one job that prints 1 GiB to stdout (wall time, MB/s, the server's memory meanwhile, and
+//!    the job's output totals);
+//! 8. on another fresh server: a running job with a retry policy on `lost`, the server killed with SIGKILL and
+//!    started again on the same database: time until it listens, and until the job shows its second attempt.
 //!
 //! Results are printed as a Markdown table on stdout; progress goes to stderr.
 //! The example does not link the `taskyard` library: it measures the binary a user runs.
@@ -36,6 +40,17 @@ use tokio::task::JoinSet;
 
 /// How often the end-to-end measurement asks the server how many jobs have completed.
 const POLL_EVERY: Duration = Duration::from_millis(10);
+/// The server's default allow-list (`taskyard serve --help`) plus what the big-output task runs (`sh`, `yes`,
+/// `head`): `--allow` replaces the default list rather than adding to it.
+const BIG_OUTPUT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf", "date", "env", "sh", "yes", "head"];
+/// The line `yes` repeats in the big-output job: 70 characters, 71 bytes with its newline.
+const BIG_OUTPUT_LINE: &str = "0123456789012345678901234567890123456789012345678901234567890123456789";
+/// How often the server's VmRSS (and the job record) is read while the big-output job runs.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// The job that is running when the server is killed in the rescue measurement.
+const RESCUE_COMMAND: &str = "sleep 30";
+/// How often the rescue measurement asks for the job record.
+const RESCUE_POLL_EVERY: Duration = Duration::from_millis(5);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,6 +83,9 @@ struct Args {
     /// Tasks created in the create-task measurement
     #[arg(long, default_value_t = 5000, value_name = "N")]
     creates: usize,
+    /// Bytes the big-output job prints to stdout (the job must report exactly this many)
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    big_output_bytes: u64,
     /// Give up on a measurement after this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     phase_timeout: u64,
@@ -90,7 +108,8 @@ async fn run(args: Args) -> Result<()> {
             && args.clients > 0
             && args.latency_n > 0
             && args.creates > 0
-            && args.max_concurrency > 0,
+            && args.max_concurrency > 0
+            && args.big_output_bytes > 0,
         "every count must be at least 1"
     );
     let server_bin = args.server_bin.clone().unwrap_or_else(default_server_bin);
@@ -108,12 +127,12 @@ async fn run(args: Args) -> Result<()> {
     let phase_timeout = Duration::from_secs(args.phase_timeout);
     let machine = machine();
 
-    eprintln!("[1/5] spawning /bin/true {} times, {} in flight", args.spawn_n, args.spawn_in_flight);
+    eprintln!("[1/7] spawning /bin/true {} times, {} in flight", args.spawn_n, args.spawn_in_flight);
     let spawn_rate = raw_spawn_rate(args.spawn_n, args.spawn_in_flight).await?;
 
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    eprintln!("[2/5] starting {}", server_bin.display());
-    let server = Server::start(&server_bin, dir.path(), args.max_concurrency).await?;
+    eprintln!("[2/7] starting {}", server_bin.display());
+    let server = Server::start(&server_bin, dir.path(), args.max_concurrency, &[]).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2)
         .timeout(phase_timeout)
@@ -123,17 +142,17 @@ async fn run(args: Args) -> Result<()> {
     api.health().await?;
     let idle_rss = proc_status_kib(server.pid, "VmRSS")?;
 
-    eprintln!("[3/5] end to end: {} executes of `true` from {} clients", args.jobs, args.clients);
+    eprintln!("[3/7] end to end: {} executes of `true` from {} clients", args.jobs, args.clients);
     let e2e = tokio::time::timeout(phase_timeout, end_to_end(&api, args.jobs, args.clients))
         .await
         .map_err(|_| anyhow!("end-to-end run did not finish within {phase_timeout:?}"))??;
 
-    eprintln!("[4/5] latency: {} sequential executes followed over SSE", args.latency_n);
+    eprintln!("[4/7] latency: {} sequential executes followed over SSE", args.latency_n);
     let lat = tokio::time::timeout(phase_timeout, latency(&api, args.latency_n))
         .await
         .map_err(|_| anyhow!("latency run did not finish within {phase_timeout:?}"))??;
 
-    eprintln!("[5/5] create task: {} POST /api/v1/tasks from {} clients", args.creates, args.clients);
+    eprintln!("[5/7] create task: {} POST /api/v1/tasks from {} clients", args.creates, args.clients);
     let create = tokio::time::timeout(phase_timeout, create_tasks(&api, args.creates, args.clients))
         .await
         .map_err(|_| anyhow!("create-task run did not finish within {phase_timeout:?}"))??;
@@ -141,7 +160,28 @@ async fn run(args: Args) -> Result<()> {
     let peak_rss = proc_status_kib(server.pid, "VmHWM")?;
     server.stop().await;
 
-    let results = Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib: idle_rss, peak_rss_kib: peak_rss };
+    eprintln!("[6/7] big output: one job printing {} bytes to stdout, on a fresh server", args.big_output_bytes);
+    let big = big_output(&server_bin, &api.http, args.max_concurrency, args.big_output_bytes, phase_timeout).await?;
+
+    eprintln!("[7/7] rescue: `{RESCUE_COMMAND}` running, server killed with SIGKILL and started again");
+    let rescue = tokio::time::timeout(phase_timeout, rescue(&server_bin, &api.http, args.max_concurrency))
+        .await
+        .map_err(|_| anyhow!("rescue run did not finish within {phase_timeout:?}"))??;
+    if !rescue.survivors.is_empty() {
+        eprintln!(
+            "warning: processes of the killed server's job outlived the restart (pids {:?}); the bench killed them",
+            rescue.survivors
+        );
+    }
+    if !rescue.left_at_end.is_empty() {
+        eprintln!(
+            "warning: processes of the rescue job were left after cancel and stop (pids {:?}); the bench killed them",
+            rescue.left_at_end
+        );
+    }
+
+    let results =
+        Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib: idle_rss, peak_rss_kib: peak_rss, big, rescue };
     print!("{}", report(&args, &server_bin, &results));
     Ok(())
 }
@@ -188,14 +228,16 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `bin serve` on 127.0.0.1:0 and learns its port from the `listening on http://ADDR` log line.
-    async fn start(bin: &Path, dir: &Path, max_concurrency: usize) -> Result<Server> {
+    /// Starts `bin serve` on 127.0.0.1:0 (with `extra` flags) and learns its port from the
+    /// `listening on http://ADDR` log line. The database is `dir`/bench.db.
+    async fn start(bin: &Path, dir: &Path, max_concurrency: usize, extra: &[&str]) -> Result<Server> {
         let database_url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--database-url"])
             .arg(&database_url)
             .arg("--max-concurrency")
             .arg(max_concurrency.to_string())
+            .args(extra)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -250,6 +292,19 @@ impl Server {
             eprintln!("warning: the server ignored SIGTERM for 5 s; killing it");
             let _ = self.child.kill().await;
         }
+    }
+
+    /// SIGKILL, then reaps it. Returns when the signal was sent.
+    async fn kill9(mut self) -> Result<Instant> {
+        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+        let at = Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).context("SIGKILL the server")?;
+        self.child.wait().await.context("reaping the killed server")?;
+        Ok(at)
+    }
+
+    fn api(&self, http: &reqwest::Client) -> Api {
+        Api { http: http.clone(), base: format!("http://{}", self.addr) }
     }
 }
 
@@ -338,6 +393,17 @@ impl Api {
             self.http.post(self.url(&format!("/api/v1/tasks/{task_id}/$execute"))).json(&json!({})).send().await?;
         let accepted = expect(resp, StatusCode::ACCEPTED, "POST /api/v1/tasks/{id}/$execute").await?;
         string_field(&accepted, "job_id")
+    }
+
+    async fn job(&self, job_id: &str) -> Result<Value> {
+        let resp = self.http.get(self.url(&format!("/api/v1/jobs/{job_id}"))).send().await?;
+        expect(resp, StatusCode::OK, "GET /api/v1/jobs/{id}").await
+    }
+
+    async fn cancel(&self, job_id: &str) -> Result<()> {
+        let resp = self.http.delete(self.url(&format!("/api/v1/jobs/{job_id}"))).send().await?;
+        expect(resp, StatusCode::ACCEPTED, "DELETE /api/v1/jobs/{id}").await?;
+        Ok(())
     }
 
     /// `total` of GET /api/v1/jobs?task_id=..&status=..&page=1&size=1
@@ -499,6 +565,195 @@ async fn create_tasks(api: &Api, n: usize, clients: usize) -> Result<Creates> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (f) one job printing a lot
+
+struct BigOutput {
+    /// The job record's `duration_ms` (started_at to finished_at).
+    duration: Duration,
+    /// VmRSS of the fresh server with the task created, right before `$execute`.
+    rss_before_kib: u64,
+    /// The largest VmRSS sampled every [`RSS_SAMPLE_EVERY`] while the job ran.
+    rss_max_sampled_kib: u64,
+    /// VmHWM after the job ended: the server's peak over its whole (short) life. The kernel updates it lazily
+    /// (when memory is unmapped), so it can read a little below the largest sampled VmRSS.
+    hwm_after_kib: u64,
+    stdout_bytes: u64,
+    stdout_lines: u64,
+    dropped_bytes: u64,
+    dropped_lines: u64,
+}
+
+/// On a fresh server (so that VmHWM means "memory while printing this much"), runs one job that prints `bytes`
+/// bytes to stdout and waits for its final record, sampling the server's VmRSS meanwhile.
+async fn big_output(
+    bin: &Path,
+    http: &reqwest::Client,
+    max_concurrency: usize,
+    bytes: u64,
+    phase_timeout: Duration,
+) -> Result<BigOutput> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let extra: Vec<&str> = BIG_OUTPUT_ALLOW.iter().flat_map(|program| ["--allow", program]).collect();
+    let server = Server::start(bin, dir.path(), max_concurrency, &extra).await?;
+    let api = server.api(http);
+    api.health().await?;
+    let command = format!("sh -c 'yes {BIG_OUTPUT_LINE} | head -c {bytes}'");
+    let task_id = api.create_task(&json!({"name": "bench-big-output", "command": command})).await?;
+    let rss_before_kib = proc_status_kib(server.pid, "VmRSS")?;
+    let job_id = api.execute(&task_id).await?;
+    let mut rss_max_sampled_kib = rss_before_kib;
+    // The job's own time is measured by the server; this deadline only stops a run that hangs.
+    let deadline = Instant::now() + phase_timeout;
+    let job = loop {
+        rss_max_sampled_kib = rss_max_sampled_kib.max(proc_status_kib(server.pid, "VmRSS")?);
+        let job = api.job(&job_id).await?;
+        if is_terminal(job["status"].as_str().unwrap_or_default()) {
+            break job;
+        }
+        ensure!(Instant::now() < deadline, "the big-output job did not finish within {phase_timeout:?}: {job}");
+        tokio::time::sleep(RSS_SAMPLE_EVERY).await;
+    };
+    let hwm_after_kib = proc_status_kib(server.pid, "VmHWM")?;
+    server.stop().await;
+
+    ensure!(job["status"] == "completed", "the big-output job did not complete: {job}");
+    let field = |key: &str| job[key].as_u64().with_context(|| format!("no `{key}` in the job record {job}"));
+    let stdout_bytes = field("stdout_bytes")?;
+    ensure!(
+        stdout_bytes == bytes,
+        "the big-output job printed {bytes} bytes but its record says {stdout_bytes}: {job}"
+    );
+    Ok(BigOutput {
+        duration: Duration::from_millis(field("duration_ms")?),
+        rss_before_kib,
+        rss_max_sampled_kib,
+        hwm_after_kib,
+        stdout_bytes,
+        stdout_lines: field("stdout_lines")?,
+        dropped_bytes: field("dropped_bytes")?,
+        dropped_lines: field("dropped_lines")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// (g) rescue after SIGKILL
+
+struct Rescue {
+    /// From SIGKILL to the new server's `listening on` line.
+    listening: Duration,
+    /// From SIGKILL to a GET that shows the job at attempt 2 (pending or running).
+    next_attempt: Duration,
+    /// The job's status in that GET.
+    next_status: String,
+    /// Processes of the first attempt seen before the kill.
+    first_attempt_processes: usize,
+    /// Processes of the first attempt still alive once the job showed attempt 2.
+    survivors: Vec<u32>,
+    /// Processes of the job still alive after the job was canceled and the server stopped (killed by the bench).
+    left_at_end: Vec<u32>,
+}
+
+/// On a fresh server: a `sleep 30` job whose retry policy covers `lost` is running; the server gets SIGKILL and is
+/// started again on the same database.
+async fn rescue(bin: &Path, http: &reqwest::Client, max_concurrency: usize) -> Result<Rescue> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let server = Server::start(bin, dir.path(), max_concurrency, &[]).await?;
+    let api = server.api(http);
+    api.health().await?;
+    let task_id = api
+        .create_task(&json!({
+            "name": "bench-rescue",
+            "command": RESCUE_COMMAND,
+            "retry": {"max_attempts": 2, "on": ["lost"], "initial_delay_seconds": 0},
+        }))
+        .await?;
+    let job_id = api.execute(&task_id).await?;
+    let _guard = JobProcessesGuard(job_id.clone());
+
+    let job = poll_job(&api, &job_id, |job| job["status"] != "pending").await?;
+    ensure!(job["status"] == "running" && job["attempt"] == 1, "the rescue job did not start: {job}");
+    let first_attempt_processes = {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids = job_processes(&job_id, Some(1));
+            if !pids.is_empty() || Instant::now() > deadline {
+                break pids.len();
+            }
+            tokio::time::sleep(RESCUE_POLL_EVERY).await;
+        }
+    };
+    ensure!(first_attempt_processes > 0, "job {job_id} is running but no process of it was found");
+
+    let killed_at = server.kill9().await?;
+    let server = Server::start(bin, dir.path(), max_concurrency, &[]).await?;
+    let listening = killed_at.elapsed();
+    let api = server.api(http);
+    let job = poll_job(&api, &job_id, |job| {
+        job["attempt"].as_u64().is_some_and(|a| a >= 2) || is_terminal(job["status"].as_str().unwrap_or_default())
+    })
+    .await?;
+    let next_attempt = killed_at.elapsed();
+    let next_status = job["status"].as_str().unwrap_or_default().to_string();
+    ensure!(
+        job["attempt"] == 2 && matches!(next_status.as_str(), "pending" | "running"),
+        "after the restart the job should be at attempt 2, pending or running: {job}"
+    );
+    let survivors = job_processes(&job_id, Some(1));
+
+    // Clean up: cancel the second attempt, stop the server, and kill whatever of the job is still there.
+    api.cancel(&job_id).await?;
+    let job = poll_job(&api, &job_id, |job| is_terminal(job["status"].as_str().unwrap_or_default())).await?;
+    ensure!(job["status"] == "canceled", "the rescued job should end canceled: {job}");
+    server.stop().await;
+    let left_at_end = job_processes(&job_id, None);
+    kill_pids(&left_at_end);
+    Ok(Rescue { listening, next_attempt, next_status, first_attempt_processes, survivors, left_at_end })
+}
+
+/// GETs the job every [`RESCUE_POLL_EVERY`] until `done` says so (the caller's timeout bounds it).
+async fn poll_job(api: &Api, job_id: &str, done: impl Fn(&Value) -> bool) -> Result<Value> {
+    loop {
+        let job = api.job(job_id).await?;
+        if done(&job) {
+            return Ok(job);
+        }
+        tokio::time::sleep(RESCUE_POLL_EVERY).await;
+    }
+}
+
+/// Live processes of a job (of one attempt, if given), found by the `TASKYARD_JOB_ID` and `TASKYARD_ATTEMPT`
+/// variables the server puts in every job's environment. Zombies have no readable environment and are not counted.
+fn job_processes(job_id: &str, attempt: Option<u32>) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let job_var = format!("TASKYARD_JOB_ID={job_id}");
+    let attempt_var = attempt.map(|a| format!("TASKYARD_ATTEMPT={a}"));
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+            let has = |var: &str| environ.split(|b| *b == 0).any(|v| v == var.as_bytes());
+            has(&job_var) && attempt_var.as_deref().is_none_or(has)
+        })
+        .collect()
+}
+
+fn kill_pids(pids: &[u32]) {
+    for pid in pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// Kills every process of the job when dropped, so that no `sleep 30` outlives a failed run of the bench.
+struct JobProcessesGuard(String);
+
+impl Drop for JobProcessesGuard {
+    fn drop(&mut self) {
+        kill_pids(&job_processes(&self.0, None));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // the report
 
 struct Results {
@@ -509,10 +764,12 @@ struct Results {
     create: Creates,
     idle_rss_kib: u64,
     peak_rss_kib: u64,
+    big: BigOutput,
+    rescue: Rescue,
 }
 
 fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
-    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib } = r;
+    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue } = r;
     let spawn_rate = *spawn_rate;
     let jobs_per_s = args.jobs as f64 / e2e.elapsed.as_secs_f64();
     let mut out = String::new();
@@ -574,6 +831,50 @@ fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
         "| server RSS | idle after start (VmRSS) / peak at the end (VmHWM) | {:.1} MiB / {:.1} MiB |",
         *idle_rss_kib as f64 / 1024.0,
         *peak_rss_kib as f64 / 1024.0
+    );
+    let big_secs = big.duration.as_secs_f64();
+    let _ = writeln!(
+        out,
+        "| big output | one job `sh -c 'yes <70 chars> \\| head -c {}'` on a fresh server; the job record's `duration_ms` | {} bytes in {:.2} s, {} MB/s |",
+        args.big_output_bytes,
+        thousands(args.big_output_bytes as f64),
+        big_secs,
+        thousands(big.stdout_bytes as f64 / 1e6 / big_secs)
+    );
+    let _ = writeln!(
+        out,
+        "| server RSS, big output | VmRSS before `$execute` / max VmRSS sampled every {} ms during the job / VmHWM after | {:.1} MiB / {:.1} MiB / {:.1} MiB |",
+        RSS_SAMPLE_EVERY.as_millis(),
+        big.rss_before_kib as f64 / 1024.0,
+        big.rss_max_sampled_kib as f64 / 1024.0,
+        big.hwm_after_kib as f64 / 1024.0
+    );
+    let _ = writeln!(
+        out,
+        "| big output, job record | `stdout_bytes` / `stdout_lines` / `dropped_bytes` (`dropped_lines`) | {} / {} / {} ({}) |",
+        thousands(big.stdout_bytes as f64),
+        thousands(big.stdout_lines as f64),
+        thousands(big.dropped_bytes as f64),
+        thousands(big.dropped_lines as f64)
+    );
+    let _ = writeln!(
+        out,
+        "| rescue: `kill -9` → listening | `{RESCUE_COMMAND}` running (retry on `lost`, 2 attempts, no delay); SIGKILL the server, start it on the same SQLite file; until its `listening on` line | {:.0} ms |",
+        rescue.listening.as_secs_f64() * 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "| rescue: `kill -9` → attempt 2 | same; until `GET /api/v1/jobs/{{id}}` shows attempt 2 (polled every {} ms) | {:.0} ms ({}) |",
+        RESCUE_POLL_EVERY.as_millis(),
+        rescue.next_attempt.as_secs_f64() * 1000.0,
+        rescue.next_status
+    );
+    let _ = writeln!(
+        out,
+        "| rescue: leftover processes | attempt-1 processes alive once attempt 2 shows (of those before the kill) / job processes left after cancel and stop | {} (of {}) / {} |",
+        rescue.survivors.len(),
+        rescue.first_attempt_processes,
+        rescue.left_at_end.len()
     );
     out
 }
