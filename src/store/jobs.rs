@@ -206,7 +206,7 @@ impl<'a> JobsStore<'a> {
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .filter(lapsed)
             .order_by_asc(job::Column::Id)
-            .all(self.db.write)
+            .all(self.db.read)
             .await?
             .into_iter()
             .map(job_from_row)
