@@ -146,6 +146,7 @@ async fn run(args: Args) -> Result<()> {
     let e2e = tokio::time::timeout(phase_timeout, end_to_end(&api, args.jobs, args.clients))
         .await
         .map_err(|_| anyhow!("end-to-end run did not finish within {phase_timeout:?}"))??;
+    eprintln!("      {:.0} jobs/s", args.jobs as f64 / e2e.elapsed.as_secs_f64());
 
     eprintln!("[4/7] latency: {} sequential executes followed over SSE", args.latency_n);
     let lat = tokio::time::timeout(phase_timeout, latency(&api, args.latency_n))

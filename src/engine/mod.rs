@@ -12,7 +12,7 @@ mod spawner;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -130,6 +130,9 @@ pub(crate) struct Inner {
     runner_ended: Notify,
     /// Set once shutdown began: nothing more is claimed.
     draining: AtomicBool,
+    /// When the earliest delayed pending job is due, as far as this process knows (Unix ms); `i64::MAX`: none;
+    /// a time already past: ask the store. Saves the dispatcher a query each time it goes idle.
+    next_due: AtomicI64,
     stopping: watch::Sender<bool>,
 }
 
@@ -154,6 +157,7 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
             runner_ended: Notify::new(),
             draining: AtomicBool::new(false),
+            next_due: AtomicI64::new(0),
             stopping: watch::channel(false).0,
         });
         let engine = Engine { inner };
@@ -273,6 +277,7 @@ impl Engine {
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
             Created::New => {
+                self.inner.due_at(job.run_at);
                 self.inner.wake.notify_one();
                 Ok((job, false))
             }
@@ -320,6 +325,14 @@ impl Engine {
 impl Inner {
     fn base_env_path(&self) -> Option<OsString> {
         self.base_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone())
+    }
+
+    /// Notes that a pending job becomes due at `at`, so that the dispatcher wakes for it (a job due now needs
+    /// only the wake-up).
+    pub(crate) fn due_at(&self, at: i64) {
+        if at > now_ms() {
+            self.next_due.fetch_min(at, Ordering::SeqCst);
+        }
     }
 
     fn running_count(&self) -> usize {
@@ -404,12 +417,25 @@ async fn dispatch(inner: Arc<Inner>) {
     }
 }
 
-/// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll.
+/// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll. The store
+/// is asked only when the known due time has passed (or is unknown).
 async fn until_next_due(inner: &Inner) -> Duration {
-    match inner.store.jobs().next_due().await {
-        Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, POLL_FALLBACK.as_millis() as i64) as u64),
-        _ => POLL_FALLBACK,
-    }
+    let now = now_ms();
+    let known = inner.next_due.load(Ordering::SeqCst);
+    let due = if known > now {
+        known
+    } else {
+        let due = match inner.store.jobs().next_due().await {
+            Ok(due) => due.unwrap_or(i64::MAX),
+            Err(_) => now,
+        };
+        // Keep an earlier time someone noted meanwhile.
+        if inner.next_due.compare_exchange(known, due, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            inner.next_due.fetch_min(due, Ordering::SeqCst);
+        }
+        inner.next_due.load(Ordering::SeqCst)
+    };
+    Duration::from_millis(due.saturating_sub(now).clamp(0, POLL_FALLBACK.as_millis() as i64) as u64)
 }
 
 impl Engine {

@@ -275,6 +275,7 @@ impl Sink {
                     self.inner.hub.close(self.job.id);
                 } else {
                     // Another attempt is queued: the dispatcher must see when it is due.
+                    self.inner.due_at(self.job.run_at);
                     self.inner.wake.notify_one();
                 }
                 Ok(true)

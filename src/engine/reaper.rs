@@ -80,6 +80,7 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
         inner.hub.close(next.id);
         tracing::warn!(job = %job.id, task = %job.task_id, attempt = job.attempt, "job lost: its runner is gone");
     } else {
+        inner.due_at(next.run_at);
         inner.wake.notify_one();
         tracing::warn!(job = %job.id, task = %job.task_id, next_attempt = next.attempt, "job lost: retrying");
     }
