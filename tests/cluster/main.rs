@@ -13,4 +13,5 @@ mod helpers;
 
 mod harness;
 
+mod node_death;
 mod sharing;
