@@ -13,5 +13,7 @@ mod helpers;
 
 mod harness;
 
+mod cancel;
 mod node_death;
+mod reconnect;
 mod sharing;
