@@ -14,6 +14,7 @@ mod helpers;
 mod harness;
 
 mod cancel;
+mod idempotency;
 mod node_death;
 mod reconnect;
 mod sharing;
