@@ -15,6 +15,7 @@ mod harness;
 
 mod cancel;
 mod idempotency;
+mod lost_cancel;
 mod node_death;
 mod reconnect;
 mod sharing;
