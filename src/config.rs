@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::domain::AllowList;
 use crate::engine::EngineConfig;
+use crate::store::DbOptions;
 
 /// The programs tasks may run when nothing else is configured: harmless, and enough for the walk-through.
 pub const DEFAULT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf", "date", "env"];
@@ -43,6 +44,14 @@ pub struct Settings {
     pub retention_max_output_bytes: u64,
     /// How often retention runs, in seconds.
     pub retention_check_seconds: u64,
+    /// Database connections: PostgreSQL's pool size, or SQLite's reader connections (besides its one writer).
+    /// Default 16 on PostgreSQL, 8 on SQLite.
+    pub database_max_connections: Option<u32>,
+    /// PostgreSQL: a statement running longer than this is canceled by the server.
+    pub database_statement_timeout_seconds: u64,
+    /// The URL other people reach this node's API at, as the node registry shows it (default: http:// and the
+    /// address it listens on).
+    pub advertise_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -62,6 +71,9 @@ impl Default for Settings {
             retention_days: 30.0,
             retention_max_output_bytes: 0,
             retention_check_seconds: 60,
+            database_max_connections: None,
+            database_statement_timeout_seconds: 30,
+            advertise_url: None,
         }
     }
 }
@@ -88,6 +100,14 @@ impl Settings {
             "retention_days must be between 0 (keep forever) and 36500",
         )?;
         check(self.retention_check_seconds >= 1, "retention_check_seconds must be at least 1")?;
+        check(
+            self.database_max_connections.is_none_or(|n| (1..=1000).contains(&n)),
+            "database_max_connections must be between 1 and 1000",
+        )?;
+        check(
+            (1..=86_400).contains(&self.database_statement_timeout_seconds),
+            "database_statement_timeout_seconds must be between 1 and 86400",
+        )?;
         check(self.api_keys.iter().all(|k| k.len() >= 8), "every API key must be at least 8 characters")?;
         check(
             self.allow.iter().all(|p| !p.trim().is_empty() && !p.contains(char::is_whitespace)),
@@ -107,6 +127,14 @@ impl Settings {
             retention_max_output_bytes: (self.retention_max_output_bytes > 0)
                 .then_some(self.retention_max_output_bytes),
             retention_every: Duration::from_secs(self.retention_check_seconds),
+        }
+    }
+
+    pub fn db_options(&self) -> DbOptions {
+        let sqlite = self.database_url.starts_with("sqlite:");
+        DbOptions {
+            max_connections: self.database_max_connections.unwrap_or(if sqlite { 8 } else { 16 }),
+            statement_timeout: Duration::from_secs(self.database_statement_timeout_seconds),
         }
     }
 

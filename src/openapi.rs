@@ -16,6 +16,7 @@ use crate::error::Problem;
         api::tasks::create, api::tasks::list, api::tasks::get, api::tasks::update, api::tasks::delete,
         api::tasks::execute, api::tasks::orphaned,
         api::jobs::list, api::jobs::get, api::jobs::cancel, api::jobs::output, api::jobs::stream,
+        api::nodes::list,
         api::health::health,
     ),
     components(schemas(Problem)),
@@ -23,6 +24,7 @@ use crate::error::Problem;
     tags(
         (name = "tasks", description = "Stored commands and running them"),
         (name = "jobs", description = "Runs of tasks: state, output, live stream, cancel"),
+        (name = "nodes", description = "The server processes sharing the database"),
         (name = "health", description = "Liveness"),
     ),
 )]

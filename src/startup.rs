@@ -27,11 +27,12 @@ impl Application {
     /// process left running) and binds the listener. The server runs once `run_until_stopped` is awaited.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.validate()?;
-        let store = Store::connect(&settings.database_url).await?;
-        let engine = Engine::start(store, settings.engine_config()).await?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
+        let store = Store::connect(&settings.database_url, settings.db_options()).await?;
+        let advertise = settings.advertise_url.clone().unwrap_or_else(|| format!("http://{address}"));
+        let engine = Engine::start(store, settings.engine_config(), &advertise).await?;
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             api_keys: settings.api_keys.clone(),

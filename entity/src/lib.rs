@@ -6,4 +6,5 @@
 
 pub mod job;
 pub mod job_event;
+pub mod node;
 pub mod task;

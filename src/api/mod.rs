@@ -4,6 +4,7 @@ pub mod auth;
 pub mod dto;
 pub mod health;
 pub mod jobs;
+pub mod nodes;
 pub mod sse;
 pub mod tasks;
 
@@ -43,7 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs").get(jobs::list))
             .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
-            .service(web::resource("/jobs/{id}/$stream").get(jobs::stream)),
+            .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
+            .service(web::resource("/nodes").get(nodes::list)),
     )
     .service(web::resource("/health").get(health::health));
 }

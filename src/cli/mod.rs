@@ -32,7 +32,8 @@ pub enum Command {
 pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, max_concurrency, api_keys, output_max_bytes,
     /// max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds, drain_seconds, retention_days,
-    /// retention_max_output_bytes, retention_check_seconds).
+    /// retention_max_output_bytes, retention_check_seconds, database_max_connections,
+    /// database_statement_timeout_seconds, advertise_url).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8000].
@@ -71,6 +72,15 @@ pub struct ServeArgs {
     /// Delete the oldest finished jobs while their stored output exceeds this many bytes; 0: no cap [default: 0].
     #[arg(long, env = "TASKYARD_RETENTION_MAX_OUTPUT_BYTES", value_name = "BYTES")]
     pub retention_max_output_bytes: Option<u64>,
+    /// Database connections: PostgreSQL's pool size, or SQLite's readers [default: 16 on PostgreSQL, 8 on SQLite].
+    #[arg(long, env = "TASKYARD_DATABASE_MAX_CONNECTIONS", value_name = "N")]
+    pub database_max_connections: Option<u32>,
+    /// PostgreSQL statement timeout in seconds [default: 30].
+    #[arg(long, env = "TASKYARD_DATABASE_STATEMENT_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub database_statement_timeout_seconds: Option<u64>,
+    /// The URL this node's API is reached at, for the node registry [default: http://<listening address>].
+    #[arg(long, env = "TASKYARD_ADVERTISE_URL", value_name = "URL")]
+    pub advertise_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -113,6 +123,15 @@ impl ServeArgs {
         }
         if let Some(v) = self.retention_max_output_bytes {
             s.retention_max_output_bytes = v;
+        }
+        if let Some(v) = self.database_max_connections {
+            s.database_max_connections = Some(v);
+        }
+        if let Some(v) = self.database_statement_timeout_seconds {
+            s.database_statement_timeout_seconds = v;
+        }
+        if let Some(v) = &self.advertise_url {
+            s.advertise_url = Some(v.clone());
         }
         if let Ok(key) = std::env::var("TASKYARD_API_KEY")
             && !key.is_empty()

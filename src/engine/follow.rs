@@ -12,6 +12,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
 use super::Engine;
+use super::hub::Live;
 use crate::domain::{JobEvent, JobId};
 use crate::store::StoreError;
 
@@ -69,14 +70,14 @@ impl std::fmt::Display for Stop {
 }
 
 impl Follower {
-    async fn run(&mut self, mut sub: broadcast::Receiver<Arc<JobEvent>>, idle_every: Duration) -> Result<(), Stop> {
+    async fn run(&mut self, mut sub: broadcast::Receiver<Live>, idle_every: Duration) -> Result<(), Stop> {
         match self.follow(&mut sub, idle_every).await {
             Ok(()) | Err(Stop::Done) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    async fn follow(&mut self, sub: &mut broadcast::Receiver<Arc<JobEvent>>, idle_every: Duration) -> Result<(), Stop> {
+    async fn follow(&mut self, sub: &mut broadcast::Receiver<Live>, idle_every: Duration) -> Result<(), Stop> {
         self.replay().await?;
         // Resumed at or past the final record of a finished job: nothing more will come.
         let job = self.engine.store().jobs().get(self.job).await?;
@@ -85,8 +86,13 @@ impl Follower {
         }
         loop {
             match tokio::time::timeout(idle_every, sub.recv()).await {
-                Err(_) => self.send(Followed::Idle).await?,
-                Ok(Ok(event)) => {
+                Err(_) => {
+                    // A quiet while: look at the store anyway, in case a notification from another node was lost.
+                    self.replay().await?;
+                    self.send(Followed::Idle).await?;
+                }
+                Ok(Ok(Live::Stored)) => self.replay().await?,
+                Ok(Ok(Live::Event(event))) => {
                     if event.seq <= self.last {
                         continue;
                     }
@@ -97,7 +103,8 @@ impl Follower {
                         self.emit(event).await?;
                     }
                 }
-                Ok(Err(RecvError::Lagged(_))) => continue,
+                // Missed some: whatever they were, the store has them.
+                Ok(Err(RecvError::Lagged(_))) => self.replay().await?,
                 // The job finished (or the server is stopping) and its channel closed: the rest is in the store.
                 Ok(Err(RecvError::Closed)) => return self.replay().await,
             }

@@ -3,6 +3,7 @@
 //! ([`follow`]). It is woken on submit, never by a fixed sleep; a slow poll is only a fallback.
 //!
 //! It uses `store` and `domain`, and never `api`.
+mod cluster;
 pub mod follow;
 pub mod hub;
 mod output;
@@ -25,8 +26,10 @@ pub use hub::Hub;
 use crate::domain::command::program_exists;
 use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
-use crate::domain::{AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Outcome, Params, Task, now_ms};
-use crate::store::{Created, Store, StoreError};
+use crate::domain::{
+    AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Node, NodeStatus, Outcome, Params, Task, now_ms,
+};
+use crate::store::{Created, Notice, Store, StoreError};
 
 /// How many jobs one claim statement takes at most.
 const CLAIM_BATCH: usize = 32;
@@ -142,8 +145,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Rescues what a previous process left running, then starts the dispatcher.
-    pub async fn start(store: Store, config: EngineConfig) -> anyhow::Result<Engine> {
+    /// Rescues what a previous process left running, then starts the dispatcher, the reaper, retention, and the
+    /// node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
+    pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
         let base_env = std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("TASKYARD_")).collect();
         let inner = Arc::new(Inner {
             store,
@@ -165,6 +169,8 @@ impl Engine {
         tokio::spawn(dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
         tokio::spawn(reaper::retention(engine.inner.clone()));
+        tokio::spawn(cluster::heartbeat(engine.inner.clone(), cluster::this_node(&engine.inner, address)));
+        tokio::spawn(cluster::relay(engine.inner.clone()));
         Ok(engine)
     }
 
@@ -199,7 +205,18 @@ impl Engine {
             }
         }
         inner.hub.close_all();
+        if let Err(err) = inner.store.nodes().stopped(&inner.node_id, now_ms()).await {
+            tracing::warn!(error = %err, "cannot record this node as stopped");
+        }
         interrupted
+    }
+
+    /// The nodes that used this database, newest first, with their status now.
+    pub async fn nodes(&self) -> Result<Vec<(Node, NodeStatus)>, EngineError> {
+        let now = now_ms();
+        let gone_after = self.inner.config.lease_ms();
+        let nodes = self.inner.store.nodes().recent(1000).await?;
+        Ok(nodes.into_iter().map(|n| (n.status(now, gone_after), n)).map(|(s, n)| (n, s)).collect())
     }
 
     /// Immediate stop (a second signal): SIGKILL every running job's process group. Their jobs stay `running`
@@ -285,8 +302,8 @@ impl Engine {
         }
     }
 
-    /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL); the
-    /// final state follows on the job's stream. Returns the job as it is now.
+    /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL),
+    /// wherever it runs; the final state follows on the job's stream. Returns the job as it is now.
     pub async fn cancel(&self, id: JobId) -> Result<Job, EngineError> {
         for _ in 0..50 {
             let job = self.inner.store.jobs().get(id).await?;
@@ -308,14 +325,19 @@ impl Engine {
                     }
                 }
                 JobStatus::Running => {
-                    if let Some(r) = self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-                        r.stop.send_replace(Some(StopReason::Cancel));
+                    if self.inner.stop_local(id, StopReason::Cancel) {
+                        return Ok(job);
+                    }
+                    if !self.inner.store.exclusive() {
+                        // Another node runs it: tell them all; its runner stops it.
+                        self.inner.store.notify(Notice::Cancel(id)).await?;
                         return Ok(job);
                     }
                 }
                 finished => return Err(EngineError::JobFinished(finished)),
             }
-            // Between the claim and the runner's start the job is running but not yet registered here.
+            // On a lone SQLite node: the job is between its claim and its runner's registration, or it has just
+            // ended; look again.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(self.inner.store.jobs().get(id).await?)
@@ -332,6 +354,22 @@ impl Inner {
     pub(crate) fn due_at(&self, at: i64) {
         if at > now_ms() {
             self.next_due.fetch_min(at, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether this process runs `job` now.
+    fn runs(&self, job: JobId) -> bool {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&job)
+    }
+
+    /// Asks this process's runner of `job` to stop it; false when this process does not run it.
+    fn stop_local(&self, job: JobId, reason: StopReason) -> bool {
+        match self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&job) {
+            Some(r) => {
+                r.stop.send_replace(Some(reason));
+                true
+            }
+            None => false,
         }
     }
 

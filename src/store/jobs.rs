@@ -1,6 +1,5 @@
 //! The `jobs` and `job_events` tables: the queue, the claim, and the event log.
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use entity::{job, job_event};
 use sea_orm::sea_query::Expr;
@@ -10,8 +9,9 @@ use sea_orm::{
 };
 
 use super::convert::{event_from_row, job_from_row};
+use super::dialect::{self, Notice, db_backend};
 use super::writer::{Applied, JobWrite, Writer, insert_events};
-use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult, db_backend};
+use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 
 /// What `create` did.
@@ -42,29 +42,6 @@ pub struct JobsStore<'a> {
     writer: &'a Writer,
     backend: Backend,
 }
-
-// The claim, one atomic statement per backend. Statuses are inlined (they are our own constants, not input) so
-// that the planner can use the partial index on pending rows.
-static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE jobs SET status = '{running}', started_at = ?, node_id = ?, lease_expires_at = ?, \
-         last_seq = last_seq + 1 \
-         WHERE id IN (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= ? ORDER BY run_at, id LIMIT ?) \
-         RETURNING *",
-        running = JobStatus::Running.as_str(),
-        pending = JobStatus::Pending.as_str(),
-    )
-});
-static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH due AS (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= $1 ORDER BY run_at, id \
-         LIMIT $4 FOR UPDATE SKIP LOCKED) \
-         UPDATE jobs SET status = '{running}', started_at = $1, node_id = $2, lease_expires_at = $3, \
-         last_seq = jobs.last_seq + 1 FROM due WHERE jobs.id = due.id RETURNING jobs.*",
-        running = JobStatus::Running.as_str(),
-        pending = JobStatus::Pending.as_str(),
-    )
-});
 
 fn filtered(filter: JobFilter) -> Select<job::Entity> {
     let mut q = job::Entity::find();
@@ -135,19 +112,7 @@ impl<'a> JobsStore<'a> {
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Vec<(Job, JobEvent)>> {
-        let limit = limit as i64;
-        let stmt = match self.backend {
-            Backend::Sqlite => Statement::from_sql_and_values(
-                db_backend(self.backend),
-                CLAIM_SQLITE.as_str(),
-                [now.into(), node_id.into(), lease_until.into(), now.into(), limit.into()],
-            ),
-            Backend::Postgres => Statement::from_sql_and_values(
-                db_backend(self.backend),
-                CLAIM_POSTGRES.as_str(),
-                [now.into(), node_id.into(), lease_until.into(), limit.into()],
-            ),
-        };
+        let stmt = dialect::claim(self.backend, node_id, limit, now, lease_until);
         let txn = self.db.write.begin().await?;
         let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
         let mut claimed = rows
@@ -156,6 +121,10 @@ impl<'a> JobsStore<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let events: Vec<JobEvent> = claimed.iter().map(|(e, _)| e.clone()).collect();
         insert_events(&txn, &events).await?;
+        let signals: Vec<Notice> = events.iter().map(|e| Notice::Events(e.job_id)).collect();
+        if let Some(notify) = dialect::notify(self.backend, &signals) {
+            txn.execute_raw(notify).await?;
+        }
         txn.commit().await?;
         claimed.sort_by_key(|(_, job)| job.id);
         Ok(claimed.into_iter().map(|(event, job)| (job, event)).collect())

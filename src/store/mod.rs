@@ -1,7 +1,9 @@
 //! The only module that speaks SQL. It turns rows into domain types and back, and hides the differences between
 //! SQLite and PostgreSQL (the claim statement, connection set-up) behind [`Backend`]. It never sees HTTP types.
 mod convert;
+mod dialect;
 mod jobs;
+mod nodes;
 mod tasks;
 mod writer;
 
@@ -12,11 +14,29 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
 
+pub use dialect::{Heard, Listener, Notice};
 pub use jobs::{Created, JobFilter, JobsStore, OutputLine};
+pub use nodes::NodesStore;
 pub use tasks::TasksStore;
+
+/// Connection pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DbOptions {
+    /// PostgreSQL: connections of the pool. SQLite: reader connections (there is always exactly one writer).
+    pub max_connections: u32,
+    /// PostgreSQL: longest a statement may run before the server cancels it.
+    pub statement_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions { max_connections: 16, statement_timeout: Duration::from_secs(30) }
+    }
+}
 
 /// Which database this is; the few statements that differ are chosen by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +57,8 @@ pub enum StoreError {
     Db(#[source] DbErr),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot listen for notifications: {0}")]
+    Listen(String),
 }
 
 impl From<DbErr> for StoreError {
@@ -73,6 +95,7 @@ pub struct Store {
     write: DatabaseConnection,
     writer: writer::Writer,
     backend: Backend,
+    url: String,
     /// SQLite: an exclusive lock on the database file for as long as this process lives, so that no second
     /// server shares the file (each would take the other's running jobs for lost).
     lock: Option<Arc<Flock<File>>>,
@@ -86,8 +109,9 @@ pub(crate) struct Conns<'a> {
 }
 
 impl Store {
-    /// Connects, sets SQLite up for a job queue (WAL, `synchronous=NORMAL`, busy timeout) and runs migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+    /// Connects, sets SQLite up for a job queue (WAL, `synchronous=NORMAL`, busy timeout) and PostgreSQL with a
+    /// statement timeout, and runs migrations.
+    pub async fn connect(url: &str, options: DbOptions) -> anyhow::Result<Store> {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -102,6 +126,10 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .max_connections(max)
                 .min_connections(1);
+            if backend == Backend::Postgres {
+                let ms = options.statement_timeout.as_millis().to_string();
+                opts.map_sqlx_postgres_opts(move |o: PgConnectOptions| o.options([("statement_timeout", ms.as_str())]));
+            }
             if backend == Backend::Sqlite {
                 opts.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
                     o.journal_mode(SqliteJournalMode::Wal)
@@ -112,18 +140,31 @@ impl Store {
             }
             async move { Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}")) }
         };
-        let write = open(if backend == Backend::Sqlite { 1 } else { 16 }).await?;
+        let write = open(if backend == Backend::Sqlite { 1 } else { options.max_connections }).await?;
         let lock = match backend {
             Backend::Sqlite => sqlite_file(url).map(|path| lock_file(&path)).transpose()?,
             Backend::Postgres => None,
         };
-        Migrator::up(&write, None).await.map_err(|e| anyhow::anyhow!("cannot migrate database {url}: {e}"))?;
+        // Nodes starting together must not migrate together: on PostgreSQL an advisory lock lets one at a time in.
+        let guard = match backend {
+            Backend::Postgres => Some(open(1).await?),
+            Backend::Sqlite => None,
+        };
+        if let Some(conn) = &guard {
+            conn.execute_raw(dialect::migration_lock(true)).await?;
+        }
+        let migrated = Migrator::up(&write, None).await;
+        if let Some(conn) = guard {
+            let _ = conn.execute_raw(dialect::migration_lock(false)).await;
+            let _ = conn.close().await;
+        }
+        migrated.map_err(|e| anyhow::anyhow!("cannot migrate database {url}: {e}"))?;
         let read = match backend {
-            Backend::Sqlite => open(8).await?,
+            Backend::Sqlite => open(options.max_connections).await?,
             Backend::Postgres => write.clone(),
         };
-        let writer = writer::Writer::start(write.clone());
-        Ok(Store { read, write, writer, backend, lock })
+        let writer = writer::Writer::start(write.clone(), backend);
+        Ok(Store { read, write, writer, backend, url: url.to_string(), lock })
     }
 
     fn conns(&self) -> Conns<'_> {
@@ -142,6 +183,26 @@ impl Store {
         JobsStore::new(self.conns(), &self.writer, self.backend)
     }
 
+    pub fn nodes(&self) -> NodesStore<'_> {
+        NodesStore::new(self.conns())
+    }
+
+    /// Tells the other nodes (PostgreSQL; nothing to do on SQLite).
+    pub async fn notify(&self, notice: Notice) -> StoreResult<()> {
+        if let Some(stmt) = dialect::notify(self.backend, &[notice]) {
+            self.write.execute_raw(stmt).await?;
+        }
+        Ok(())
+    }
+
+    /// A listener for the other nodes' signals, on PostgreSQL; `None` on SQLite, where no other node can be.
+    pub async fn listen(&self) -> StoreResult<Option<Listener>> {
+        match self.backend {
+            Backend::Sqlite => Ok(None),
+            Backend::Postgres => Listener::connect(&self.url).await.map(Some),
+        }
+    }
+
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
         let stmt = Statement::from_string(self.read.get_database_backend(), "SELECT 1");
@@ -158,13 +219,6 @@ impl Store {
     pub async fn close(self) {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
-    }
-}
-
-pub(crate) fn db_backend(backend: Backend) -> DbBackend {
-    match backend {
-        Backend::Sqlite => DbBackend::Sqlite,
-        Backend::Postgres => DbBackend::Postgres,
     }
 }
 

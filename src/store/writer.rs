@@ -13,7 +13,8 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::convert::{event_to_row, job_to_row};
-use super::{StoreError, StoreResult};
+use super::dialect::{self, Notice};
+use super::{Backend, StoreError, StoreResult};
 use crate::domain::{Job, JobEvent, JobStatus};
 
 /// Writes per shared transaction, at most.
@@ -59,9 +60,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: DatabaseConnection) -> Writer {
+    pub fn start(db: DatabaseConnection, backend: Backend) -> Writer {
         let (requests, incoming) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(run(db, incoming));
+        tokio::spawn(run(db, backend, incoming));
         Writer { requests }
     }
 
@@ -125,21 +126,53 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<Appl
     }
 }
 
-async fn in_one_transaction(db: &DatabaseConnection, writes: &[&JobWrite]) -> StoreResult<Vec<Applied>> {
+/// Who should hear of a write that was applied: other nodes' dispatchers when a job became due, their
+/// followers when a job has new events.
+fn signals(write: &JobWrite, out: &mut Vec<Notice>) {
+    match write {
+        JobWrite::Create { job, .. } => {
+            out.push(Notice::Queue);
+            out.push(Notice::Events(job.id));
+        }
+        JobWrite::Save { job, events, .. } => {
+            if job.status == JobStatus::Pending {
+                out.push(Notice::Queue);
+            }
+            if !events.is_empty() {
+                out.push(Notice::Events(job.id));
+            }
+        }
+    }
+}
+
+async fn in_one_transaction(
+    db: &DatabaseConnection,
+    backend: Backend,
+    writes: &[&JobWrite],
+) -> StoreResult<Vec<Applied>> {
     let txn = db.begin().await?;
     let mut results = Vec::with_capacity(writes.len());
+    let mut heard = Vec::new();
     for write in writes {
-        results.push(apply(&txn, write).await?);
+        let applied = apply(&txn, write).await?;
+        if applied == Applied::Done {
+            signals(write, &mut heard);
+        }
+        results.push(applied);
+    }
+    // PostgreSQL delivers these when (and only if) the transaction commits.
+    if let Some(notify) = dialect::notify(backend, &heard) {
+        txn.execute_raw(notify).await?;
     }
     txn.commit().await?;
     Ok(results)
 }
 
-async fn run(db: DatabaseConnection, mut incoming: mpsc::Receiver<Request>) {
+async fn run(db: DatabaseConnection, backend: Backend, mut incoming: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while incoming.recv_many(&mut group, MAX_GROUP).await > 0 {
         let writes: Vec<&JobWrite> = group.iter().map(|r| &r.write).collect();
-        match in_one_transaction(&db, &writes).await {
+        match in_one_transaction(&db, backend, &writes).await {
             Ok(results) => {
                 for (req, result) in group.drain(..).zip(results) {
                     let _ = req.reply.send(Ok(result));
@@ -150,7 +183,7 @@ async fn run(db: DatabaseConnection, mut incoming: mpsc::Receiver<Request>) {
             }
             Err(_) => {
                 for req in group.drain(..) {
-                    let result = in_one_transaction(&db, &[&req.write]).await.map(|mut r| r.remove(0));
+                    let result = in_one_transaction(&db, backend, &[&req.write]).await.map(|mut r| r.remove(0));
                     let _ = req.reply.send(result);
                 }
             }

@@ -1,5 +1,7 @@
-//! Black-box tests of taskyard: the real application on a real port with its own temporary SQLite database, driven
-//! over HTTP only. One module per area of the API contract; `helpers` is the harness.
+//! Black-box tests of taskyard: the real application on a real port with its own temporary database, driven over
+//! HTTP only. One module per area of the API contract; `helpers` is the harness. The database is a SQLite file, or,
+//! with `TASKYARD_TEST_DATABASE_URL=postgres://USER@HOST:PORT`, a fresh PostgreSQL database per application: the same
+//! tests prove both backends. The few that only make sense on SQLite say so with `sqlite_only`.
 
 mod auth;
 mod delayed;

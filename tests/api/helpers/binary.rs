@@ -12,14 +12,14 @@ use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::TestApp;
+use super::{TestApp, TestDb};
 
 /// How long the binary may take to log `listening on http://...`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The database URL of a SQLite file in `dir`.
+/// The database URL of the SQLite file in `dir` (the same file [`TestDb::sqlite`] names).
 pub fn sqlite_url(dir: &Path) -> String {
-    format!("sqlite://{}/t.db?mode=rwc", dir.display())
+    TestDb::sqlite(dir).url().to_string()
 }
 
 /// A running `taskyard serve`. Killed when dropped.
@@ -129,9 +129,9 @@ pub async fn try_serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) 
 }
 
 impl Server {
-    /// A client for this server; `dir` holds its database.
+    /// A client for this server; `dir` holds its SQLite database.
     pub fn app(&self, dir: &Arc<TempDir>) -> TestApp {
-        TestApp::external(&self.address, dir.clone())
+        TestApp::external(&self.address, dir.clone(), Arc::new(TestDb::sqlite(dir.path())))
     }
 
     pub fn pid(&self) -> u32 {

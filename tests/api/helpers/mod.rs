@@ -1,15 +1,17 @@
-//! The test harness: start the real application on a random port with its own SQLite file, and talk to it over HTTP
-//! the way any client would. Jobs are awaited by following their SSE stream to the terminal record, never by sleeping.
+//! The test harness: start the real application on a random port with its own database (a SQLite file, or a fresh
+//! PostgreSQL database when `TASKYARD_TEST_DATABASE_URL` is set; see [`db`]), and talk to it over HTTP the way any
+//! client would. Jobs are awaited by following their SSE stream to the terminal record, never by sleeping.
 
 mod binary;
 mod checks;
+mod db;
 mod events;
 mod procs;
 mod reaping;
 mod reply;
+mod server;
 mod sse;
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -20,10 +22,12 @@ use tempfile::TempDir;
 
 pub use binary::*;
 pub use checks::*;
+pub use db::*;
 pub use events::*;
 pub use procs::*;
 pub use reaping::*;
 pub use reply::*;
+pub use server::*;
 pub use sse::*;
 
 /// reqwest is built with `rustls-no-provider`: a crypto provider must be installed once per process.
@@ -47,8 +51,11 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Sent as `X-API-Key` by every helper when set.
     pub api_key: Option<String>,
-    /// Holds the SQLite file; shared with apps reopened on the same database.
+    /// A scratch directory for the test (it also holds the SQLite file); shared with apps reopened on the same
+    /// database.
     pub dir: Arc<TempDir>,
+    /// The database; shared with apps reopened on it, and dropped (on PostgreSQL) with the last of them.
+    pub db: Arc<TestDb>,
     server: Option<tokio::task::AbortHandle>,
 }
 
@@ -66,36 +73,37 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("create a temp dir"));
-    start(dir, configure).await
+    let db = Arc::new(TestDb::for_suite(dir.path()).await);
+    start(dir, db, configure).await
 }
 
-pub fn db_path(dir: &Path) -> PathBuf {
-    dir.join("taskyard.db")
-}
-
-async fn start(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings = Settings {
-        bind: "127.0.0.1:0".to_string(),
-        database_url: format!("sqlite://{}?mode=rwc", db_path(dir.path()).display()),
-        ..Settings::default()
-    };
+async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings =
+        Settings { bind: "127.0.0.1:0".to_string(), database_url: db.url().to_string(), ..Settings::default() };
     configure(&mut settings);
     let api_key = settings.api_keys.first().cloned();
     let app = Application::build(settings).await.expect("build the application");
     let port = app.port();
     let server = tokio::spawn(app.run_until_stopped()).abort_handle();
-    TestApp { address: format!("http://127.0.0.1:{port}"), client: http_client(), api_key, dir, server: Some(server) }
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: http_client(),
+        api_key,
+        dir,
+        db,
+        server: Some(server),
+    }
 }
 
 impl TestApp {
-    /// A client for a server this process did not start (the real binary in restart tests).
-    pub fn external(address: &str, dir: Arc<TempDir>) -> TestApp {
-        TestApp { address: format!("http://{address}"), client: http_client(), api_key: None, dir, server: None }
+    /// A client for a server this process did not start (the real binary), on the database `db`.
+    pub fn external(address: &str, dir: Arc<TempDir>, db: Arc<TestDb>) -> TestApp {
+        TestApp { address: format!("http://{address}"), client: http_client(), api_key: None, dir, db, server: None }
     }
 
-    /// A second application on the same database file, e.g. with a different allow-list.
+    /// A second application on the same database, e.g. with a different allow-list.
     pub async fn reopen_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        start(self.dir.clone(), configure).await
+        start(self.dir.clone(), self.db.clone(), configure).await
     }
 
     // ---- raw requests ----

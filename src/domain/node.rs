@@ -1,0 +1,108 @@
+//! Nodes: the server processes sharing one database. Each start is a new node (a boot id), so a restarted server
+//! never mistakes its predecessor's jobs for its own.
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::format_ms;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub address: String,
+    pub hostname: String,
+    pub pid: i32,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    pub stopped_at: Option<i64>,
+    pub running: i32,
+    pub max_concurrency: i32,
+}
+
+/// Whether a node is serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Heart-beating.
+    Up,
+    /// Shut down cleanly.
+    Stopped,
+    /// Stopped heart-beating without shutting down (killed, crashed, cut off from the database); its jobs are
+    /// rescued when their leases expire.
+    Gone,
+}
+
+impl Node {
+    /// The node's status at `now`, if a live node heart-beats at least every `gone_after` milliseconds.
+    pub fn status(&self, now: i64, gone_after: i64) -> NodeStatus {
+        if self.stopped_at.is_some() {
+            NodeStatus::Stopped
+        } else if now - self.heartbeat_at > gone_after {
+            NodeStatus::Gone
+        } else {
+            NodeStatus::Up
+        }
+    }
+}
+
+/// A node as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NodeView {
+    /// Boot id (ULID): new at every start; the `node_id` of the jobs it ran.
+    pub id: String,
+    pub status: NodeStatus,
+    /// Where it serves the API.
+    pub address: String,
+    pub hostname: String,
+    pub pid: i32,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    #[schema(format = DateTime)]
+    pub last_heartbeat_at: String,
+    #[schema(format = DateTime)]
+    pub stopped_at: Option<String>,
+    /// Jobs running on it at its last heartbeat.
+    pub running_jobs: i32,
+    pub max_concurrency: i32,
+}
+
+impl NodeView {
+    pub fn new(node: &Node, status: NodeStatus) -> NodeView {
+        NodeView {
+            id: node.id.clone(),
+            status,
+            address: node.address.clone(),
+            hostname: node.hostname.clone(),
+            pid: node.pid,
+            started_at: format_ms(node.started_at),
+            last_heartbeat_at: format_ms(node.heartbeat_at),
+            stopped_at: node.stopped_at.map(format_ms),
+            running_jobs: if status == NodeStatus::Up { node.running } else { 0 },
+            max_concurrency: node.max_concurrency,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_follows_heartbeat_and_shutdown() {
+        let mut node = Node {
+            id: "n".into(),
+            address: "http://127.0.0.1:1".into(),
+            hostname: "h".into(),
+            pid: 1,
+            started_at: 0,
+            heartbeat_at: 1_000,
+            stopped_at: None,
+            running: 2,
+            max_concurrency: 5,
+        };
+        assert_eq!(node.status(1_500, 1_000), NodeStatus::Up);
+        assert_eq!(node.status(2_001, 1_000), NodeStatus::Gone);
+        node.stopped_at = Some(1_200);
+        assert_eq!(node.status(1_500, 1_000), NodeStatus::Stopped);
+        assert_eq!(NodeView::new(&node, NodeStatus::Stopped).running_jobs, 0);
+    }
+}

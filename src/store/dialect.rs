@@ -1,0 +1,171 @@
+//! What differs between SQLite and PostgreSQL, in one place: the claim statement, and the notifications that let
+//! several nodes on one PostgreSQL wake each other and follow each other's jobs. On SQLite one process owns the
+//! file, so there is nobody to notify and notifications are no-ops.
+use std::sync::LazyLock;
+
+use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{DbBackend, Statement};
+
+use super::{Backend, StoreError, StoreResult};
+use crate::domain::{JobId, JobStatus};
+
+/// The PostgreSQL channel all nodes listen on.
+const CHANNEL: &str = "taskyard";
+
+/// A cross-node signal. Payloads are tiny (ids only); the data itself is always read from the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Notice {
+    /// A job became due (queued, or pending again): idle dispatchers should claim.
+    Queue,
+    /// New events of a job are stored: followers elsewhere should read them.
+    Events(JobId),
+    /// Someone asked to cancel a running job: its runner, wherever it is, should stop it.
+    Cancel(JobId),
+}
+
+impl Notice {
+    fn payload(self) -> String {
+        match self {
+            Notice::Queue => "q".to_string(),
+            Notice::Events(id) => format!("e {id}"),
+            Notice::Cancel(id) => format!("c {id}"),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<Notice> {
+        match payload.split_once(' ') {
+            None if payload == "q" => Some(Notice::Queue),
+            Some(("e", id)) => id.parse().ok().map(Notice::Events),
+            Some(("c", id)) => id.parse().ok().map(Notice::Cancel),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn db_backend(backend: Backend) -> DbBackend {
+    match backend {
+        Backend::Sqlite => DbBackend::Sqlite,
+        Backend::Postgres => DbBackend::Postgres,
+    }
+}
+
+// The claim, one atomic statement per backend, oldest due job first. Statuses are inlined (they are our own
+// constants, not input) so that the planner can use the partial index on pending rows.
+static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET status = '{running}', started_at = ?, node_id = ?, lease_expires_at = ?, \
+         last_seq = last_seq + 1 \
+         WHERE id IN (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= ? ORDER BY run_at, id LIMIT ?) \
+         RETURNING *",
+        running = JobStatus::Running.as_str(),
+        pending = JobStatus::Pending.as_str(),
+    )
+});
+// On PostgreSQL several nodes claim at once: SKIP LOCKED lets each take rows the others are not taking, without
+// waiting on their locks.
+static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH due AS (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= $1 ORDER BY run_at, id \
+         LIMIT $4 FOR UPDATE SKIP LOCKED) \
+         UPDATE jobs SET status = '{running}', started_at = $1, node_id = $2, lease_expires_at = $3, \
+         last_seq = jobs.last_seq + 1 FROM due WHERE jobs.id = due.id RETURNING jobs.*",
+        running = JobStatus::Running.as_str(),
+        pending = JobStatus::Pending.as_str(),
+    )
+});
+
+pub(crate) fn claim(backend: Backend, node_id: &str, limit: usize, now: i64, lease_until: i64) -> Statement {
+    let limit = limit as i64;
+    match backend {
+        Backend::Sqlite => Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            CLAIM_SQLITE.as_str(),
+            [now.into(), node_id.into(), lease_until.into(), now.into(), limit.into()],
+        ),
+        Backend::Postgres => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            CLAIM_POSTGRES.as_str(),
+            [now.into(), node_id.into(), lease_until.into(), limit.into()],
+        ),
+    }
+}
+
+/// The statement that sends `signals` (each once) when its transaction commits; `None` when there is nobody to tell.
+pub(crate) fn notify(backend: Backend, signals: &[Notice]) -> Option<Statement> {
+    if backend != Backend::Postgres || signals.is_empty() {
+        return None;
+    }
+    let mut payloads: Vec<String> = signals.iter().map(|s| s.payload()).collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    Some(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"),
+        [payloads.into()],
+    ))
+}
+
+/// PostgreSQL: takes (or releases) the session lock that serialises migrations between nodes starting together.
+pub(crate) fn migration_lock(take: bool) -> Statement {
+    // Any constant works, as long as every node uses the same one: "taskyard" in ASCII, as an integer.
+    const KEY: i64 = 0x7461736b79617264;
+    let function = if take { "pg_advisory_lock" } else { "pg_advisory_unlock" };
+    Statement::from_string(DbBackend::Postgres, format!("SELECT {function}({KEY})"))
+}
+
+/// Signals from the other nodes. Reconnects by itself when its connection drops.
+pub struct Listener {
+    inner: PgListener,
+}
+
+/// What the listener heard.
+pub enum Heard {
+    Notice(Notice),
+    /// The connection dropped and is being re-established: signals may have been missed meanwhile.
+    Reconnected,
+}
+
+impl Listener {
+    pub(crate) async fn connect(url: &str) -> StoreResult<Listener> {
+        let mut inner = PgListener::connect(url).await.map_err(|e| StoreError::Listen(e.to_string()))?;
+        inner.listen(CHANNEL).await.map_err(|e| StoreError::Listen(e.to_string()))?;
+        Ok(Listener { inner })
+    }
+
+    /// The next signal (unknown payloads are skipped).
+    pub async fn recv(&mut self) -> StoreResult<Heard> {
+        loop {
+            match self.inner.try_recv().await {
+                Ok(Some(n)) => {
+                    if let Some(signal) = Notice::parse(n.payload()) {
+                        return Ok(Heard::Notice(signal));
+                    }
+                }
+                Ok(None) => return Ok(Heard::Reconnected),
+                Err(e) => return Err(StoreError::Listen(e.to_string())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        let id = JobId::generate();
+        for s in [Notice::Queue, Notice::Events(id), Notice::Cancel(id)] {
+            assert_eq!(Notice::parse(&s.payload()), Some(s));
+        }
+        assert_eq!(Notice::parse("x 1"), None);
+        assert_eq!(Notice::parse("e not-an-id"), None);
+    }
+
+    #[test]
+    fn sqlite_sends_nothing() {
+        assert!(notify(Backend::Sqlite, &[Notice::Queue]).is_none());
+        assert!(notify(Backend::Postgres, &[]).is_none());
+        assert!(notify(Backend::Postgres, &[Notice::Queue, Notice::Queue]).is_some());
+    }
+}

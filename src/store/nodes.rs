@@ -1,0 +1,89 @@
+//! The `nodes` table: the node registry.
+use entity::node;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::{Conns, StoreResult};
+use crate::domain::Node;
+
+pub struct NodesStore<'a> {
+    db: Conns<'a>,
+}
+
+fn from_row(m: node::Model) -> Node {
+    Node {
+        id: m.id,
+        address: m.address,
+        hostname: m.hostname,
+        pid: m.pid,
+        started_at: m.started_at,
+        heartbeat_at: m.heartbeat_at,
+        stopped_at: m.stopped_at,
+        running: m.running,
+        max_concurrency: m.max_concurrency,
+    }
+}
+
+fn to_row(n: &Node) -> node::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    node::ActiveModel {
+        id: Set(n.id.clone()),
+        address: Set(n.address.clone()),
+        hostname: Set(n.hostname.clone()),
+        pid: Set(n.pid),
+        started_at: Set(n.started_at),
+        heartbeat_at: Set(n.heartbeat_at),
+        stopped_at: Set(n.stopped_at),
+        running: Set(n.running),
+        max_concurrency: Set(n.max_concurrency),
+    }
+}
+
+impl<'a> NodesStore<'a> {
+    pub(super) fn new(db: Conns<'a>) -> Self {
+        Self { db }
+    }
+
+    pub async fn register(&self, node: &Node) -> StoreResult<()> {
+        node::Entity::insert(to_row(node)).exec_without_returning(self.db.write).await?;
+        Ok(())
+    }
+
+    /// Records that node `id` is alive with `running` jobs. False when its row is gone (then register again).
+    pub async fn heartbeat(&self, id: &str, now: i64, running: i32) -> StoreResult<bool> {
+        let res = node::Entity::update_many()
+            .col_expr(node::Column::HeartbeatAt, now.into())
+            .col_expr(node::Column::Running, running.into())
+            .filter(node::Column::Id.eq(id))
+            .exec(self.db.write)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    pub async fn stopped(&self, id: &str, now: i64) -> StoreResult<()> {
+        node::Entity::update_many()
+            .col_expr(node::Column::StoppedAt, Some(now).into())
+            .col_expr(node::Column::HeartbeatAt, now.into())
+            .col_expr(node::Column::Running, 0.into())
+            .filter(node::Column::Id.eq(id))
+            .exec(self.db.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Nodes, newest start first, at most `limit`.
+    pub async fn recent(&self, limit: u64) -> StoreResult<Vec<Node>> {
+        let rows = node::Entity::find()
+            .order_by_desc(node::Column::StartedAt)
+            .order_by_desc(node::Column::Id)
+            .limit(limit)
+            .all(self.db.read)
+            .await?;
+        Ok(rows.into_iter().map(from_row).collect())
+    }
+
+    /// Forgets nodes whose last heartbeat is older than `before`. Returns how many.
+    pub async fn forget(&self, before: i64) -> StoreResult<u64> {
+        let res = node::Entity::delete_many().filter(node::Column::HeartbeatAt.lt(before)).exec(self.db.write).await?;
+        Ok(res.rows_affected)
+    }
+}

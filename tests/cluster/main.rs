@@ -1,0 +1,21 @@
+//! Several real `taskyard serve` processes on one PostgreSQL database, driven over HTTP: they share the work (each
+//! job runs exactly once, on any node), rescue a killed node's jobs, stream any job from any node with reconnects
+//! across nodes, and cancel a job running on another node.
+//!
+//! PostgreSQL: `TASKYARD_TEST_DATABASE_URL` (a server URL), else `postgres://postgres@127.0.0.1:5432`; each test
+//! creates a database of its own and drops it at the end. The tests fail with a hint when PostgreSQL is not
+//! reachable; `TASKYARD_SKIP_PG=1` skips them. They run one at a time (see `harness`).
+
+// The API suite's harness (HTTP client, SSE reader, databases, the real binary); this binary uses part of it.
+#[allow(dead_code, unused_imports)]
+#[path = "../api/helpers/mod.rs"]
+mod helpers;
+
+mod harness;
+
+mod cancel;
+mod idempotency;
+mod lost_cancel;
+mod node_death;
+mod reconnect;
+mod sharing;
