@@ -48,6 +48,9 @@ pub struct Model {
     pub idempotency_key: Option<String>,
     /// Bytes of output held in `job_events`.
     pub stored_bytes: i64,
+    /// When someone asked to cancel the running job (its runner may be on another node); runners' own writes
+    /// never touch it.
+    pub cancel_requested_at: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_attempts;
 mod m20261123_000003_nodes;
+mod m20261123_000004_cancel_requests;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_attempts::Migration),
             Box::new(m20261123_000003_nodes::Migration),
+            Box::new(m20261123_000004_cancel_requests::Migration),
         ]
     }
 }

@@ -202,6 +202,9 @@ pub struct Job {
     pub retry: Option<RetryPolicy>,
     pub progress: Option<Progress>,
     pub idempotency_key: Option<String>,
+    /// Set when a cancel was asked for while the job ran (possibly on another node). Read-only here: only
+    /// `JobsStore::request_cancel` writes it.
+    pub cancel_requested_at: Option<i64>,
 }
 
 /// A job as the API shows it (and as `$stream` carries it in its unnamed events).

@@ -290,6 +290,7 @@ impl Engine {
             retry: task.retry.clone(),
             progress: None,
             idempotency_key: submission.idempotency_key,
+            cancel_requested_at: None,
         };
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
@@ -329,9 +330,13 @@ impl Engine {
                         return Ok(job);
                     }
                     if !self.inner.store.exclusive() {
-                        // Another node runs it: tell them all; its runner stops it.
-                        self.inner.store.notify(Notice::Cancel(id)).await?;
-                        return Ok(job);
+                        // Another node runs it. The stored request reaches its runner at the next lease renewal
+                        // (or whoever rescues the job, if that node died); the notice makes it immediate.
+                        if self.inner.store.jobs().request_cancel(id, now_ms()).await? {
+                            self.inner.store.notify(Notice::Cancel(id)).await?;
+                            return Ok(job);
+                        }
+                        continue;
                     }
                 }
                 finished => return Err(EngineError::JobFinished(finished)),

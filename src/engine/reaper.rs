@@ -69,7 +69,14 @@ pub(super) async fn reap(inner: Arc<Inner>) {
 /// `failed` with outcome `lost`. Conditional on the job being as read, so exactly one rescuer wins.
 async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult<()> {
     let now = now_ms();
-    let (next, events) = job.after_attempt(Finish::without_exit(Outcome::Lost, why), now, jitter());
+    // A cancel asked for while it ran is honoured, not retried.
+    let finish = match job.cancel_requested_at {
+        Some(_) => {
+            Finish::without_exit(Outcome::Canceled, "canceled; its runner was lost before it could stop the job")
+        }
+        None => Finish::without_exit(Outcome::Lost, why),
+    };
+    let (next, events) = job.after_attempt(finish, now, jitter());
     if !inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? {
         return Ok(());
     }

@@ -166,7 +166,14 @@ async fn supervise(
                 }
             }
             renewed = renewals.recv() => match renewed {
-                Some(Lease::Renewed(at)) => lease_ends = lease_ends.max(at + lease),
+                Some(Lease::Renewed { at, cancel }) => {
+                    lease_ends = lease_ends.max(at + lease);
+                    if cancel && stop.is_none() && exit.is_none() {
+                        stop = Some(Stop::Asked(StopReason::Cancel));
+                        guard.signal(Signal::SIGTERM);
+                        kill_at = Some(Instant::now() + grace);
+                    }
+                }
                 Some(Lease::Taken) | None => {
                     tracing::warn!(job = %sink.job.id, "job was taken from this runner; killing its processes");
                     return None;
@@ -187,8 +194,9 @@ fn lease_lost(sink: &Sink) -> Option<Finish> {
 }
 
 enum Lease {
-    /// The lease was extended by a write that started at this instant.
-    Renewed(Instant),
+    /// The lease was extended by a write that started at `at`; `cancel`: someone asked (on any node) to cancel
+    /// the job.
+    Renewed { at: Instant, cancel: bool },
     /// The job is no longer this runner's.
     Taken,
 }
@@ -214,8 +222,8 @@ impl Renewer {
                 let started = Instant::now();
                 let until = now_ms() + inner.config.lease_ms();
                 let answer = match inner.store.jobs().renew_lease(id, &inner.node_id, attempt, until).await {
-                    Ok(true) => Lease::Renewed(started),
-                    Ok(false) => Lease::Taken,
+                    Ok(Some(cancel)) => Lease::Renewed { at: started, cancel },
+                    Ok(None) => Lease::Taken,
                     Err(err) => {
                         tracing::warn!(job = %id, error = %err, "cannot renew the job's lease; will retry");
                         continue;

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use entity::{job, job_event, task};
-use sea_orm::ActiveValue::Set;
+use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
@@ -89,6 +89,7 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
         retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
         progress: m.progress.as_deref().map(|p| json("progress", id, p)).transpose()?,
         idempotency_key: m.idempotency_key,
+        cancel_requested_at: m.cancel_requested_at,
     })
 }
 
@@ -125,6 +126,8 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
         progress: Set(j.progress.as_ref().map(to_json)),
         idempotency_key: Set(j.idempotency_key.clone()),
         stored_bytes: Set(t.stored_bytes),
+        // Written only by `request_cancel`: a runner saving its job must not erase a request it has not seen.
+        cancel_requested_at: NotSet,
     }
 }
 

@@ -182,14 +182,26 @@ impl<'a> JobsStore<'a> {
             .collect()
     }
 
-    /// Extends the lease of attempt `attempt` of a job this node runs. False: the job is no longer that attempt
-    /// of ours (rescued, canceled, finished) and its runner must stop.
-    pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<bool> {
-        let res = job::Entity::update_many()
+    /// Extends the lease of attempt `attempt` of a job this node runs. `None`: the job is no longer that attempt
+    /// of ours (rescued, canceled, finished) and its runner must stop; else whether a cancel was requested.
+    pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<Option<bool>> {
+        let rows = job::Entity::update_many()
             .col_expr(job::Column::LeaseExpiresAt, until.into())
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::NodeId.eq(node_id))
             .filter(job::Column::Attempt.eq(attempt))
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .exec_with_returning(self.db.write)
+            .await?;
+        Ok(rows.first().map(|row| row.cancel_requested_at.is_some()))
+    }
+
+    /// Records that someone asked to cancel a running job, for its runner (wherever it is) to see at its next
+    /// lease renewal, and for whoever rescues it. False when the job is not running.
+    pub async fn request_cancel(&self, id: JobId, now: i64) -> StoreResult<bool> {
+        let res = job::Entity::update_many()
+            .col_expr(job::Column::CancelRequestedAt, Some(now).into())
+            .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(self.db.write)
             .await?;

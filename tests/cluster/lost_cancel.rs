@@ -1,15 +1,9 @@
-//! KNOWN SERVER BUG, both tests ignored until it is fixed (run them with `cargo test --test cluster -- --ignored`).
+//! A cancel must not be lost on its way to another node. `DELETE /api/v1/jobs/{id}` of a job running elsewhere
+//! stores the request and notifies; the runner also finds the request when it renews its lease, and whoever rescues
+//! the job of a dead node ends it canceled instead of retrying it. Both ways a notification alone would miss:
 //!
-//! On PostgreSQL, `DELETE /api/v1/jobs/{id}` of a job running on another node only sends a `NOTIFY` (see
-//! `Engine::cancel` and `Notice::Cancel`) and answers 202. Nothing records the request: a runner whose node does
-//! not hear that notification never learns of it. The relay's catch-up after a reconnect wakes the dispatcher and
-//! the followers but does not look for cancels, and the reaper rescues a dead node's job by its retry policy as if
-//! nobody had asked. So a 202 cancel can be lost:
-//!
-//! - the runner's node had no `LISTEN` connection at that moment (a connection drop, a database restart): the job
-//!   runs on to its end;
-//! - the runner's node is dead (its lease not yet expired): the reaper later puts the job back to `pending` and it
-//!   runs again, although "a canceled job never retries".
+//! - the runner's node has no `LISTEN` connection at that moment (a connection drop, a database restart);
+//! - the runner's node is dead (its lease not yet expired): the rescue must not run the job again.
 
 use std::time::Duration;
 
@@ -25,7 +19,6 @@ const DEAF_SLEEPER: [&str; 2] = ["sleep", "521.3"];
 const CANCEL_WITHIN: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: a cancel sent while the runner's node has no LISTEN connection is lost (see the module doc)"]
 async fn a_cancel_sent_while_the_runners_node_cannot_listen_is_not_lost() {
     let Some(mut cluster) = Cluster::start(2, &serve_args(4, &["sleep"], &[])).await else { return };
     cluster.kill_at_end(&DEAF_SLEEPER);
@@ -76,7 +69,6 @@ async fn a_cancel_sent_while_the_runners_node_cannot_listen_is_not_lost() {
 const DEAD_SLEEPER: [&str; 2] = ["sleep", "59.1"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: a job canceled while its node is dead is rescued and run again (see the module doc)"]
 async fn a_job_canceled_while_its_node_is_dead_is_not_run_again() {
     let args = serve_args(4, &["sh", "sleep"], &["--lease-seconds", "2"]);
     let Some(mut cluster) = Cluster::start(1, &args).await else { return };
