@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helpers::{
-    ServerProcess, SseEvent, TestApp, TestDb, assert_consecutive_ids, kill_pids, listening_address, pids_with_cmdline,
-    sqlite_only, str_of, wait_for_processes,
+    SseEvent, TestApp, TestDb, assert_consecutive_ids, kill_pids, pids_with_cmdline, serve, sqlite_only, str_of,
+    wait_for_processes,
 };
 
 /// A distinctive duration, so that no other test's `sleep` is mistaken for this one's.
@@ -21,19 +21,6 @@ impl Drop for SleeperGuard {
     }
 }
 
-#[test]
-fn the_listening_line_is_parsed() {
-    assert_eq!(
-        listening_address("2026-01-01T00:00:00Z  INFO taskyard: listening on http://127.0.0.1:41234 (docs at /docs/)"),
-        Some("127.0.0.1:41234".to_string())
-    );
-    assert_eq!(
-        listening_address("\u{1b}[32mINFO\u{1b}[0m listening on http://127.0.0.1:5"),
-        Some("127.0.0.1:5".to_string())
-    );
-    assert_eq!(listening_address("starting up"), None);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_running_when_the_server_is_killed_is_lost_after_restart() {
     if sqlite_only(
@@ -46,7 +33,7 @@ async fn a_job_running_when_the_server_is_killed_is_lost_after_restart() {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let db = Arc::new(TestDb::sqlite(dir.path()));
 
-    let mut first = ServerProcess::start(db.url(), &[]).await;
+    let mut first = serve(db.url(), &[], &[]).await;
     let app = TestApp::external(&first.address, dir.clone(), db.clone());
     let task = app.task(&SLEEPER.join(" ")).await;
     let task_id = str_of(&task, "id").to_string();
@@ -57,10 +44,10 @@ async fn a_job_running_when_the_server_is_killed_is_lost_after_restart() {
     let sleepers = wait_for_processes(&SLEEPER, Duration::from_secs(5), |pids| !pids.is_empty()).await;
     assert!(!sleepers.is_empty(), "the job is running but no `sleep 31.7` process exists");
 
-    first.kill().await;
+    first.kill9().await;
     drop(stream);
 
-    let mut second = ServerProcess::start(db.url(), &[]).await;
+    let mut second = serve(db.url(), &[], &[]).await;
     let app = TestApp::external(&second.address, dir.clone(), db.clone());
 
     let job = app.get_job_ok(&job_id).await;
@@ -94,5 +81,5 @@ async fn a_job_running_when_the_server_is_killed_is_lost_after_restart() {
     let after = app.run("echo after restart").await;
     assert_eq!(after.stdout(), ["after restart"], "the restarted server runs jobs");
 
-    second.kill().await;
+    second.kill9().await;
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::{DATABASE_ENV, START_POSTGRES, ServerProcess, TestApp, TestDb, kill_pids, pids_with_cmdline};
+use crate::helpers::{DATABASE_ENV, START_POSTGRES, Server, TestApp, TestDb, kill_pids, pids_with_cmdline, serve};
 
 /// Where PostgreSQL is when `TASKYARD_TEST_DATABASE_URL` does not say.
 pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -20,7 +20,7 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One server process, a client for its API, and its boot id (the `node_id` of the jobs it runs).
 pub struct Node {
-    pub server: ServerProcess,
+    pub server: Server,
     pub api: TestApp,
     pub id: String,
 }
@@ -89,7 +89,7 @@ impl Cluster {
     pub async fn add_nodes(&mut self, count: usize, args: &[String]) {
         let url = self.db.url().to_string();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let servers = futures_util::future::join_all((0..count).map(|_| ServerProcess::start(&url, &args))).await;
+        let servers = futures_util::future::join_all((0..count).map(|_| serve(&url, &args, &[]))).await;
         for server in servers {
             let api = TestApp::external(&server.address, self.dir.clone(), self.db.clone());
             let pid = server.pid as i64;

@@ -86,7 +86,7 @@ async fn a_job_canceled_while_its_node_is_dead_is_not_run_again() {
     let mut stream = cluster.nodes[1].api.stream(&job, None).await;
     stream.until("the first line", |e| e.data == "attempt 1").await;
 
-    cluster.nodes[0].server.kill().await;
+    cluster.nodes[0].server.kill9().await;
     cluster.nodes[1].api.cancel(&job).await.expect(202, "cancel a job whose node just died");
 
     // The lease expires within 2 s; whatever the reaper does then, the job must end canceled, not run again.

@@ -64,7 +64,7 @@ async fn a_killed_nodes_jobs_are_rescued_by_the_others_within_a_lease() {
 
     let mut victim = cluster.nodes.remove(0);
     let killed_at = Instant::now();
-    victim.server.kill().await;
+    victim.server.kill9().await;
 
     // Each follower sees its job rescued: a retry event, or the final failed record.
     let rescues = futures_util::future::join_all(streams.iter_mut().map(|stream| async move {

@@ -22,12 +22,31 @@ pub fn sqlite_url(dir: &Path) -> String {
     TestDb::sqlite(dir).url().to_string()
 }
 
-/// A running `taskyard serve`. Killed when dropped.
+/// A running `taskyard serve`. Killed when dropped; when the test is failing, its log is printed first, so that a
+/// failure shows what the server said.
 pub struct Server {
     child: Child,
     /// `127.0.0.1:PORT`
     pub address: String,
+    /// Its process id, also after it exited.
+    pub pid: u32,
     log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!(
+                "---- last lines of the log of taskyard {} (pid {}) ----\n{}",
+                self.address,
+                self.pid,
+                tail.join("\n")
+            );
+        }
+        let _ = self.child.start_kill();
+    }
 }
 
 /// A `taskyard serve` that ended (or hung) before it listened.
@@ -58,7 +77,7 @@ fn strip_ansi(line: &str) -> String {
 }
 
 /// `127.0.0.1:PORT` from a line containing `listening on http://127.0.0.1:PORT`.
-fn listening_address(line: &str) -> Option<String> {
+pub fn listening_address(line: &str) -> Option<String> {
     let line = strip_ansi(line);
     let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
     let address: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
@@ -95,13 +114,14 @@ pub async fn try_serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) 
         command.env(key, value);
     }
     let mut child = command.spawn().expect("start the taskyard binary");
+    let pid = child.id().expect("a running child has a pid");
     let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
     let log = Arc::new(Mutex::new(Vec::new()));
 
     let listening = tokio::time::timeout(START_TIMEOUT, async {
         while let Ok(Some(line)) = lines.next_line().await {
             let address = listening_address(&line);
-            log.lock().expect("log lock").push(line);
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
             if address.is_some() {
                 return address;
             }
@@ -115,10 +135,10 @@ pub async fn try_serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) 
             let sink = log.clone();
             tokio::spawn(async move {
                 while let Ok(Some(line)) = lines.next_line().await {
-                    sink.lock().expect("log lock").push(line);
+                    sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
                 }
             });
-            Ok(Server { child, address, log })
+            Ok(Server { child, address, pid, log })
         }
         _ => {
             let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.ok().and_then(Result::ok);
@@ -134,12 +154,8 @@ impl Server {
         TestApp::external(&self.address, dir.clone(), Arc::new(TestDb::sqlite(dir.path())))
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("the server has not been reaped yet")
-    }
-
     pub fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.pid() as i32), signal).unwrap_or_else(|e| panic!("send {signal} to the server: {e}"));
+        kill(Pid::from_raw(self.pid as i32), signal).unwrap_or_else(|e| panic!("send {signal} to the server: {e}"));
     }
 
     /// `kill -9`, and reap it.
@@ -158,7 +174,7 @@ impl Server {
 
     /// Its stderr so far.
     pub fn log(&self) -> String {
-        self.log.lock().expect("log lock").join("\n")
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
     }
 }
 

@@ -9,7 +9,6 @@ mod events;
 mod procs;
 mod reaping;
 mod reply;
-mod server;
 mod sse;
 
 use std::sync::{Arc, Once};
@@ -27,7 +26,6 @@ pub use events::*;
 pub use procs::*;
 pub use reaping::*;
 pub use reply::*;
-pub use server::*;
 pub use sse::*;
 
 /// reqwest is built with `rustls-no-provider`: a crypto provider must be installed once per process.
