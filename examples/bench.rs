@@ -17,6 +17,13 @@
 //! 8. on another fresh server: a running job with a retry policy on `lost`, the server killed with SIGKILL and
 //!    started again on the same database: time until it listens, and until the job shows its second attempt.
 //!
+//! Then the cluster part (skip it with `--no-cluster`): several nodes of the same binary on one PostgreSQL server
+//! (`--postgres-url`), each measurement on a fresh database that is dropped afterwards:
+//! 9. end-to-end jobs/s as in (3) with 1, 2 and 3 nodes, the `$execute`s spread round-robin over the nodes;
+//! 10. latency as in (4) on the 3-node cluster, each `$stream` opened on another node than its `$execute`;
+//! 11. on a fresh 3-node cluster with a short lease: six running jobs with a retry policy on `lost`, the node that
+//!     runs the most of them killed with SIGKILL: time until a surviving node shows each of them at attempt 2.
+//!
 //! Results are printed as a Markdown table on stdout; progress goes to stderr.
 //! The example does not link the `taskyard` library: it measures the binary a user runs.
 
@@ -51,6 +58,15 @@ const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(50);
 const RESCUE_COMMAND: &str = "sleep 30";
 /// How often the rescue measurement asks for the job record.
 const RESCUE_POLL_EVERY: Duration = Duration::from_millis(5);
+/// Jobs running when a node of the cluster is killed.
+const CLUSTER_RESCUE_JOBS: usize = 6;
+/// How often the cluster rescue measurement asks a surviving node for the killed node's jobs.
+const CLUSTER_RESCUE_POLL_EVERY: Duration = Duration::from_millis(20);
+/// How long the cluster rescue waits for its jobs to end once canceled, before it stops the nodes anyway.
+const CLUSTER_CANCEL_WAIT: Duration = Duration::from_secs(10);
+/// Prefix of the databases the cluster part creates (and drops); one left behind by an interrupted run is
+/// recognizable by it.
+const CLUSTER_DATABASE_PREFIX: &str = "taskyard_bench_";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -89,6 +105,19 @@ struct Args {
     /// Give up on a measurement after this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     phase_timeout: u64,
+    /// Skip the cluster part (several nodes on PostgreSQL)
+    #[arg(long)]
+    no_cluster: bool,
+    /// PostgreSQL server of the cluster part, without a database name; the user must be allowed to create
+    /// databases. Each cluster measurement creates its own database there (`taskyard_bench_...`) and drops it after.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432", value_name = "URL")]
+    postgres_url: String,
+    /// Nodes in the largest cluster: end-to-end runs with 1 up to N nodes; latency and rescue use N (at least 2)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    cluster_nodes: usize,
+    /// `--lease-seconds` given to the nodes of the cluster rescue measurement
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    cluster_lease_seconds: u64,
 }
 
 #[tokio::main]
@@ -109,9 +138,11 @@ async fn run(args: Args) -> Result<()> {
             && args.latency_n > 0
             && args.creates > 0
             && args.max_concurrency > 0
-            && args.big_output_bytes > 0,
+            && args.big_output_bytes > 0
+            && args.cluster_lease_seconds > 0,
         "every count must be at least 1"
     );
+    ensure!(args.no_cluster || args.cluster_nodes >= 2, "--cluster-nodes must be at least 2 (or pass --no-cluster)");
     let server_bin = args.server_bin.clone().unwrap_or_else(default_server_bin);
     if !server_bin.is_file() {
         eprintln!(
@@ -126,34 +157,37 @@ async fn run(args: Args) -> Result<()> {
         .map_err(|_| anyhow!("a rustls crypto provider was already installed"))?;
     let phase_timeout = Duration::from_secs(args.phase_timeout);
     let machine = machine();
+    // Before anything else, so that an unreachable PostgreSQL fails the run at once rather than after the SQLite part.
+    let postgres = if args.no_cluster { None } else { Some(Postgres::connect(&args.postgres_url).await?) };
+    let steps = if args.no_cluster { 7 } else { 10 };
 
-    eprintln!("[1/7] spawning /bin/true {} times, {} in flight", args.spawn_n, args.spawn_in_flight);
+    eprintln!("[1/{steps}] spawning /bin/true {} times, {} in flight", args.spawn_n, args.spawn_in_flight);
     let spawn_rate = raw_spawn_rate(args.spawn_n, args.spawn_in_flight).await?;
 
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    eprintln!("[2/7] starting {}", server_bin.display());
+    eprintln!("[2/{steps}] starting {}", server_bin.display());
     let server = Server::start(&server_bin, dir.path(), args.max_concurrency, &[]).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2)
         .timeout(phase_timeout)
         .build()
         .context("building the HTTP client")?;
-    let api = Api { http, base: format!("http://{}", server.addr) };
+    let api = server.api(&http);
     api.health().await?;
     let idle_rss = proc_status_kib(server.pid, "VmRSS")?;
 
-    eprintln!("[3/7] end to end: {} executes of `true` from {} clients", args.jobs, args.clients);
-    let e2e = tokio::time::timeout(phase_timeout, end_to_end(&api, args.jobs, args.clients))
+    eprintln!("[3/{steps}] end to end: {} executes of `true` from {} clients", args.jobs, args.clients);
+    let e2e = tokio::time::timeout(phase_timeout, end_to_end(std::slice::from_ref(&api), args.jobs, args.clients))
         .await
         .map_err(|_| anyhow!("end-to-end run did not finish within {phase_timeout:?}"))??;
     eprintln!("      {:.0} jobs/s", args.jobs as f64 / e2e.elapsed.as_secs_f64());
 
-    eprintln!("[4/7] latency: {} sequential executes followed over SSE", args.latency_n);
-    let lat = tokio::time::timeout(phase_timeout, latency(&api, args.latency_n))
+    eprintln!("[4/{steps}] latency: {} sequential executes followed over SSE", args.latency_n);
+    let lat = tokio::time::timeout(phase_timeout, latency(std::slice::from_ref(&api), &[], args.latency_n))
         .await
         .map_err(|_| anyhow!("latency run did not finish within {phase_timeout:?}"))??;
 
-    eprintln!("[5/7] create task: {} POST /api/v1/tasks from {} clients", args.creates, args.clients);
+    eprintln!("[5/{steps}] create task: {} POST /api/v1/tasks from {} clients", args.creates, args.clients);
     let create = tokio::time::timeout(phase_timeout, create_tasks(&api, args.creates, args.clients))
         .await
         .map_err(|_| anyhow!("create-task run did not finish within {phase_timeout:?}"))??;
@@ -161,10 +195,10 @@ async fn run(args: Args) -> Result<()> {
     let peak_rss = proc_status_kib(server.pid, "VmHWM")?;
     server.stop().await;
 
-    eprintln!("[6/7] big output: one job printing {} bytes to stdout, on a fresh server", args.big_output_bytes);
+    eprintln!("[6/{steps}] big output: one job printing {} bytes to stdout, on a fresh server", args.big_output_bytes);
     let big = big_output(&server_bin, &api.http, args.max_concurrency, args.big_output_bytes, phase_timeout).await?;
 
-    eprintln!("[7/7] rescue: `{RESCUE_COMMAND}` running, server killed with SIGKILL and started again");
+    eprintln!("[7/{steps}] rescue: `{RESCUE_COMMAND}` running, server killed with SIGKILL and started again");
     let rescue = tokio::time::timeout(phase_timeout, rescue(&server_bin, &api.http, args.max_concurrency))
         .await
         .map_err(|_| anyhow!("rescue run did not finish within {phase_timeout:?}"))??;
@@ -181,8 +215,23 @@ async fn run(args: Args) -> Result<()> {
         );
     }
 
-    let results =
-        Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib: idle_rss, peak_rss_kib: peak_rss, big, rescue };
+    let cluster = match &postgres {
+        Some(postgres) => Some(cluster(&args, &server_bin, &api.http, postgres, phase_timeout).await?),
+        None => None,
+    };
+
+    let results = Results {
+        machine,
+        spawn_rate,
+        e2e,
+        lat,
+        create,
+        idle_rss_kib: idle_rss,
+        peak_rss_kib: peak_rss,
+        big,
+        rescue,
+        cluster,
+    };
     print!("{}", report(&args, &server_bin, &results));
     Ok(())
 }
@@ -233,9 +282,21 @@ impl Server {
     /// `listening on http://ADDR` log line. The database is `dir`/bench.db.
     async fn start(bin: &Path, dir: &Path, max_concurrency: usize, extra: &[&str]) -> Result<Server> {
         let database_url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+        Server::start_on(bin, dir, &database_url, max_concurrency, extra).await
+    }
+
+    /// [`Server::start`] on any database, e.g. a PostgreSQL one shared with other nodes; `dir` is the working
+    /// directory.
+    async fn start_on(
+        bin: &Path,
+        dir: &Path,
+        database_url: &str,
+        max_concurrency: usize,
+        extra: &[&str],
+    ) -> Result<Server> {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--database-url"])
-            .arg(&database_url)
+            .arg(database_url)
             .arg("--max-concurrency")
             .arg(max_concurrency.to_string())
             .args(extra)
@@ -396,6 +457,13 @@ impl Api {
         string_field(&accepted, "job_id")
     }
 
+    /// GET /api/v1/nodes
+    async fn nodes(&self) -> Result<Vec<Value>> {
+        let resp = self.http.get(self.url("/api/v1/nodes")).send().await?;
+        let nodes = expect(resp, StatusCode::OK, "GET /api/v1/nodes").await?;
+        nodes.as_array().cloned().with_context(|| format!("GET /api/v1/nodes: not an array: {nodes}"))
+    }
+
     async fn job(&self, job_id: &str) -> Result<Value> {
         let resp = self.http.get(self.url(&format!("/api/v1/jobs/{job_id}"))).send().await?;
         expect(resp, StatusCode::OK, "GET /api/v1/jobs/{id}").await
@@ -443,16 +511,24 @@ struct EndToEnd {
 /// Executes one `true` task `jobs` times from `clients` concurrent clients, and polls the completed
 /// count every [`POLL_EVERY`] until it reaches `jobs`. Measured from the first `$execute` to the poll
 /// that saw the last job completed, so the figure errs by at most one poll interval, on the slow side.
-async fn end_to_end(api: &Api, jobs: usize, clients: usize) -> Result<EndToEnd> {
+/// With several nodes (`apis`), the `$execute`s go to them round-robin (the i-th to node i mod n); the task is
+/// created and the count polled on the first.
+async fn end_to_end(apis: &[Api], jobs: usize, clients: usize) -> Result<EndToEnd> {
+    let api = &apis[0];
+    let apis: Arc<[Api]> = apis.into();
     let task_id = api.create_task(&json!({"name": "bench-true", "command": "true"})).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let mut submitters = JoinSet::new();
     let start = Instant::now();
     for _ in 0..clients.min(jobs) {
-        let (api, next, task_id) = (api.clone(), Arc::clone(&next), task_id.clone());
+        let (apis, next, task_id) = (Arc::clone(&apis), Arc::clone(&next), task_id.clone());
         submitters.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < jobs {
-                api.execute(&task_id).await?;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    break;
+                }
+                apis[i % apis.len()].execute(&task_id).await?;
             }
             Ok::<_, anyhow::Error>(Instant::now())
         });
@@ -488,18 +564,29 @@ struct Latency {
     accepted: Vec<Duration>,
     first_byte: Vec<Duration>,
     finished: Vec<Duration>,
+    /// Jobs that ran on another node than the one their `$stream` was opened on (counted only when the nodes'
+    /// boot ids are given).
+    ran_elsewhere: usize,
 }
 
-/// `n` sequential executes of `true`; each job's `$stream` is opened right after the 202.
-async fn latency(api: &Api, n: usize) -> Result<Latency> {
-    let task_id = api.create_task(&json!({"name": "bench-latency", "command": "true"})).await?;
-    let mut lat =
-        Latency { accepted: Vec::with_capacity(n), first_byte: Vec::with_capacity(n), finished: Vec::with_capacity(n) };
-    for _ in 0..n {
+/// `n` sequential executes of `true`; each job's `$stream` is opened right after the 202. With several nodes
+/// (`apis`), the i-th `$execute` goes to node i mod n and its `$stream` to node i+1 mod n; `node_ids` (boot ids,
+/// in the order of `apis`, or empty) tell on which node's stream the job ran elsewhere.
+async fn latency(apis: &[Api], node_ids: &[String], n: usize) -> Result<Latency> {
+    let task_id = apis[0].create_task(&json!({"name": "bench-latency", "command": "true"})).await?;
+    let mut lat = Latency {
+        accepted: Vec::with_capacity(n),
+        first_byte: Vec::with_capacity(n),
+        finished: Vec::with_capacity(n),
+        ran_elsewhere: 0,
+    };
+    for i in 0..n {
+        let (exec_api, stream_at) = (&apis[i % apis.len()], (i + 1) % apis.len());
+        let stream_api = &apis[stream_at];
         let t0 = Instant::now();
-        let job_id = api.execute(&task_id).await?;
+        let job_id = exec_api.execute(&task_id).await?;
         lat.accepted.push(t0.elapsed());
-        let resp = api.http.get(api.url(&format!("/api/v1/jobs/{job_id}/$stream"))).send().await?;
+        let resp = stream_api.http.get(stream_api.url(&format!("/api/v1/jobs/{job_id}/$stream"))).send().await?;
         ensure!(resp.status() == StatusCode::OK, "GET /api/v1/jobs/{{id}}/$stream: {}", resp.status());
         let mut bytes = resp.bytes_stream();
         let first = bytes.next().await;
@@ -521,6 +608,11 @@ async fn latency(api: &Api, n: usize) -> Result<Latency> {
         }
         let job = last_job.with_context(|| format!("job {job_id}: stream ended before a terminal record"))?;
         ensure!(job["status"] == "completed", "job {job_id} did not complete: {job}");
+        if let Some(stream_node) = node_ids.get(stream_at)
+            && job["node_id"].as_str() != Some(stream_node.as_str())
+        {
+            lat.ran_elsewhere += 1;
+        }
     }
     Ok(lat)
 }
@@ -713,12 +805,17 @@ async fn rescue(bin: &Path, http: &reqwest::Client, max_concurrency: usize) -> R
 
 /// GETs the job every [`RESCUE_POLL_EVERY`] until `done` says so (the caller's timeout bounds it).
 async fn poll_job(api: &Api, job_id: &str, done: impl Fn(&Value) -> bool) -> Result<Value> {
+    poll_job_every(api, job_id, RESCUE_POLL_EVERY, done).await
+}
+
+/// GETs the job every `every` until `done` says so (the caller's timeout bounds it).
+async fn poll_job_every(api: &Api, job_id: &str, every: Duration, done: impl Fn(&Value) -> bool) -> Result<Value> {
     loop {
         let job = api.job(job_id).await?;
         if done(&job) {
             return Ok(job);
         }
-        tokio::time::sleep(RESCUE_POLL_EVERY).await;
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -755,6 +852,379 @@ impl Drop for JobProcessesGuard {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (h) the cluster: several nodes on PostgreSQL
+
+/// An administrative connection to the PostgreSQL server of the cluster part, which creates and drops one database
+/// per measurement.
+struct Postgres {
+    /// `postgres://user@host:port`, without a database.
+    base: String,
+    admin: sea_orm::DatabaseConnection,
+    /// `SHOW server_version`
+    version: String,
+}
+
+impl Postgres {
+    async fn connect(url: &str) -> Result<Postgres> {
+        use sea_orm::ConnectionTrait as _;
+        let base = url.trim_end_matches('/').to_string();
+        let unreachable = |why: String| {
+            anyhow!(
+                "the cluster part needs PostgreSQL, but {base} is unreachable: {why}\n\
+                 Start PostgreSQL there, point --postgres-url at another server, or skip the cluster part with \
+                 --no-cluster."
+            )
+        };
+        let mut options = sea_orm::ConnectOptions::new(format!("{base}/postgres"));
+        options
+            .max_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        let admin = tokio::time::timeout(Duration::from_secs(10), sea_orm::Database::connect(options))
+            .await
+            .map_err(|_| unreachable("no connection within 10 s".to_string()))?
+            .map_err(|err| unreachable(err.to_string()))?;
+        let row = admin
+            .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW server_version"))
+            .await
+            .map_err(|err| unreachable(err.to_string()))?
+            .context("SHOW server_version returned no row")?;
+        let version: String = row.try_get("", "server_version").context("reading server_version")?;
+        Ok(Postgres { base, admin, version })
+    }
+
+    /// Creates a database with a name no other run uses, runs `measure` with its URL within `timeout`, and drops
+    /// the database (terminating whatever connections are left), whether `measure` succeeded or not. When the
+    /// timeout strikes, `measure`'s servers are dropped, which kills them.
+    async fn with_fresh_database<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        measure: impl AsyncFnOnce(String) -> Result<T>,
+    ) -> Result<T> {
+        use sea_orm::ConnectionTrait as _;
+        static DATABASES: AtomicUsize = AtomicUsize::new(0);
+        let unix_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let name = format!(
+            "{CLUSTER_DATABASE_PREFIX}{}_{unix_ms}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::Relaxed)
+        );
+        self.admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .with_context(|| format!("CREATE DATABASE {name} on {}", self.base))?;
+        let result = tokio::time::timeout(timeout, measure(format!("{}/{name}", self.base)))
+            .await
+            .map_err(|_| anyhow!("{what} did not finish within {timeout:?}"))
+            .and_then(|measured| measured.with_context(|| format!("{what} (database {name})")));
+        let dropped = self
+            .admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .with_context(|| format!("DROP DATABASE {name} on {}", self.base));
+        let value = result?;
+        dropped?;
+        Ok(value)
+    }
+}
+
+struct ClusterResults {
+    /// PostgreSQL's version.
+    postgres: String,
+    /// End-to-end runs with 1, 2, ... nodes.
+    e2e: Vec<EndToEnd>,
+    /// Latency on the largest cluster, streams opened on another node than the `$execute`.
+    lat: Latency,
+    rescue: ClusterRescue,
+}
+
+/// The cluster part: end-to-end runs with 1 up to `--cluster-nodes` nodes (the latency measurement follows the
+/// last one, on the same nodes), then the rescue of a killed node's jobs. Each on a fresh database.
+async fn cluster(
+    args: &Args,
+    bin: &Path,
+    http: &reqwest::Client,
+    postgres: &Postgres,
+    phase_timeout: Duration,
+) -> Result<ClusterResults> {
+    let max_nodes = args.cluster_nodes;
+    eprintln!(
+        "[8/10] cluster end to end on PostgreSQL {}: {} executes of `true` from {} clients, 1 to {max_nodes} nodes",
+        postgres.version, args.jobs, args.clients
+    );
+    let mut e2e = Vec::with_capacity(max_nodes);
+    let mut lat = None;
+    for nodes in 1..=max_nodes {
+        let last = nodes == max_nodes;
+        let what = format!("cluster end-to-end run with {nodes} node(s)");
+        // The latency measurement runs on the same nodes after the last end-to-end run: give it its own time.
+        let timeout = if last { phase_timeout * 2 } else { phase_timeout };
+        let (run, latency) = postgres
+            .with_fresh_database(&what, timeout, async |database_url| {
+                let dir = tempfile::tempdir().context("creating a temporary directory")?;
+                let servers = start_nodes(bin, dir.path(), &database_url, nodes, args.max_concurrency, &[]).await?;
+                let apis: Vec<Api> = servers.iter().map(|server| server.api(http)).collect();
+                for api in &apis {
+                    api.health().await?;
+                }
+                let run = end_to_end(&apis, args.jobs, args.clients).await?;
+                eprintln!("      {nodes} node(s): {:.0} jobs/s", args.jobs as f64 / run.elapsed.as_secs_f64());
+                let latency = if last {
+                    eprintln!(
+                        "[9/10] cluster latency: {} sequential executes on {nodes} nodes, each followed over SSE on \
+                         another node",
+                        args.latency_n
+                    );
+                    let node_ids = node_ids(&apis[0], &servers).await?;
+                    Some(latency(&apis, &node_ids, args.latency_n).await?)
+                } else {
+                    None
+                };
+                stop_nodes(servers).await;
+                Ok((run, latency))
+            })
+            .await?;
+        e2e.push(run);
+        lat = lat.or(latency);
+    }
+    let lat = lat.context("no latency measurement")?;
+
+    eprintln!(
+        "[10/10] cluster rescue: {CLUSTER_RESCUE_JOBS} `{RESCUE_COMMAND}` jobs on {max_nodes} nodes with \
+         --lease-seconds {}, the busiest node killed with SIGKILL",
+        args.cluster_lease_seconds
+    );
+    let rescue = postgres
+        .with_fresh_database("cluster rescue", phase_timeout, async |database_url| {
+            cluster_rescue(bin, http, &database_url, max_nodes, args.max_concurrency, args.cluster_lease_seconds).await
+        })
+        .await?;
+    if !rescue.survivors.is_empty() {
+        eprintln!(
+            "warning: processes of the killed node's jobs outlived the rescue (pids {:?}); the bench killed them",
+            rescue.survivors
+        );
+    }
+    if !rescue.not_canceled.is_empty() {
+        eprintln!(
+            "warning: jobs of the cluster rescue were not canceled within {CLUSTER_CANCEL_WAIT:?} of DELETE: {:?}",
+            rescue.not_canceled
+        );
+    }
+    if !rescue.left_at_end.is_empty() {
+        eprintln!(
+            "warning: processes of the cluster rescue's jobs were left after cancel and stop (pids {:?}); the bench \
+             killed them",
+            rescue.left_at_end
+        );
+    }
+    Ok(ClusterResults { postgres: postgres.version.clone(), e2e, lat, rescue })
+}
+
+/// Starts `n` nodes on `database_url`, one after the other (each waits for the previous one's `listening on`).
+async fn start_nodes(
+    bin: &Path,
+    dir: &Path,
+    database_url: &str,
+    n: usize,
+    max_concurrency: usize,
+    extra: &[&str],
+) -> Result<Vec<Server>> {
+    let mut servers = Vec::with_capacity(n);
+    for i in 0..n {
+        let server = Server::start_on(bin, dir, database_url, max_concurrency, extra)
+            .await
+            .with_context(|| format!("starting node {} of {n}", i + 1))?;
+        servers.push(server);
+    }
+    Ok(servers)
+}
+
+/// Stops the nodes all at once (SIGTERM each, SIGKILL any still there after 5 s).
+async fn stop_nodes(servers: Vec<Server>) {
+    futures_util::future::join_all(servers.into_iter().map(Server::stop)).await;
+}
+
+/// The boot ids of `servers`, in their order, from `GET /api/v1/nodes` (matched by pid). A node registers itself
+/// shortly after it starts listening, so this asks again for up to 5 s until every node is there.
+async fn node_ids(api: &Api, servers: &[Server]) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let nodes = api.nodes().await?;
+        let ids: Result<Vec<String>> = servers
+            .iter()
+            .map(|server| {
+                nodes
+                    .iter()
+                    .find(|node| node["pid"].as_u64() == Some(u64::from(server.pid)) && node["status"] == "up")
+                    .and_then(|node| node["id"].as_str().map(str::to_owned))
+                    .with_context(|| format!("no `up` node with pid {} in GET /api/v1/nodes: {nodes:?}", server.pid))
+            })
+            .collect();
+        if ids.is_ok() || Instant::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct ClusterRescue {
+    lease_seconds: u64,
+    nodes: usize,
+    /// Jobs the killed node ran.
+    killed_jobs: usize,
+    /// For each of the killed node's jobs: from SIGKILL to a GET on a surviving node that shows it at attempt 2.
+    to_next_attempt: Vec<Duration>,
+    /// The killed node's jobs that were already running again (rather than pending) when first seen at attempt 2.
+    running_again: usize,
+    /// Jobs of the surviving nodes, and how many of them were still running their first attempt once the killed
+    /// node's jobs all showed attempt 2.
+    other_jobs: usize,
+    others_untouched: usize,
+    /// Processes of the killed node's jobs' first attempts still alive once they all showed attempt 2.
+    survivors: Vec<u32>,
+    /// Jobs that did not end within [`CLUSTER_CANCEL_WAIT`] of their DELETE.
+    not_canceled: Vec<String>,
+    /// Processes of the jobs still alive after the jobs were canceled and the nodes stopped (killed by the bench).
+    left_at_end: Vec<u32>,
+}
+
+/// On a fresh cluster of `n` nodes with a lease of `lease_seconds`: [`CLUSTER_RESCUE_JOBS`] `sleep 30` jobs whose
+/// retry policy covers `lost` run; the node that runs the most of them gets SIGKILL, and a surviving node is asked
+/// every [`CLUSTER_RESCUE_POLL_EVERY`] for each of the killed node's jobs until it shows attempt 2.
+async fn cluster_rescue(
+    bin: &Path,
+    http: &reqwest::Client,
+    database_url: &str,
+    n: usize,
+    max_concurrency: usize,
+    lease_seconds: u64,
+) -> Result<ClusterRescue> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let lease = lease_seconds.to_string();
+    let mut servers =
+        start_nodes(bin, dir.path(), database_url, n, max_concurrency, &["--lease-seconds", &lease]).await?;
+    let mut apis: Vec<Api> = servers.iter().map(|server| server.api(http)).collect();
+    for api in &apis {
+        api.health().await?;
+    }
+    let task_id = apis[0]
+        .create_task(&json!({
+            "name": "bench-cluster-rescue",
+            "command": RESCUE_COMMAND,
+            "retry": {"max_attempts": 2, "on": ["lost"], "initial_delay_seconds": 0},
+        }))
+        .await?;
+    let mut job_ids = Vec::with_capacity(CLUSTER_RESCUE_JOBS);
+    let mut _guards = Vec::with_capacity(CLUSTER_RESCUE_JOBS);
+    for i in 0..CLUSTER_RESCUE_JOBS {
+        let job_id = apis[i % n].execute(&task_id).await?;
+        _guards.push(JobProcessesGuard(job_id.clone()));
+        job_ids.push(job_id);
+    }
+
+    // Every job running, with a process of its first attempt to be seen.
+    let mut running = Vec::with_capacity(job_ids.len());
+    for job_id in &job_ids {
+        let job = poll_job_every(&apis[0], job_id, CLUSTER_RESCUE_POLL_EVERY, |job| job["status"] != "pending").await?;
+        ensure!(job["status"] == "running" && job["attempt"] == 1, "a cluster rescue job did not start: {job}");
+        running.push(job);
+    }
+    for job_id in &job_ids {
+        while job_processes(job_id, Some(1)).is_empty() {
+            tokio::time::sleep(CLUSTER_RESCUE_POLL_EVERY).await;
+        }
+    }
+
+    // The node running the most of them (the first such, on a tie).
+    let ids = node_ids(&apis[0], &servers).await?;
+    let node_of = |job: &Value| ids.iter().position(|id| job["node_id"].as_str() == Some(id.as_str()));
+    let mut per_node = vec![0usize; n];
+    for job in &running {
+        per_node[node_of(job).with_context(|| format!("job on no known node: {job}"))?] += 1;
+    }
+    let victim = (0..n).max_by_key(|&i| (per_node[i], std::cmp::Reverse(i))).context("no nodes")?;
+    let (mut killed_jobs, mut other_jobs) = (Vec::new(), Vec::new());
+    for (job_id, job) in job_ids.iter().zip(&running) {
+        if node_of(job) == Some(victim) { &mut killed_jobs } else { &mut other_jobs }.push(job_id.clone());
+    }
+    eprintln!("      jobs per node {per_node:?}; killing node {} of {n}", victim + 1);
+
+    let victim_server = servers.remove(victim);
+    apis.remove(victim);
+    let survivor = &apis[0];
+    let killed_at = victim_server.kill9().await?;
+    let mut to_next_attempt = Vec::with_capacity(killed_jobs.len());
+    let mut running_again = 0;
+    let mut waiting: Vec<&String> = killed_jobs.iter().collect();
+    while !waiting.is_empty() {
+        let mut still = Vec::with_capacity(waiting.len());
+        for job_id in waiting {
+            let job = survivor.job(job_id).await?;
+            let status = job["status"].as_str().unwrap_or_default();
+            if job["attempt"].as_u64().is_some_and(|a| a >= 2) || is_terminal(status) {
+                let at = killed_at.elapsed();
+                ensure!(
+                    job["attempt"] == 2 && matches!(status, "pending" | "running"),
+                    "after the kill, the job should be at attempt 2, pending or running: {job}"
+                );
+                to_next_attempt.push(at);
+                running_again += usize::from(status == "running");
+            } else {
+                still.push(job_id);
+            }
+        }
+        waiting = still;
+        if !waiting.is_empty() {
+            tokio::time::sleep(CLUSTER_RESCUE_POLL_EVERY).await;
+        }
+    }
+    let survivors: Vec<u32> = killed_jobs.iter().flat_map(|job_id| job_processes(job_id, Some(1))).collect();
+    let mut others_untouched = 0;
+    for job_id in &other_jobs {
+        let job = survivor.job(job_id).await?;
+        others_untouched += usize::from(job["status"] == "running" && job["attempt"] == 1);
+    }
+
+    // Clean up: cancel every job, stop the surviving nodes, and kill whatever of the jobs is still there.
+    for job_id in &job_ids {
+        survivor.cancel(job_id).await?;
+    }
+    let deadline = Instant::now() + CLUSTER_CANCEL_WAIT;
+    let mut not_canceled: Vec<String> = job_ids.clone();
+    while !not_canceled.is_empty() && Instant::now() < deadline {
+        let mut still = Vec::new();
+        for job_id in not_canceled {
+            let job = survivor.job(&job_id).await?;
+            if !is_terminal(job["status"].as_str().unwrap_or_default()) {
+                still.push(job_id);
+            }
+        }
+        not_canceled = still;
+        if !not_canceled.is_empty() {
+            tokio::time::sleep(CLUSTER_RESCUE_POLL_EVERY).await;
+        }
+    }
+    stop_nodes(servers).await;
+    let left_at_end: Vec<u32> = job_ids.iter().flat_map(|job_id| job_processes(job_id, None)).collect();
+    kill_pids(&left_at_end);
+    Ok(ClusterRescue {
+        lease_seconds,
+        nodes: n,
+        killed_jobs: killed_jobs.len(),
+        to_next_attempt,
+        running_again,
+        other_jobs: other_jobs.len(),
+        others_untouched,
+        survivors,
+        not_canceled,
+        left_at_end,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // the report
 
 struct Results {
@@ -767,10 +1237,11 @@ struct Results {
     peak_rss_kib: u64,
     big: BigOutput,
     rescue: Rescue,
+    cluster: Option<ClusterResults>,
 }
 
 fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
-    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue } = r;
+    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue, cluster } = r;
     let spawn_rate = *spawn_rate;
     let jobs_per_s = args.jobs as f64 / e2e.elapsed.as_secs_f64();
     let mut out = String::new();
@@ -783,6 +1254,18 @@ fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
         server_bin.display(),
         args.max_concurrency
     );
+    match cluster {
+        Some(cluster) => {
+            let _ = writeln!(
+                out,
+                "Cluster rows: nodes of the same binary on PostgreSQL {} at `{}`, `--max-concurrency {}` each, a fresh database per measurement.",
+                cluster.postgres, args.postgres_url, args.max_concurrency
+            );
+        }
+        None => {
+            let _ = writeln!(out, "Cluster part skipped (`--no-cluster`).");
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "| measurement | how | result |");
     let _ = writeln!(out, "| --- | --- | --- |");
@@ -877,7 +1360,86 @@ fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
         rescue.first_attempt_processes,
         rescue.left_at_end.len()
     );
+    if let Some(cluster) = cluster {
+        report_cluster(&mut out, args, spawn_rate, jobs_per_s, cluster);
+    }
     out
+}
+
+fn report_cluster(out: &mut String, args: &Args, spawn_rate: f64, sqlite_jobs_per_s: f64, cluster: &ClusterResults) {
+    let ClusterResults { e2e, lat, rescue, .. } = cluster;
+    for (i, run) in e2e.iter().enumerate() {
+        let nodes = i + 1;
+        let jobs_per_s = args.jobs as f64 / run.elapsed.as_secs_f64();
+        let how = if nodes == 1 {
+            format!(
+                "as the SQLite row: {} `$execute` from {} clients, to the one node; fresh database",
+                thousands(args.jobs as f64),
+                args.clients
+            )
+        } else {
+            format!("same, the `$execute`s round-robin over the {nodes} nodes; completed count polled on the first")
+        };
+        let _ = writeln!(
+            out,
+            "| end-to-end `true` jobs, PostgreSQL, {nodes} node{} | {how} | {} jobs/s ({:.0}% of spawn, {:.2}× SQLite's {}); 202s at {} req/s |",
+            if nodes == 1 { "" } else { "s" },
+            thousands(jobs_per_s),
+            100.0 * jobs_per_s / spawn_rate,
+            jobs_per_s / sqlite_jobs_per_s,
+            thousands(sqlite_jobs_per_s),
+            thousands(args.jobs as f64 / run.submit_elapsed.as_secs_f64())
+        );
+    }
+    let nodes = e2e.len();
+    let _ = writeln!(
+        out,
+        "| cluster `$execute` → 202 | {nodes} nodes, after the {nodes}-node run: {} sequential executes of `true`, the i-th sent to node i mod {nodes} | {} |",
+        args.latency_n,
+        p50_p99(&lat.accepted)
+    );
+    let _ = writeln!(
+        out,
+        "| cluster `$execute` → first SSE byte | same; `$stream` opened right after the 202 on another node (i+1 mod {nodes}); the job ran on another node than the stream's in {} of {} | {} |",
+        lat.ran_elsewhere,
+        args.latency_n,
+        p50_p99(&lat.first_byte)
+    );
+    let _ = writeln!(out, "| cluster `$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
+    let _ = writeln!(
+        out,
+        "| cluster rescue: `kill -9` → attempt 2 | fresh {} nodes, `--lease-seconds {}`; {CLUSTER_RESCUE_JOBS} `{RESCUE_COMMAND}` jobs running (retry on `lost`, 2 attempts, no delay); SIGKILL the node running the most ({} of them); until `GET /api/v1/jobs/{{id}}` on a surviving node shows attempt 2 for each (polled every {} ms) | max {:.0} ms, median {:.0} ms (lease {} s; {} of {} already running again) |",
+        rescue.nodes,
+        rescue.lease_seconds,
+        rescue.killed_jobs,
+        CLUSTER_RESCUE_POLL_EVERY.as_millis(),
+        rescue.to_next_attempt.iter().max().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        median(&rescue.to_next_attempt).as_secs_f64() * 1000.0,
+        rescue.lease_seconds,
+        rescue.running_again,
+        rescue.killed_jobs
+    );
+    let _ = writeln!(
+        out,
+        "| cluster rescue: the rest | surviving nodes' jobs still at attempt 1, running / killed node's attempt-1 processes alive once all showed attempt 2 / jobs not ended {} s after DELETE / job processes left after cancel and stop | {} of {} / {} / {} / {} |",
+        CLUSTER_CANCEL_WAIT.as_secs(),
+        rescue.others_untouched,
+        rescue.other_jobs,
+        rescue.survivors.len(),
+        rescue.not_canceled.len(),
+        rescue.left_at_end.len()
+    );
+}
+
+/// The middle sample (the mean of the two middle ones for an even count); zero for none.
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+    }
 }
 
 /// Nearest-rank percentiles, in milliseconds.

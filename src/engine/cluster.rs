@@ -35,13 +35,17 @@ pub(super) fn this_node(inner: &Inner, address: &str) -> Node {
     }
 }
 
-/// Registers this node, forgets long-gone ones, then heart-beats until shutdown.
+/// Registers this node (before it serves, so that it is listed as soon as it answers) and forgets long-gone ones.
+pub(super) async fn register(inner: &Inner, node: &Node) {
+    if let Err(err) = inner.store.nodes().register(node).await {
+        tracing::warn!(error = %err, "cannot register this node; its heartbeat will retry");
+    }
+    let _ = inner.store.nodes().forget(now_ms() - FORGET_AFTER.as_millis() as i64).await;
+}
+
+/// Heart-beats until shutdown (registering again if its row went missing).
 pub(super) async fn heartbeat(inner: Arc<Inner>, node: Node) {
     let nodes = || inner.store.nodes();
-    if let Err(err) = nodes().register(&node).await {
-        tracing::warn!(error = %err, "cannot register this node; will retry");
-    }
-    let _ = nodes().forget(now_ms() - FORGET_AFTER.as_millis() as i64).await;
     let mut stopping = inner.stopping.subscribe();
     loop {
         tokio::select! {

@@ -169,7 +169,9 @@ impl Engine {
         tokio::spawn(dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
         tokio::spawn(reaper::retention(engine.inner.clone()));
-        tokio::spawn(cluster::heartbeat(engine.inner.clone(), cluster::this_node(&engine.inner, address)));
+        let node = cluster::this_node(&engine.inner, address);
+        cluster::register(&engine.inner, &node).await;
+        tokio::spawn(cluster::heartbeat(engine.inner.clone(), node));
         tokio::spawn(cluster::relay(engine.inner.clone()));
         Ok(engine)
     }
