@@ -105,6 +105,14 @@ impl Settings {
             "database_max_connections must be between 1 and 1000",
         )?;
         check(
+            self.advertise_url.as_deref().is_none_or(|u| {
+                (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.len() > 8
+                    && !u.contains(char::is_whitespace)
+            }),
+            "advertise_url must be an http:// or https:// URL",
+        )?;
+        check(
             (1..=86_400).contains(&self.database_statement_timeout_seconds),
             "database_statement_timeout_seconds must be between 1 and 86400",
         )?;

@@ -24,7 +24,7 @@ pub struct CreateTask {
     /// Default true.
     pub enabled: Option<bool>,
     /// Default values for `{placeholders}`: strings, numbers or booleans.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub params: Option<Map<String, Value>>,
     /// Environment variables added to the job's environment.
     pub env: Option<BTreeMap<String, String>>,
@@ -166,7 +166,11 @@ impl ExecuteRequest {
 
 /// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
 pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(ApiError::new(ErrorCode::InvalidHeader, "send one Idempotency-Key header, not several"));
+    }
     let bad = || {
         ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters".to_string())
     };

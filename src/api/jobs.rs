@@ -117,10 +117,14 @@ pub async fn output(
     Ok(HttpResponse::Ok().json(OutputPage { items, next_after_seq, has_more }))
 }
 
-/// Follow a job live over Server-Sent Events. Unnamed events carry the job record on every state change; `stdout`
-/// and `stderr` events carry output lines; `truncated` says what the output bound dropped. Each event's `id` is
-/// its sequence number: reconnect with `Last-Event-ID` to get exactly the events after it. The stream ends after
-/// the final job record.
+/// Follow a job live over Server-Sent Events, across all its attempts. Unnamed events carry the job record (JSON) on
+/// every state change; `stdout` and `stderr` events carry one output line each; `progress` carries
+/// `{"percent", "done"?, "total"?}`; `truncated` says what the output bound dropped
+/// (`{"stream", "dropped_lines", "dropped_bytes", "head_bytes", "tail_lines", "tail_bytes", "limit_bytes"}`) and
+/// precedes the kept tail; `retry` says why an attempt failed and when the next runs (`{"attempt", "outcome",
+/// "exit_code", "signal", "error", "next_attempt", "delay_ms", "run_at"}`). Each event's `id` is its sequence
+/// number: reconnect with `Last-Event-ID` (to any node) to get exactly the events after it. The stream ends after
+/// the final job record, or when the server shuts down.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/$stream", tag = "jobs",
     params(
         ("id" = String, Path, description = "Job id (ULID)"),
@@ -128,6 +132,7 @@ pub async fn output(
     ),
     responses(
         (status = 200, description = "text/event-stream of the job's events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Last-Event-ID is not an event id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stream(
@@ -139,7 +144,7 @@ pub async fn stream(
     let after = match req.headers().get("last-event-id") {
         None => 0,
         Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::new(ErrorCode::BadRequest, "Last-Event-ID must be a non-negative integer (an event id)")
+            ApiError::new(ErrorCode::InvalidHeader, "Last-Event-ID must be a non-negative integer (an event id)")
         })?,
     };
     state.engine.store().jobs().get(id).await.map_err(not_found(id))?;

@@ -105,7 +105,9 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
     params(("id" = String, Path, description = "Task id (ULID)"),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a repeat within 24 h returns the first job (with `Idempotency-Replayed: true`)")),
     responses(
-        (status = 202, description = "Job queued", body = ExecuteResponse),
+        (status = 202, description = "Job queued (or, for a repeated Idempotency-Key, the job queued the first time)", body = ExecuteResponse,
+            headers(("Location" = String, description = "/api/v1/jobs/{job_id}"),
+                    ("Idempotency-Replayed" = String, description = "`true` when the answer is a repeat's"))),
         (status = 400, description = "Missing or invalid parameter, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Task disabled", body = Problem, content_type = "application/problem+json"),
@@ -118,12 +120,22 @@ pub async fn execute(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
     let idempotency_key = idempotency_key(&req)?;
-    let due = request.due()?;
-    let params = Params::parse(request.params)?;
-    let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
-    let (job, replayed) = state.engine.submit(&task, Submission { params, due, idempotency_key }).await?;
+    // A repeat gets the first answer, whatever it says now: the first request is what counted.
+    let earlier = match &idempotency_key {
+        Some(key) => state.engine.replay(id, key).await?,
+        None => None,
+    };
+    let (job, replayed) = match earlier {
+        Some(job) => (job, true),
+        None => {
+            let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
+            let due = request.due()?;
+            let params = Params::parse(request.params)?;
+            let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
+            state.engine.submit(&task, Submission { params, due, idempotency_key }).await?
+        }
+    };
     let mut reply = HttpResponse::Accepted();
     reply.insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)));
     if replayed {

@@ -61,11 +61,13 @@ fn default_max() -> f64 {
     300.0
 }
 
-/// A task's retry policy, as a user writes it. Validate with [`RetryPolicy::validate`] before trusting it.
+/// How a task's failed attempts run again. Without one, a job runs at most once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
+    // Parsed from user input: `validate` checks the numbers before anything trusts them.
     /// Attempts in all, the first included (1 to 100).
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: u32,
     #[serde(default)]
     pub backoff: Backoff,
@@ -78,14 +80,15 @@ pub struct RetryPolicy {
     /// Which outcomes retry. Default: exit_code, signal, timeout, lost, interrupted.
     #[serde(default = "default_on")]
     pub on: Vec<RetryOn>,
-    /// When set, only these exit codes count as `exit_code` failures worth retrying.
+    /// When set, only these exit codes (1 to 255) count as `exit_code` failures worth retrying; `on` must list
+    /// `exit_code`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_codes: Option<Vec<i32>>,
 }
 
 impl RetryPolicy {
     /// Checks the numbers; the message names the field.
-    pub fn validate(self) -> Result<RetryPolicy, String> {
+    pub fn validate(mut self) -> Result<RetryPolicy, String> {
         if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(format!("retry.max_attempts must be between 1 and {MAX_ATTEMPTS}, got {}", self.max_attempts));
         }
@@ -109,7 +112,19 @@ impl RetryPolicy {
                         spawn_error)"
                 .into());
         }
+        let mut seen = Vec::new();
+        self.on.retain(|on| {
+            if seen.contains(on) {
+                false
+            } else {
+                seen.push(*on);
+                true
+            }
+        });
         if let Some(codes) = &self.exit_codes {
+            if !self.on.contains(&RetryOn::ExitCode) {
+                return Err("retry.exit_codes applies only when retry.on lists exit_code".into());
+            }
             if codes.is_empty() || codes.len() > 255 {
                 return Err("retry.exit_codes must list between 1 and 255 exit codes".into());
             }

@@ -27,7 +27,8 @@ use crate::domain::command::program_exists;
 use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
 use crate::domain::{
-    AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Node, NodeStatus, Outcome, Params, Task, now_ms,
+    AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Node, NodeStatus, Outcome, Params, Task, TaskId,
+    now_ms,
 };
 use crate::store::{Created, Notice, Store, StoreError};
 
@@ -303,6 +304,13 @@ impl Engine {
             }
             Created::Existing(existing) => Ok((*existing, true)),
         }
+    }
+
+    /// The job that `Idempotency-Key` `key` already queued for task `task_id` within the last 24 h, if any: a
+    /// repeat is answered with it before its body is even looked at.
+    pub async fn replay(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
+        let since = now_ms() - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
     }
 
     /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL),

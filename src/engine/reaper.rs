@@ -96,7 +96,7 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
 
 /// SIGKILLs every process (other than this one) whose environment marks it as belonging to one of `jobs`
 /// (`TASKYARD_JOB_ID`, set on every job process and inherited by its children). Returns how many it killed.
-fn kill_leftovers(jobs: &HashSet<JobId>) -> usize {
+pub(super) fn kill_leftovers(jobs: &HashSet<JobId>) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
     let me = std::process::id();
     let marker = b"TASKYARD_JOB_ID=";

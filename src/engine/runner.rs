@@ -1,5 +1,6 @@
 //! Running one claimed job: spawn the argv directly (no shell) in its own process group with stdin closed, stream
 //! its output through the [`Sink`], enforce its timeout, honour cancel, and record how it ended.
+use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -16,6 +17,10 @@ use super::output::{Piece, Sink, read_lines};
 use super::{Control, Inner, StopReason};
 use crate::domain::job::Finish;
 use crate::domain::{Job, Outcome, OutputStream, now_ms};
+
+/// How long the output may stay open after the job's process group is gone before the runner looks for processes
+/// of the job that left the group.
+const ESCAPE_CHECK: Duration = Duration::from_millis(200);
 
 /// How long output may wait in memory before it is written and published. Events are published only once
 /// stored, so this is the delay a live follower sees; the writer groups what many jobs flush at once.
@@ -117,6 +122,7 @@ async fn supervise(
     let mut readers_open = true;
     let mut stop: Option<Stop> = None;
     let mut kill_at: Option<Instant> = None;
+    let mut escapees_at: Option<Instant> = None;
     while exit.is_none() || readers_open {
         tokio::select! {
             piece = rx.recv(), if readers_open => match piece {
@@ -139,6 +145,16 @@ async fn supervise(
                 // The job is its main process: whatever it left behind in its group goes with it, which also
                 // closes the pipes those leftovers held open.
                 guard.signal(Signal::SIGKILL);
+                escapees_at = Some(Instant::now() + ESCAPE_CHECK);
+            }
+            // The output is still open a while after the group is gone: a process that left the group (setsid)
+            // holds it. It is still the job's (it carries TASKYARD_JOB_ID): it goes too.
+            _ = until(escapees_at), if readers_open => {
+                let killed = super::reaper::kill_leftovers(&HashSet::from([sink.job.id]));
+                if killed > 0 {
+                    tracing::warn!(job = %sink.job.id, killed, "killed processes of the job that left its process group");
+                }
+                escapees_at = Some(Instant::now() + ESCAPE_CHECK * 5);
             }
             _ = until(timeout_at), if stop.is_none() && exit.is_none() => {
                 stop = Some(Stop::Timeout);

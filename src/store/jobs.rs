@@ -79,9 +79,18 @@ impl<'a> JobsStore<'a> {
     }
 
     async fn with_key(&self, job: &Job) -> StoreResult<Option<Job>> {
+        match &job.idempotency_key {
+            Some(key) => self.by_key(job.task_id, key, i64::MIN).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The job of `task_id` that holds idempotency key `key`, if it was submitted at or after `since`.
+    pub async fn by_key(&self, task_id: TaskId, key: &str, since: i64) -> StoreResult<Option<Job>> {
         let row = job::Entity::find()
-            .filter(job::Column::TaskId.eq(job.task_id.to_string()))
-            .filter(job::Column::IdempotencyKey.eq(job.idempotency_key.clone()))
+            .filter(job::Column::TaskId.eq(task_id.to_string()))
+            .filter(job::Column::IdempotencyKey.eq(key))
+            .filter(job::Column::SubmittedAt.gte(since))
             .one(self.db.write)
             .await?;
         row.map(job_from_row).transpose()

@@ -131,3 +131,52 @@ async fn malformed_keys_are_rejected_with_400() {
     let job = app.wait_job(&job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
 }
+
+/// A repeat is answered with the first job whatever it says now: a body that would be refused, a task disabled
+/// since. The first request is what counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_gets_the_first_answer_whatever_its_body_says() {
+    let app = spawn_app().await;
+    let task = app.task("echo {who}").await;
+    let task_id = str_of(&task, "id");
+    let first = app
+        .request(Method::POST, &format!("/api/v1/tasks/{task_id}/$execute"))
+        .header("Idempotency-Key", "k-1")
+        .json(&serde_json::json!({ "params": { "who": "world" } }));
+    let body = Reply::send(first).await.expect(202, "first execute");
+    let job_id = str_of(&body, "job_id").to_string();
+
+    app.update_task(task_id, &serde_json::json!({ "enabled": false })).await.expect(200, "disable the task");
+    for (what, body) in [
+        ("no params", None),
+        ("malformed JSON", Some("not json")),
+        ("an unknown field", Some(r#"{"bogus": 1}"#)),
+        ("a bad run_at", Some(r#"{"run_at": "yesterday"}"#)),
+    ] {
+        let mut repeat = app
+            .request(Method::POST, &format!("/api/v1/tasks/{task_id}/$execute"))
+            .header("Idempotency-Key", "k-1")
+            .header("Content-Type", "application/json");
+        if let Some(body) = body {
+            repeat = repeat.body(body);
+        }
+        let reply = Reply::send(repeat).await;
+        let answer = reply.expect(202, &format!("a repeat with {what}"));
+        assert_eq!(str_of(&answer, "job_id"), job_id, "a repeat with {what}");
+        assert_eq!(header(&reply.headers, "idempotency-replayed"), "true", "a repeat with {what}");
+    }
+    assert_eq!(job_ids_of_task(&app, task_id).await, [job_id.as_str()], "one job");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_keys_in_one_request_are_rejected() {
+    let app = spawn_app().await;
+    let task = app.task("echo twice").await;
+    let task_id = str_of(&task, "id");
+    let request = app
+        .request(Method::POST, &format!("/api/v1/tasks/{task_id}/$execute"))
+        .header("Idempotency-Key", "k1")
+        .header("Idempotency-Key", "k2");
+    Reply::send(request).await.expect_problem(400, "invalid_header", "two Idempotency-Key headers");
+    assert!(job_ids_of_task(&app, task_id).await.is_empty(), "nothing was queued");
+}

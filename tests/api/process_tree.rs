@@ -49,3 +49,40 @@ async fn cancel_leaves_no_process_of_the_tree_and_no_zombie() {
         assert!(pids_with_cmdline(argv).is_empty(), "a `{}` survived", argv.join(" "));
     }
 }
+
+/// A process that leaves the job's process group (`setsid`) but keeps its output open is still the job's: it goes
+/// when the job's main process ends, so the job ends too instead of waiting on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_left_the_group_goes_with_the_job() {
+    const ESCAPED: &[&str] = &["sleep", "87.4"];
+    let _cleanup = KillOnDrop(&[ESCAPED]);
+    let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
+    let finished = app.run("sh -c 'setsid sleep 87.4 & echo main-done'").await;
+    assert_eq!(finished.job["status"], "completed", "the job ends with its main process: {}", finished.job);
+    assert_eq!(finished.stdout(), ["main-done"]);
+    let left = wait_for_processes(ESCAPED, Duration::from_secs(5), |p| p.is_empty()).await;
+    assert!(left.is_empty(), "the escaped process outlived its job: {left:?}");
+}
+
+/// Cancel reaches a process that left the group too: the job ends canceled, promptly, with nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_a_process_that_left_the_group() {
+    const ESCAPED: &[&str] = &["sleep", "87.5"];
+    const MAIN: &[&str] = &["sleep", "87.6"];
+    let _cleanup = KillOnDrop(&[ESCAPED, MAIN]);
+    let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
+    let task = app.task("sh -c 'setsid sleep 87.5 & sleep 87.6'").await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    let mut stream = app.stream(&job_id, None).await;
+    stream.until_status("running").await;
+    wait_for_processes(ESCAPED, Duration::from_secs(5), |p| !p.is_empty()).await;
+
+    app.cancel(&job_id).await.expect(202, "cancel");
+    let job = stream.until_done().await.last().and_then(SseEvent::job).expect("terminal record");
+    assert_eq!(job["status"], "canceled", "{job}");
+    assert!(job["duration_ms"].as_i64().is_some_and(|ms| ms < 5_000), "canceled promptly: {job}");
+    for argv in [ESCAPED, MAIN] {
+        let left = wait_for_processes(argv, Duration::from_secs(5), |p| p.is_empty()).await;
+        assert!(left.is_empty(), "`{}` outlived the cancel: {left:?}", argv.join(" "));
+    }
+}

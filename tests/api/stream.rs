@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    SseEvent, assert_consecutive_ids, fresh_ulid, lines_of, spawn_app, spawn_app_with, statuses, str_of,
+    Reply, SseEvent, assert_consecutive_ids, fresh_ulid, lines_of, spawn_app, spawn_app_with, statuses, str_of,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,4 +215,16 @@ async fn the_stream_of_an_unknown_job_is_404() {
     let reply =
         crate::helpers::Reply::send(app.request(Method::GET, &format!("/api/v1/jobs/{}/$stream", fresh_ulid()))).await;
     reply.expect_problem(404, "job_not_found", "stream of an unknown job");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_last_event_id_is_an_invalid_header() {
+    let app = spawn_app().await;
+    let finished = app.run("echo x").await;
+    for bad in ["abc", "-1", "99999999999999999999"] {
+        let request = app
+            .request(reqwest::Method::GET, &format!("/api/v1/jobs/{}/$stream", finished.job_id))
+            .header("Last-Event-ID", bad);
+        Reply::send(request).await.expect_problem(400, "invalid_header", &format!("Last-Event-ID: {bad}"));
+    }
 }
