@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    KillOnDrop, SseEvent, TestApp, assert_consecutive_ids, attempts, data_of, expected_attempts, kinds, lines_of,
+    Gate, KillOnDrop, SseEvent, TestApp, assert_consecutive_ids, attempts, data_of, expected_attempts, kinds, lines_of,
     poll_until, serve, sqlite_url, statuses, str_of, wait_for_processes,
 };
 
@@ -29,32 +29,17 @@ async fn wait_for_draining(app: &TestApp) -> Value {
     .await
 }
 
-/// Lets the gated job finish even when an assertion fails first.
-struct OpenGateOnDrop(std::path::PathBuf);
-
-impl Drop for OpenGateOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::write(&self.0, b"open");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_running_job_finish_claims_nothing_new_and_exits_0() {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let url = sqlite_url(dir.path());
-    let gate = dir.path().join("gate");
-    let _release = OpenGateOnDrop(gate.clone());
+    let gate = Gate::new(dir.path());
     let args = ["--allow", "sh", "--allow", "echo", "--drain-seconds", "10", "--max-concurrency", "1"];
     let mut server = serve(&url, &args, &[]).await;
     let app = server.app(&dir);
 
     // Runs until the test creates the gate file: the drain is observed while the job is certainly running.
-    let gated = app
-        .create_task_ok(json!({
-            "command": "sh -c 'echo waiting; while [ ! -e \"$0\" ]; do sleep 0.05; done; echo done' {gate}",
-            "params": { "gate": gate.display().to_string() },
-        }))
-        .await;
+    let gated = app.gated_task(&gate, "echo waiting", "echo done").await;
     let job_id = app.execute_ok(str_of(&gated, "id"), None).await;
     let mut stream = app.stream(&job_id, None).await;
     let mut seen = stream.until("the line `waiting`", |e| e.event == "stdout" && e.data == "waiting").await;
@@ -67,7 +52,7 @@ async fn sigterm_lets_a_running_job_finish_claims_nothing_new_and_exits_0() {
     assert_eq!(health["status"], "draining", "{health}");
     assert_eq!(app.get_job_ok(&job_id).await["status"], "running", "the API still answers while draining");
 
-    std::fs::write(&gate, b"open").expect("open the gate");
+    gate.open();
     seen.extend(stream.until_done().await);
     stream.assert_ends().await;
     assert_consecutive_ids(&seen, 1);

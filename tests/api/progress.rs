@@ -1,9 +1,9 @@
 //! Progress lines: a stdout line `::progress N` or `::progress DONE/TOTAL` is a `progress` event and the job's
 //! `progress`, not an output line; a malformed one stays output.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{SseEvent, assert_consecutive_ids, data_of, kinds, spawn_app, spawn_app_with, str_of};
+use crate::helpers::{Gate, SseEvent, assert_consecutive_ids, data_of, kinds, spawn_app, spawn_app_with, str_of};
 
 /// A progress value as numbers: (percent, done, total); `done`/`total` are `None` when absent.
 fn progress_numbers(value: &Value) -> (f64, Option<u64>, Option<u64>) {
@@ -59,30 +59,11 @@ async fn progress_lines_printed_together_fold_into_the_newest_in_order() {
     assert_eq!(progress_numbers(&finished.job["progress"]), (70.0, Some(7), Some(10)), "{}", finished.job);
 }
 
-/// Lets the gated job finish even when an assertion fails first.
-struct OpenGateOnDrop(std::path::PathBuf);
-
-impl Drop for OpenGateOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::write(&self.0, b"open");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_shows_its_latest_progress() {
     let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
-    let gate = app.dir.path().join("gate");
-    let _release = OpenGateOnDrop(gate.clone());
-    let task = app
-        .create_task_ok(json!({
-            "command": concat!(
-                "sh -c 'echo \"::progress 25\"; while [ ! -e \"$0\" ]; do sleep 0.02; done; ",
-                "echo \"::progress 3/4\"' {gate}",
-            ),
-            "params": { "gate": gate.display().to_string() },
-            "timeout_seconds": 15,
-        }))
-        .await;
+    let gate = Gate::new(app.dir.path());
+    let task = app.gated_task(&gate, "echo \"::progress 25\"", "echo \"::progress 3/4\"").await;
     let job_id = app.execute_ok(str_of(&task, "id"), None).await;
     let mut stream = app.stream(&job_id, None).await;
     let seen = stream.until("a progress event", |e| e.event == "progress").await;
@@ -91,7 +72,7 @@ async fn a_running_job_shows_its_latest_progress() {
     assert_eq!(running["status"], "running", "{running}");
     assert_eq!(progress_numbers(&running["progress"]), (25.0, None, None), "GET shows it while running: {running}");
 
-    std::fs::write(&gate, b"open").expect("open the gate");
+    gate.open();
     let rest = stream.until_done().await;
     let progress = data_of(&rest, "progress");
     assert_eq!(progress.len(), 1, "{rest:#?}");

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::Method;
-use serde_json::json;
 
 use crate::helpers::{
-    Reply, SseEvent, assert_consecutive_ids, fresh_ulid, lines_of, spawn_app, spawn_app_with, statuses, str_of,
+    Gate, Reply, SseEvent, assert_consecutive_ids, fresh_ulid, lines_of, spawn_app, spawn_app_with, statuses, str_of,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,31 +77,12 @@ async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> 
         .unwrap_or_else(|_| panic!("waited 5 s for {what}, in vain (the job had printed it and was idle)"))
 }
 
-/// Lets the gated job finish even when an assertion fails first.
-struct OpenGateOnDrop(std::path::PathBuf);
-
-impl Drop for OpenGateOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::write(&self.0, b"open");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_event_id_resumes_a_running_job_without_gap_or_duplicate() {
     let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
-    let gate = app.dir.path().join("gate");
-    let _release = OpenGateOnDrop(gate.clone());
-    // The job prints two lines, then waits for the test to create the gate file, then prints two more.
-    let task = app
-        .create_task_ok(json!({
-            "command": concat!(
-                "sh -c 'echo first; echo second; while [ ! -e \"$0\" ]; do sleep 0.02; done; ",
-                "echo third; echo fourth' {gate}",
-            ),
-            "params": { "gate": gate.display().to_string() },
-            "timeout_seconds": 15,
-        }))
-        .await;
+    // The job prints two lines, then waits for the test to open the gate, then prints two more.
+    let gate = Gate::new(app.dir.path());
+    let task = app.gated_task(&gate, "echo first; echo second", "echo third; echo fourth").await;
     let job_id = app.execute_ok(str_of(&task, "id"), None).await;
 
     let mut first = app.stream(&job_id, None).await;
@@ -138,7 +118,7 @@ async fn last_event_id_resumes_a_running_job_without_gap_or_duplicate() {
     )
     .await;
 
-    std::fs::write(&gate, b"open").expect("open the gate");
+    gate.open();
     let mut from_first = vec![caught_up];
     from_first.extend(behind.until_done().await);
     behind.assert_ends().await;
