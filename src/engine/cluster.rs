@@ -11,11 +11,6 @@ use crate::store::{Heard, Notice};
 /// Nodes not heard of for this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// How often a node heart-beats: a third of a lease, so a node is `gone` after a lease without one.
-pub(super) fn heartbeat_every(inner: &Inner) -> Duration {
-    (inner.config.lease / 3).max(Duration::from_millis(200))
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
@@ -49,7 +44,7 @@ pub(super) async fn heartbeat(inner: Arc<Inner>, node: Node) {
     let mut stopping = inner.stopping.subscribe();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(heartbeat_every(&inner)) => {}
+            _ = tokio::time::sleep(inner.config.lease_tick()) => {}
             _ = stopping.wait_for(|s| *s) => return,
         }
         let running = inner.running_count() as i32;

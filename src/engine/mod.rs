@@ -102,6 +102,12 @@ impl EngineConfig {
     pub fn lease_ms(&self) -> i64 {
         self.lease.as_millis() as i64
     }
+
+    /// A third of a lease: how often a runner renews its lease, the reaper looks for expired ones and a node
+    /// heart-beats, so that a lease (or a node) is given up for lost only after about three missed beats.
+    pub fn lease_tick(&self) -> Duration {
+        (self.lease / 3).max(Duration::from_millis(200))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,6 @@
 //! their retry policy says, and finished jobs past the retention limits are deleted in small batches.
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -39,7 +38,7 @@ pub(super) async fn rescue_at_start(inner: &Inner) -> anyhow::Result<()> {
 /// Every third of a lease: rescues running jobs whose lease expired (their runner or its node is gone, or cannot
 /// reach the database and has killed its processes).
 pub(super) async fn reap(inner: Arc<Inner>) {
-    let every = (inner.config.lease / 3).max(Duration::from_millis(200));
+    let every = inner.config.lease_tick();
     let mut stopping = inner.stopping.subscribe();
     loop {
         tokio::select! {

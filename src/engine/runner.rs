@@ -228,7 +228,7 @@ impl Renewer {
     fn start(inner: &Arc<Inner>, job: &Job) -> Renewer {
         let (tx, rx) = mpsc::channel(4);
         let (inner, id, attempt) = (inner.clone(), job.id, job.attempt);
-        let every = (inner.config.lease / 3).max(Duration::from_millis(50));
+        let every = inner.config.lease_tick();
         let task = tokio::spawn(async move {
             let mut tick = interval(every);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
