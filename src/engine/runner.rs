@@ -111,7 +111,6 @@ async fn supervise(
     drop(tx);
 
     let timeout_at = sink.job.timeout_seconds.map(|s| Instant::now() + Duration::from_secs(s.max(0) as u64));
-    let grace = inner.config.kill_grace;
     let mut flush = interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let lease = inner.config.lease;
@@ -120,21 +119,15 @@ async fn supervise(
 
     let mut exit: Option<ExitStatus> = None;
     let mut readers_open = true;
-    let mut stop: Option<Stop> = None;
-    let mut kill_at: Option<Instant> = None;
+    let mut stopping = Stopping { why: None, kill_at: None, grace: inner.config.kill_grace };
     let mut escapees_at: Option<Instant> = None;
     while exit.is_none() || readers_open {
         tokio::select! {
             piece = rx.recv(), if readers_open => match piece {
                 Some(Piece::Line { stream, text, bytes }) => {
                     sink.line(stream, text, bytes);
-                    if sink.batch_full() {
-                        let started = Instant::now();
-                        match tokio::time::timeout_at(lease_ends, flush_or_fenced(sink)).await {
-                            Ok(true) => lease_ends = lease_ends.max(started + lease),
-                            Ok(false) => return None,
-                            Err(_) => return lease_lost(sink),
-                        }
+                    if sink.batch_full() && !flush_within_lease(sink, &mut lease_ends, lease).await {
+                        return None;
                     }
                 }
                 Some(Piece::Closed(stream)) => sink.stream_closed(stream),
@@ -156,38 +149,29 @@ async fn supervise(
                 }
                 escapees_at = Some(Instant::now() + ESCAPE_CHECK * 5);
             }
-            _ = until(timeout_at), if stop.is_none() && exit.is_none() => {
-                stop = Some(Stop::Timeout);
-                guard.signal(Signal::SIGTERM);
-                kill_at = Some(Instant::now() + grace);
+            _ = until(timeout_at), if stopping.why.is_none() && exit.is_none() => {
+                stopping.begin(Stop::Timeout, &guard);
             }
-            changed = asked.changed(), if stop.is_none() && exit.is_none() => {
+            changed = asked.changed(), if stopping.why.is_none() && exit.is_none() => {
                 let reason = *asked.borrow();
                 if let (Ok(()), Some(reason)) = (changed, reason) {
-                    stop = Some(Stop::Asked(reason));
-                    guard.signal(Signal::SIGTERM);
-                    kill_at = Some(Instant::now() + grace);
+                    stopping.begin(Stop::Asked(reason), &guard);
                 }
             }
-            _ = until(kill_at), if exit.is_none() => {
+            _ = until(stopping.kill_at), if exit.is_none() => {
                 guard.signal(Signal::SIGKILL);
-                kill_at = None;
+                stopping.kill_at = None;
             }
             _ = flush.tick(), if sink.has_pending() => {
-                let started = Instant::now();
-                match tokio::time::timeout_at(lease_ends, flush_or_fenced(sink)).await {
-                    Ok(true) => lease_ends = lease_ends.max(started + lease),
-                    Ok(false) => return None,
-                    Err(_) => return lease_lost(sink),
+                if !flush_within_lease(sink, &mut lease_ends, lease).await {
+                    return None;
                 }
             }
             renewed = renewals.recv() => match renewed {
                 Some(Lease::Renewed { at, cancel }) => {
                     lease_ends = lease_ends.max(at + lease);
-                    if cancel && stop.is_none() && exit.is_none() {
-                        stop = Some(Stop::Asked(StopReason::Cancel));
-                        guard.signal(Signal::SIGTERM);
-                        kill_at = Some(Instant::now() + grace);
+                    if cancel && stopping.why.is_none() && exit.is_none() {
+                        stopping.begin(Stop::Asked(StopReason::Cancel), &guard);
                     }
                 }
                 Some(Lease::Taken) | None => {
@@ -195,18 +179,53 @@ async fn supervise(
                     return None;
                 }
             },
-            _ = sleep_until(lease_ends) => return lease_lost(sink),
+            _ = sleep_until(lease_ends) => {
+                lease_lost(sink);
+                return None;
+            }
         }
     }
     let status = exit.unwrap_or_else(|| ExitStatus::from_raw(0));
-    Some(describe(status, stop, sink.job.timeout_seconds))
+    Some(describe(status, stopping.why, sink.job.timeout_seconds))
+}
+
+/// Stopping the process ourselves: why, and when TERM turns into KILL.
+struct Stopping {
+    why: Option<Stop>,
+    kill_at: Option<Instant>,
+    grace: Duration,
+}
+
+impl Stopping {
+    /// TERM to the group now, KILL after the grace.
+    fn begin(&mut self, why: Stop, guard: &GroupGuard) {
+        self.why = Some(why);
+        guard.signal(Signal::SIGTERM);
+        self.kill_at = Some(Instant::now() + self.grace);
+    }
+}
+
+/// Flushes within the lease, which a successful flush extends (it writes the lease too). False when the runner
+/// must stop: the job was taken from it, or the lease ran out before the write went through.
+async fn flush_within_lease(sink: &mut Sink, lease_ends: &mut Instant, lease: Duration) -> bool {
+    let started = Instant::now();
+    match tokio::time::timeout_at(*lease_ends, flush_or_fenced(sink)).await {
+        Ok(true) => {
+            *lease_ends = (*lease_ends).max(started + lease);
+            true
+        }
+        Ok(false) => false,
+        Err(_) => {
+            lease_lost(sink);
+            false
+        }
+    }
 }
 
 /// The runner could not renew its lease in time (the database is unreachable): someone may rescue the job, so its
 /// processes must not go on. They are killed when the runner returns.
-fn lease_lost(sink: &Sink) -> Option<Finish> {
+fn lease_lost(sink: &Sink) {
     tracing::error!(job = %sink.job.id, "cannot renew the job's lease; killing its processes (it will be rescued)");
-    None
 }
 
 enum Lease {
