@@ -81,7 +81,10 @@ pub(super) async fn relay(inner: Arc<Inner>) {
                 _ = stopping.wait_for(|s| *s) => return,
             };
             match heard {
-                Ok(Heard::Notice(Notice::Queue)) => inner.wake.notify_one(),
+                Ok(Heard::Notice(Notice::Queue)) => {
+                    inner.forget_next_due();
+                    inner.wake.notify_one();
+                }
                 Ok(Heard::Notice(Notice::Events(job))) => {
                     if !inner.runs(job) {
                         inner.hub.poke(job);
@@ -104,6 +107,7 @@ pub(super) async fn relay(inner: Arc<Inner>) {
 }
 
 fn caught_up(inner: &Inner) {
+    inner.forget_next_due();
     inner.wake.notify_one();
     inner.hub.poke_all();
 }

@@ -378,6 +378,12 @@ impl Inner {
         }
     }
 
+    /// Another node queued a job, maybe a delayed one this process cannot know the time of: the dispatcher asks
+    /// the store when it next goes idle.
+    fn forget_next_due(&self) {
+        self.next_due.store(0, Ordering::SeqCst);
+    }
+
     /// Whether this process runs `job` now.
     fn runs(&self, job: JobId) -> bool {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&job)
