@@ -225,7 +225,13 @@ impl Engine {
         let now = now_ms();
         let gone_after = self.inner.config.lease_ms();
         let nodes = self.inner.store.nodes().recent(1000).await?;
-        Ok(nodes.into_iter().map(|n| (n.status(now, gone_after), n)).map(|(s, n)| (n, s)).collect())
+        Ok(nodes
+            .into_iter()
+            .map(|node| {
+                let status = node.status(now, gone_after);
+                (node, status)
+            })
+            .collect())
     }
 
     /// Immediate stop (a second signal): SIGKILL every running job's process group. Their jobs stay `running`
@@ -262,8 +268,9 @@ impl Engine {
             && program_exists(cmd.program(), self.inner.base_env_path().as_deref())
     }
 
-    /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says; the dispatcher is woken. With an idempotency key that a job of this task already holds (within
-    /// 24 h), nothing is queued and that job is returned with `true`.
+    /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says;
+    /// the dispatcher is woken. With an idempotency key that a job of this task already holds (within 24 h),
+    /// nothing is queued and that job is returned with `true`.
     pub async fn submit(&self, task: &Task, submission: Submission) -> Result<(Job, bool), EngineError> {
         if !task.enabled {
             return Err(EngineError::TaskDisabled);

@@ -70,18 +70,13 @@ impl<'a> JobsStore<'a> {
             ))),
             Ok(_) => Ok(Created::New),
             // Another node inserted the same key between our check and our insert.
-            Err(err) if job.idempotency_key.is_some() => match self.with_key(job).await? {
-                Some(existing) => Ok(Created::Existing(Box::new(existing))),
+            Err(err) => match &job.idempotency_key {
+                Some(key) => match self.by_key(job.task_id, key, i64::MIN).await? {
+                    Some(existing) => Ok(Created::Existing(Box::new(existing))),
+                    None => Err(err),
+                },
                 None => Err(err),
             },
-            Err(err) => Err(err),
-        }
-    }
-
-    async fn with_key(&self, job: &Job) -> StoreResult<Option<Job>> {
-        match &job.idempotency_key {
-            Some(key) => self.by_key(job.task_id, key, i64::MIN).await,
-            None => Ok(None),
         }
     }
 
