@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::AllowList;
+use crate::domain::env::is_hook;
 use crate::engine::EngineConfig;
 use crate::store::DbOptions;
 
-/// The programs tasks may run when nothing else is configured: harmless, and enough for the walk-through.
-pub const DEFAULT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf", "date", "env"];
+/// The programs tasks may run when nothing else is configured: enough for the walk-through, and none of them runs
+/// another program or reads or writes a file named in its arguments.
+pub const DEFAULT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf"];
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,8 +20,14 @@ pub struct Settings {
     pub bind: String,
     /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB`.
     pub database_url: String,
-    /// Programs (argv[0], exact match) that tasks may run.
+    /// Programs (argv[0], exact match) that tasks may run: bare names (resolved on the server's PATH at start) or
+    /// absolute paths.
     pub allow: Vec<String>,
+    /// Variables of the server's environment that jobs get besides PATH, HOME, LANG, LANGUAGE, LC_*, TZ, USER and
+    /// LOGNAME.
+    pub env_passthrough: Vec<String>,
+    /// Start-up hook variables (LD_PRELOAD, PYTHONPATH, PATH, ...) that tasks may set all the same.
+    pub allow_env_hooks: Vec<String>,
     /// Jobs run at once by this server.
     pub max_concurrency: usize,
     /// When non-empty, every /api route requires one of these in `X-API-Key`.
@@ -60,6 +67,8 @@ impl Default for Settings {
             bind: "127.0.0.1:8000".into(),
             database_url: "sqlite://taskyard.db?mode=rwc".into(),
             allow: DEFAULT_ALLOW.iter().map(|s| s.to_string()).collect(),
+            env_passthrough: Vec::new(),
+            allow_env_hooks: Vec::new(),
             max_concurrency: 5,
             api_keys: Vec::new(),
             output_max_bytes: 10 * 1024 * 1024,
@@ -118,15 +127,36 @@ impl Settings {
         )?;
         check(self.api_keys.iter().all(|k| k.len() >= 8), "every API key must be at least 8 characters")?;
         check(
-            self.allow.iter().all(|p| !p.trim().is_empty() && !p.contains(char::is_whitespace)),
-            "allow entries must be program names or paths without spaces",
+            self.allow.iter().all(|p| {
+                !p.trim().is_empty()
+                    && !p.contains(char::is_whitespace)
+                    && !p.contains('\0')
+                    && (p.starts_with('/') || !p.contains('/'))
+            }),
+            "allow entries must be bare program names or absolute paths, without spaces",
+        )?;
+        let is_name = |n: &String| {
+            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        check(
+            self.env_passthrough.iter().all(|n| is_name(n) && !n.starts_with("TASKYARD_")),
+            "env_passthrough entries must be variable names (letters, digits, '_'), and not TASKYARD_* (the \
+             server's own settings, the API keys among them)",
+        )?;
+        check(
+            self.allow_env_hooks.iter().all(|n| is_hook(n)),
+            "allow_env_hooks entries must be refused start-up hook variables such as LD_PRELOAD or PYTHONPATH (other \
+             variables are allowed anyway)",
         )?;
         Ok(())
     }
 
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
-            allow: AllowList::new(self.allow.iter().cloned()),
+            allow: self.allow.clone(),
+            env_passthrough: self.env_passthrough.iter().cloned().collect(),
+            allow_env_hooks: self.allow_env_hooks.iter().cloned().collect(),
             max_concurrency: self.max_concurrency,
             output_max_bytes: self.output_max_bytes,
             kill_grace: Duration::from_secs(self.kill_grace_seconds),

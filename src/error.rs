@@ -181,9 +181,13 @@ impl From<CommandError> for ApiError {
         let code = match err {
             CommandError::NotAllowed(_) => ErrorCode::ProgramNotAllowed,
             CommandError::MissingParam(_) => ErrorCode::MissingParam,
-            CommandError::Empty | CommandError::Unsplittable | CommandError::PlaceholderInProgram => {
-                ErrorCode::InvalidCommand
+            CommandError::OptionValue(_) | CommandError::ArgTooLong(..) | CommandError::ArgvTooLong(_) => {
+                ErrorCode::InvalidParam
             }
+            CommandError::Empty
+            | CommandError::Unsplittable
+            | CommandError::PlaceholderInProgram
+            | CommandError::Nul => ErrorCode::InvalidCommand,
         };
         Self::new(code, err.to_string())
     }
@@ -209,6 +213,8 @@ impl From<EngineError> for ApiError {
                 Self::new(ErrorCode::JobFinished, format!("the job has already finished ({status}); nothing to cancel"))
             }
             EngineError::Command(e) => e.into(),
+            EngineError::Params(detail) => Self::new(ErrorCode::InvalidParam, detail),
+            EngineError::Env(_) => Self::new(ErrorCode::ValidationFailed, err.to_string()),
             EngineError::Store(e) => e.into(),
         }
     }

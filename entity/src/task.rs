@@ -16,6 +16,10 @@ pub struct Model {
     pub enabled: bool,
     /// JSON object of default parameter values.
     pub params: String,
+    /// JSON Schema of the parameters; NULL for none.
+    pub params_schema: Option<String>,
+    /// JSON array of the parameter names whose values may start with '-'.
+    pub option_params: String,
     /// JSON object of environment variables.
     pub env: String,
     pub cwd: Option<String>,

@@ -1,14 +1,17 @@
 //! Request and response bodies of the API: their own types, parsed into domain types at the edge.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 pub use crate::domain::task::OrphanReason;
-use crate::domain::task::{TaskView, rules};
-use crate::domain::{AllowList, CommandLine, NewTask, Params, RetryPolicy, TaskName, TaskPatch};
+use crate::domain::task::{TaskView, check_param_rules, rules};
+use crate::domain::{
+    AllowList, CommandLine, EnvPolicy, NewTask, Params, ParamsSchema, RetryPolicy, TaskName, TaskPatch,
+};
 use crate::engine::Due;
+use crate::engine::host;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::PageRequest;
 
@@ -26,9 +29,18 @@ pub struct CreateTask {
     /// Default values for `{placeholders}`: strings, numbers or booleans.
     #[schema(value_type = Option<Object>)]
     pub params: Option<Map<String, Value>>,
-    /// Environment variables added to the job's environment.
+    /// JSON Schema (draft 2020-12) the parameters must fit, e.g. `{"type": "object", "properties": {"n":
+    /// {"type": "integer", "maximum": 10}}, "required": ["n"]}`; its top-level `default`s fill missing values.
+    /// References resolve only inside the document.
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<Value>,
+    /// Parameters whose values may start with '-'. A value of any other parameter that would turn an argument
+    /// into an option is refused (400).
+    pub option_params: Option<Vec<String>>,
+    /// Environment variables added to the job's environment. Names are letters, digits and '_'; TASKYARD_* and
+    /// start-up hooks (LD_*, PATH, PYTHON*, ...) are refused unless the server allows them.
     pub env: Option<BTreeMap<String, String>>,
-    /// Absolute working directory.
+    /// Absolute working directory; it must exist.
     pub cwd: Option<String>,
     /// Kill the job after this many seconds.
     pub timeout_seconds: Option<i64>,
@@ -48,6 +60,10 @@ pub struct UpdateTask {
     pub enabled: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub params: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<Option<Value>>,
+    pub option_params: Option<Vec<String>>,
     pub env: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -80,32 +96,63 @@ fn parse_params(params: Map<String, Value>) -> Result<Params, ApiError> {
     Params::parse(params).map_err(|e| invalid(e.to_string()))
 }
 
+fn parse_schema(schema: Value) -> Result<ParamsSchema, ApiError> {
+    ParamsSchema::parse(schema).map_err(invalid)
+}
+
+fn parse_option_params(names: Vec<String>) -> Result<BTreeSet<String>, ApiError> {
+    match names.iter().find(|n| !crate::domain::params::is_param_name(n)) {
+        Some(bad) => Err(invalid(format!("option_params: '{}' is not a parameter name", bad.escape_debug()))),
+        None => Ok(names.into_iter().collect()),
+    }
+}
+
+fn parse_env(env: BTreeMap<String, String>, policy: &EnvPolicy) -> Result<BTreeMap<String, String>, ApiError> {
+    policy.check(&env).map_err(|e| invalid(e.to_string()))?;
+    Ok(env)
+}
+
+/// An absolute path of an existing directory (as this server sees it now; the runner checks again).
+fn parse_cwd(path: &str) -> Result<String, ApiError> {
+    let path = rules::cwd(path).map_err(invalid)?;
+    host::check_dir(&path).map_err(|e| invalid(format!("cwd: {e}")))?;
+    Ok(path)
+}
+
 impl CreateTask {
-    pub fn parse(self, allow: &AllowList) -> Result<NewTask, ApiError> {
-        Ok(NewTask {
+    pub fn parse(self, allow: &AllowList, env: &EnvPolicy) -> Result<NewTask, ApiError> {
+        let new = NewTask {
             command: parse_command(&self.command, allow)?,
             command_text: self.command,
             name: self.name.as_deref().map(TaskName::parse).transpose().map_err(invalid)?,
             enabled: self.enabled.unwrap_or(true),
             params: parse_params(self.params.unwrap_or_default())?,
-            env: rules::env(self.env.unwrap_or_default()).map_err(invalid)?,
-            cwd: self.cwd.as_deref().map(rules::cwd).transpose().map_err(invalid)?,
+            params_schema: self.params_schema.map(parse_schema).transpose()?,
+            option_params: parse_option_params(self.option_params.unwrap_or_default())?,
+            env: parse_env(self.env.unwrap_or_default(), env)?,
+            cwd: self.cwd.as_deref().map(parse_cwd).transpose()?,
             timeout_seconds: self.timeout_seconds.map(rules::timeout).transpose().map_err(invalid)?,
             tags: rules::tags(self.tags.unwrap_or_default()).map_err(invalid)?,
             retry: self.retry.map(RetryPolicy::validate).transpose().map_err(invalid)?,
-        })
+        };
+        check_param_rules(&new.command, &new.params, &new.option_params, new.params_schema.as_ref())
+            .map_err(invalid)?;
+        Ok(new)
     }
 }
 
 impl UpdateTask {
-    pub fn parse(self, allow: &AllowList) -> Result<TaskPatch, ApiError> {
+    /// The patch, each field checked on its own; the checks across fields run on the updated task.
+    pub fn parse(self, allow: &AllowList, env: &EnvPolicy) -> Result<TaskPatch, ApiError> {
         Ok(TaskPatch {
             command: self.command.map(|c| parse_command(&c, allow).map(|cmd| (cmd, c))).transpose()?,
             name: self.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?,
             enabled: self.enabled,
             params: self.params.map(parse_params).transpose()?,
-            env: self.env.map(rules::env).transpose().map_err(invalid)?,
-            cwd: self.cwd.map(|c| c.as_deref().map(rules::cwd).transpose().map_err(invalid)).transpose()?,
+            params_schema: self.params_schema.map(|s| s.map(parse_schema).transpose()).transpose()?,
+            option_params: self.option_params.map(parse_option_params).transpose()?,
+            env: self.env.map(|e| parse_env(e, env)).transpose()?,
+            cwd: self.cwd.map(|c| c.as_deref().map(parse_cwd).transpose()).transpose()?,
             timeout_seconds: self
                 .timeout_seconds
                 .map(|t| t.map(rules::timeout).transpose().map_err(invalid))

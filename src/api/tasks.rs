@@ -28,7 +28,7 @@ fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
         (status = 422, description = "Invalid task or program not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner().parse(state.engine.allow_list())?;
+    let new = body.into_inner().parse(state.engine.allow_list(), state.engine.env_policy())?;
     let task = Task::create(new, now_ms());
     state.engine.store().tasks().insert(&task).await?;
     Ok(HttpResponse::Created()
@@ -78,10 +78,11 @@ pub async fn update(
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let patch = body.into_inner().parse(state.engine.allow_list())?;
+    let patch = body.into_inner().parse(state.engine.allow_list(), state.engine.env_policy())?;
     let tasks = state.engine.store().tasks();
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
     task.apply(patch, now_ms());
+    task.check_param_rules().map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e))?;
     tasks.update(&task).await.map_err(not_found(id))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }

@@ -30,9 +30,9 @@ pub enum Command {
                         X-API-Key header on every /api route. Keys are not accepted as flags, so they never show in \
                         the process list.")]
 pub struct ServeArgs {
-    /// TOML config file (keys: bind, database_url, allow, max_concurrency, api_keys, output_max_bytes,
-    /// max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds, drain_seconds, retention_days,
-    /// retention_max_output_bytes, retention_check_seconds, database_max_connections,
+    /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
+    /// api_keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
+    /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
     /// database_statement_timeout_seconds, advertise_url).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -42,10 +42,19 @@ pub struct ServeArgs {
     /// sqlite://PATH?mode=rwc or postgres://USER@HOST/DB [default: sqlite://taskyard.db?mode=rwc].
     #[arg(long, env = "TASKYARD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
-    /// A program tasks may run (argv[0], exact match); repeat for more. Replaces the default list
-    /// (echo, true, false, sleep, printf, date, env). The environment variable takes a comma-separated list.
+    /// A program tasks may run (argv[0], exact match): a bare name, resolved on the server's PATH at start, or an
+    /// absolute path; repeat for more. Replaces the default list (echo, true, false, sleep, printf). The
+    /// environment variable takes a comma-separated list.
     #[arg(long = "allow", env = "TASKYARD_ALLOW", value_name = "PROGRAM", value_delimiter = ',')]
     pub allow: Vec<String>,
+    /// A variable of the server's environment that jobs get too (besides PATH, HOME, LANG, LANGUAGE, LC_*, TZ,
+    /// USER, LOGNAME); repeat for more, or a comma-separated list in the environment variable.
+    #[arg(long = "env-passthrough", env = "TASKYARD_ENV_PASSTHROUGH", value_name = "NAME", value_delimiter = ',')]
+    pub env_passthrough: Vec<String>,
+    /// A start-up hook variable (LD_PRELOAD, PYTHONPATH, PATH, ...) that tasks may set all the same; repeat for
+    /// more. Such a variable lets whoever creates tasks choose code that allowed programs load.
+    #[arg(long = "allow-env-hook", env = "TASKYARD_ALLOW_ENV_HOOKS", value_name = "NAME", value_delimiter = ',')]
+    pub allow_env_hooks: Vec<String>,
     /// Jobs run at once [default: 5].
     #[arg(long, env = "TASKYARD_MAX_CONCURRENCY", value_name = "N")]
     pub max_concurrency: Option<usize>,
@@ -99,6 +108,12 @@ impl ServeArgs {
         let allow: Vec<String> = self.allow.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
         if !allow.is_empty() {
             s.allow = allow;
+        }
+        if !self.env_passthrough.is_empty() {
+            s.env_passthrough = self.env_passthrough.clone();
+        }
+        if !self.allow_env_hooks.is_empty() {
+            s.allow_env_hooks = self.allow_env_hooks.clone();
         }
         if let Some(v) = self.max_concurrency {
             s.max_concurrency = v;

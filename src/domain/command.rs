@@ -1,7 +1,6 @@
 //! Command lines: split with shlex (never handed to a shell), argv[0] checked against the allow-list, and
 //! parameters substituted into single argv elements after the split.
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use super::params::{Params, is_param_name};
 
@@ -20,7 +19,23 @@ pub enum CommandError {
     NotAllowed(String),
     #[error("no value for parameter '{0}': pass it in the execute request's \"params\" or store it on the task")]
     MissingParam(String),
+    #[error("the command contains a NUL byte, which no argument can hold")]
+    Nul,
+    #[error(
+        "the value of parameter '{0}' starts with '-', so the program would take it for an option; pass a value \
+         that does not start with '-', or declare the parameter in the task's \"option_params\""
+    )]
+    OptionValue(String),
+    #[error("argument {0} of the command would be {1} bytes; one argument may be at most {MAX_ARG_BYTES}")]
+    ArgTooLong(usize, usize),
+    #[error("the command's arguments would be {0} bytes in all; at most {MAX_ARGV_BYTES}")]
+    ArgvTooLong(usize),
 }
+
+/// The longest one argument may be (Linux refuses longer ones at exec: `MAX_ARG_STRLEN` less the NUL).
+pub const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
+/// The most all arguments together may hold (Linux allows about 2 MiB for arguments and environment).
+pub const MAX_ARGV_BYTES: usize = 1024 * 1024;
 
 /// A parsed command line: argv as written, placeholders not yet filled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +45,9 @@ pub struct CommandLine {
 
 impl CommandLine {
     pub fn parse(line: &str) -> Result<Self, CommandError> {
+        if line.contains('\0') {
+            return Err(CommandError::Nul);
+        }
         let argv = shlex::split(line).ok_or(CommandError::Unsplittable)?;
         if argv.is_empty() {
             return Err(CommandError::Empty);
@@ -44,10 +62,40 @@ impl CommandLine {
         &self.argv[0]
     }
 
+    /// The names of the parameters the command's arguments refer to.
+    pub fn placeholders(&self) -> BTreeSet<&str> {
+        self.argv.iter().flat_map(|arg| placeholders(arg)).collect()
+    }
+
     /// Fills every `{name}` from `params`; `{{name}}` stays as a literal `{name}`. Each value lands inside the one
-    /// argv element that named it, whatever characters it holds.
-    pub fn render(&self, params: &Params) -> Result<Vec<String>, CommandError> {
-        self.argv.iter().map(|arg| render_arg(arg, params)).collect()
+    /// argv element that named it, whatever characters it holds. A value that would turn an argument into an
+    /// option (the argument as written does not start with `-`, the value puts a `-` first) is refused unless its
+    /// parameter is one of `options`.
+    pub fn render(&self, params: &Params, options: &BTreeSet<String>) -> Result<Vec<String>, CommandError> {
+        let argv: Vec<String> =
+            self.argv.iter().map(|arg| render_arg(arg, params, options)).collect::<Result<_, _>>()?;
+        for (i, arg) in argv.iter().enumerate() {
+            if arg.len() > MAX_ARG_BYTES {
+                return Err(CommandError::ArgTooLong(i, arg.len()));
+            }
+        }
+        let total: usize = argv.iter().map(|a| a.len() + 1).sum();
+        if total > MAX_ARGV_BYTES {
+            return Err(CommandError::ArgvTooLong(total));
+        }
+        Ok(argv)
+    }
+
+    /// Checks the values that are known (a task's stored defaults) the way [`render`](Self::render) will: an
+    /// argument with a parameter that has no value yet is passed over.
+    pub fn check_values(&self, params: &Params, options: &BTreeSet<String>) -> Result<(), CommandError> {
+        for arg in &self.argv {
+            match render_arg(arg, params, options) {
+                Ok(_) | Err(CommandError::MissingParam(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -97,50 +145,30 @@ fn placeholders(arg: &str) -> Vec<&str> {
         .collect()
 }
 
-fn render_arg(arg: &str, params: &Params) -> Result<String, CommandError> {
+/// One argument with its placeholders filled.
+fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>) -> Result<String, CommandError> {
     let mut out = String::with_capacity(arg.len());
+    // The parameter whose value wrote the argument's first byte, if a parameter did.
+    let mut leader = None;
     for piece in pieces(arg) {
         match piece {
             Piece::Literal(text) => out.push_str(text),
             Piece::Placeholder(name) => {
-                out.push_str(&params.text(name).ok_or_else(|| CommandError::MissingParam(name.to_string()))?)
+                let value = params.text(name).ok_or_else(|| CommandError::MissingParam(name.to_string()))?;
+                if out.is_empty() && !value.is_empty() {
+                    leader = Some(name);
+                }
+                out.push_str(&value);
             }
         }
     }
+    if let Some(name) = leader
+        && out.starts_with('-')
+        && !options.contains(name)
+    {
+        return Err(CommandError::OptionValue(name.to_string()));
+    }
     Ok(out)
-}
-
-/// The programs a task may run: argv[0] must equal an entry exactly (a bare name is looked up on PATH at spawn
-/// time; an entry with a slash is that exact file).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowList(BTreeSet<String>);
-
-impl AllowList {
-    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(programs: I) -> Self {
-        Self(programs.into_iter().map(Into::into).filter(|p: &String| !p.trim().is_empty()).collect())
-    }
-
-    pub fn check(&self, command: &CommandLine) -> Result<(), CommandError> {
-        if self.0.contains(command.program()) {
-            Ok(())
-        } else {
-            Err(CommandError::NotAllowed(command.program().to_string()))
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
-    }
-}
-
-/// Whether `program` names an executable file, directly (with a slash) or through `PATH`.
-pub fn program_exists(program: &str, path_var: Option<&std::ffi::OsStr>) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if program.contains('/') {
-        return is_exec(Path::new(program));
-    }
-    path_var.is_some_and(|paths| std::env::split_paths(paths).any(|dir| is_exec(&dir.join(program))))
 }
 
 #[cfg(test)]
@@ -151,29 +179,36 @@ mod tests {
         Params::parse(json.as_object().unwrap().clone()).unwrap()
     }
 
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
+
     #[test]
     fn shell_syntax_is_just_bytes() {
         let cmd = CommandLine::parse("echo a; rm -rf / | cat $(whoami)").unwrap();
-        assert_eq!(cmd.render(&Params::default()).unwrap(), ["echo", "a;", "rm", "-rf", "/", "|", "cat", "$(whoami)"]);
+        assert_eq!(
+            cmd.render(&Params::default(), &none()).unwrap(),
+            ["echo", "a;", "rm", "-rf", "/", "|", "cat", "$(whoami)"]
+        );
     }
 
     #[test]
     fn params_fill_single_elements() {
         let cmd = CommandLine::parse("printf '%s\\n' 'hello {who}!' {n} {{who}} {not a name} {}").unwrap();
-        let argv = cmd.render(&params(serde_json::json!({"who": "x'; rm -rf / #", "n": 3}))).unwrap();
+        let argv = cmd.render(&params(serde_json::json!({"who": "x'; rm -rf / #", "n": 3})), &none()).unwrap();
         assert_eq!(argv, ["printf", "%s\\n", "hello x'; rm -rf / #!", "3", "{who}", "{not", "a", "name}", "{}"]);
     }
 
     #[test]
     fn json_arguments_stay_literal() {
         let cmd = CommandLine::parse(r#"echo '{"a":{"b":1}}'"#).unwrap();
-        assert_eq!(cmd.render(&Params::default()).unwrap(), ["echo", r#"{"a":{"b":1}}"#]);
+        assert_eq!(cmd.render(&Params::default(), &none()).unwrap(), ["echo", r#"{"a":{"b":1}}"#]);
     }
 
     #[test]
     fn missing_param_is_named() {
         let cmd = CommandLine::parse("echo {who}").unwrap();
-        assert_eq!(cmd.render(&Params::default()), Err(CommandError::MissingParam("who".into())));
+        assert_eq!(cmd.render(&Params::default(), &none()), Err(CommandError::MissingParam("who".into())));
     }
 
     #[test]
@@ -181,23 +216,46 @@ mod tests {
         assert_eq!(CommandLine::parse("   "), Err(CommandError::Empty));
         assert_eq!(CommandLine::parse("echo 'open"), Err(CommandError::Unsplittable));
         assert_eq!(CommandLine::parse("{prog} x"), Err(CommandError::PlaceholderInProgram));
+        assert_eq!(CommandLine::parse("echo a\0b"), Err(CommandError::Nul));
     }
 
     #[test]
-    fn allow_list_is_exact() {
-        let allow = AllowList::new(["echo", "/usr/bin/env"]);
-        assert!(allow.check(&CommandLine::parse("echo hi").unwrap()).is_ok());
-        assert!(allow.check(&CommandLine::parse("/usr/bin/env").unwrap()).is_ok());
-        for bad in ["/bin/echo hi", "./echo", "rm -rf /", "env"] {
-            assert!(allow.check(&CommandLine::parse(bad).unwrap()).is_err(), "{bad}");
+    fn a_value_never_becomes_an_option_unless_declared() {
+        let cmd = CommandLine::parse("date {fmt} x{fmt} --format={fmt} {empty}{fmt}").unwrap();
+        for bad in ["-f/etc/passwd", "--file=/etc/passwd", "-", "--"] {
+            let p = params(serde_json::json!({ "fmt": bad, "empty": "" }));
+            assert_eq!(cmd.render(&p, &none()), Err(CommandError::OptionValue("fmt".into())), "{bad}");
         }
+        let options = BTreeSet::from(["fmt".to_string()]);
+        let p = params(serde_json::json!({ "fmt": "-u", "empty": "" }));
+        assert_eq!(cmd.render(&p, &options).unwrap(), ["date", "-u", "x-u", "--format=-u", "-u"]);
+        // Inside an argument, or after a literal first byte, a dash is just a byte.
+        let inner = CommandLine::parse("echo x{v} --v={v} +{v}").unwrap();
+        assert!(inner.render(&params(serde_json::json!({ "v": "-f" })), &none()).is_ok());
     }
 
     #[test]
-    fn finds_programs_on_path() {
-        let path = std::env::var_os("PATH");
-        assert!(program_exists("sh", path.as_deref()));
-        assert!(!program_exists("definitely-not-a-program-xyz", path.as_deref()));
-        assert!(program_exists("/bin/sh", None));
+    fn stored_defaults_are_checked_as_far_as_they_go() {
+        let cmd = CommandLine::parse("date {fmt} {later}").unwrap();
+        assert!(cmd.check_values(&params(serde_json::json!({ "fmt": "+%s" })), &none()).is_ok());
+        assert_eq!(
+            cmd.check_values(&params(serde_json::json!({ "fmt": "-r/etc/shadow" })), &none()),
+            Err(CommandError::OptionValue("fmt".into()))
+        );
+    }
+
+    #[test]
+    fn arguments_are_bounded_as_exec_bounds_them() {
+        let cmd = CommandLine::parse("echo {v} {v} {v} {v} {v} {v} {v} {v} {v}").unwrap();
+        let long = "x".repeat(MAX_ARG_BYTES + 1);
+        assert_eq!(
+            cmd.render(&params(serde_json::json!({ "v": long })), &none()),
+            Err(CommandError::ArgTooLong(1, MAX_ARG_BYTES + 1))
+        );
+        let big = "x".repeat(MAX_ARG_BYTES);
+        assert!(matches!(
+            cmd.render(&params(serde_json::json!({ "v": big })), &none()),
+            Err(CommandError::ArgvTooLong(_))
+        ));
     }
 }

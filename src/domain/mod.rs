@@ -1,6 +1,8 @@
 //! Plain types with invariants and no I/O. Everything here is parsed once at the edge and trusted after; this module
 //! imports nothing else of ours.
+pub mod allow;
 pub mod command;
+pub mod env;
 pub mod event;
 pub mod ids;
 pub mod job;
@@ -8,9 +10,12 @@ pub mod node;
 pub mod params;
 pub mod progress;
 pub mod retry;
+pub mod schema;
 pub mod task;
 
-pub use command::{AllowList, CommandError, CommandLine};
+pub use allow::AllowList;
+pub use command::{CommandError, CommandLine};
+pub use env::{EnvError, EnvPolicy};
 pub use event::{EventKind, JobEvent, OutputStream};
 pub use ids::{IdError, JobId, TaskId};
 pub use job::{Job, JobStatus, Outcome};
@@ -18,6 +23,7 @@ pub use node::{Node, NodeStatus};
 pub use params::{ParamError, Params};
 pub use progress::Progress;
 pub use retry::RetryPolicy;
+pub use schema::ParamsSchema;
 pub use task::{NewTask, Task, TaskName, TaskPatch};
 
 /// The current time as Unix milliseconds (UTC): how every time is stored.

@@ -13,6 +13,8 @@ pub enum ParamError {
     NotScalar(String),
     #[error("parameter name '{0}' is not valid: use letters, digits and '_', not starting with a digit")]
     BadName(String),
+    #[error("parameter '{0}' contains a NUL byte, which no argument can hold")]
+    Nul(String),
 }
 
 pub(crate) fn is_param_name(name: &str) -> bool {
@@ -30,6 +32,9 @@ impl Params {
             }
             if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
                 return Err(ParamError::NotScalar(name));
+            }
+            if value.as_str().is_some_and(|s| s.contains('\0')) {
+                return Err(ParamError::Nul(name));
             }
             out.insert(name, value);
         }
@@ -49,6 +54,14 @@ impl Params {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
     }
 
     pub fn to_json(&self) -> Value {

@@ -1,9 +1,10 @@
 //! Tasks: stored, validated definitions of work.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::schema::ParamsSchema;
 use super::{CommandLine, Params, RetryPolicy, TaskId, format_ms};
 
 /// A task's optional unique name: URL-safe, 1 to 64 characters.
@@ -38,6 +39,8 @@ pub struct Task {
     pub command: String,
     pub enabled: bool,
     pub params: Params,
+    pub params_schema: Option<ParamsSchema>,
+    pub option_params: BTreeSet<String>,
     pub env: BTreeMap<String, String>,
     pub cwd: Option<String>,
     pub timeout_seconds: Option<i64>,
@@ -55,6 +58,8 @@ pub struct NewTask {
     pub command_text: String,
     pub enabled: bool,
     pub params: Params,
+    pub params_schema: Option<ParamsSchema>,
+    pub option_params: BTreeSet<String>,
     pub env: BTreeMap<String, String>,
     pub cwd: Option<String>,
     pub timeout_seconds: Option<i64>,
@@ -69,6 +74,8 @@ pub struct TaskPatch {
     pub command: Option<(CommandLine, String)>,
     pub enabled: Option<bool>,
     pub params: Option<Params>,
+    pub params_schema: Option<Option<ParamsSchema>>,
+    pub option_params: Option<BTreeSet<String>>,
     pub env: Option<BTreeMap<String, String>>,
     pub cwd: Option<Option<String>>,
     pub timeout_seconds: Option<Option<i64>>,
@@ -78,8 +85,6 @@ pub struct TaskPatch {
 
 /// Field rules shared by create and update; each returns the message a user sees.
 pub mod rules {
-    use std::collections::BTreeMap;
-
     pub const MAX_TIMEOUT_SECONDS: i64 = 366 * 24 * 3600;
 
     pub fn timeout(seconds: i64) -> Result<i64, String> {
@@ -90,21 +95,18 @@ pub mod rules {
         }
     }
 
+    /// The form of a working directory (whether it exists is the host's to say).
     pub fn cwd(path: &str) -> Result<String, String> {
-        if path.starts_with('/') && !path.contains('\0') {
+        if path.contains('\0') {
+            Err("cwd contains a NUL byte, which no path can hold".to_string())
+        } else if path.starts_with('/') && path.len() <= 4096 {
             Ok(path.to_string())
         } else {
-            Err(format!("cwd must be an absolute path, got '{path}'"))
+            Err(format!(
+                "cwd must be an absolute path (at most 4096 bytes), got '{}'",
+                path.chars().take(200).collect::<String>().escape_debug()
+            ))
         }
-    }
-
-    pub fn env(env: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
-        for (k, v) in &env {
-            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                return Err(format!("env variable '{k}' is not valid: names must be non-empty, without '=' or NUL"));
-            }
-        }
-        Ok(env)
     }
 
     pub fn tags(tags: Vec<String>) -> Result<Vec<String>, String> {
@@ -132,6 +134,12 @@ impl Task {
         if let Some(params) = patch.params {
             self.params = params;
         }
+        if let Some(schema) = patch.params_schema {
+            self.params_schema = schema;
+        }
+        if let Some(options) = patch.option_params {
+            self.option_params = options;
+        }
         if let Some(env) = patch.env {
             self.env = env;
         }
@@ -151,6 +159,50 @@ impl Task {
     }
 }
 
+/// The checks across a task's parameter fields, at create and after every update: `option_params` names only
+/// placeholders of the command, and the stored defaults fit the schema and turn no argument into an option.
+pub fn check_param_rules(
+    command: &CommandLine,
+    params: &Params,
+    option_params: &BTreeSet<String>,
+    schema: Option<&ParamsSchema>,
+) -> Result<(), String> {
+    let placeholders = command.placeholders();
+    if let Some(unknown) = option_params.iter().find(|p| !placeholders.contains(p.as_str())) {
+        return Err(format!("option_params names '{unknown}', which is not a {{placeholder}} of the command"));
+    }
+    let defaults = match schema {
+        Some(schema) => {
+            schema.check(params, true)?;
+            schema.defaults().merged_with(params)
+        }
+        None => params.clone(),
+    };
+    command.check_values(&defaults, option_params).map_err(|e| e.to_string())
+}
+
+impl Task {
+    /// [`check_param_rules`] on the task as it is now (after an update).
+    pub fn check_param_rules(&self) -> Result<(), String> {
+        let command = CommandLine::parse(&self.command).map_err(|e| e.to_string())?;
+        check_param_rules(&command, &self.params, &self.option_params, self.params_schema.as_ref())
+    }
+
+    /// The parameter values of one run: the schema's defaults, then the task's, then the request's; checked
+    /// against the schema.
+    pub fn params_for(&self, request: &Params) -> Result<Params, String> {
+        let stored = match &self.params_schema {
+            Some(schema) => schema.defaults().merged_with(&self.params),
+            None => self.params.clone(),
+        };
+        let params = stored.merged_with(request);
+        if let Some(schema) = &self.params_schema {
+            schema.check(&params, false)?;
+        }
+        Ok(params)
+    }
+}
+
 /// A task as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskView {
@@ -164,6 +216,11 @@ pub struct TaskView {
     /// Default parameter values.
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
+    /// JSON Schema (draft 2020-12) of the parameters, checked at every execute; null: any scalar values.
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<serde_json::Value>,
+    /// Parameters whose values may start with '-' (and so become options of the program).
+    pub option_params: Vec<String>,
     /// Environment variables added to the job's environment.
     pub env: BTreeMap<String, String>,
     /// Working directory (absolute); the server's own when null.
@@ -187,6 +244,8 @@ impl From<&Task> for TaskView {
             command: t.command.clone(),
             enabled: t.enabled,
             params: t.params.to_json(),
+            params_schema: t.params_schema.as_ref().map(|s| s.document().clone()),
+            option_params: t.option_params.iter().cloned().collect(),
             env: t.env.clone(),
             cwd: t.cwd.clone(),
             timeout_seconds: t.timeout_seconds,
@@ -204,7 +263,8 @@ impl From<&Task> for TaskView {
 pub enum OrphanReason {
     /// Enabled, and no job was ever run.
     NeverRun,
-    /// Enabled, but its program is no longer allowed or no longer found on PATH.
+    /// Enabled, but it cannot run here now: its program is no longer allowed or no longer found, its working
+    /// directory is gone, or its environment holds a variable this server refuses.
     NotRunnable,
     /// Its latest job ended because its runner died.
     Lost,
@@ -218,6 +278,8 @@ impl Task {
             command: new.command_text,
             enabled: new.enabled,
             params: new.params,
+            params_schema: new.params_schema,
+            option_params: new.option_params,
             env: new.env,
             cwd: new.cwd,
             timeout_seconds: new.timeout_seconds,

@@ -5,13 +5,14 @@
 //! It uses `store` and `domain`, and never `api`.
 mod cluster;
 pub mod follow;
+pub mod host;
 pub mod hub;
 mod output;
 mod reaper;
 mod runner;
 mod spawner;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,12 +24,11 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 pub use hub::Hub;
 
-use crate::domain::command::program_exists;
 use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
 use crate::domain::{
-    AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Node, NodeStatus, Outcome, Params, Task, TaskId,
-    now_ms,
+    AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobId, JobStatus, Node, NodeStatus, Outcome,
+    Params, Task, TaskId, now_ms,
 };
 use crate::store::{Created, Notice, Store, StoreError};
 
@@ -39,7 +39,12 @@ const POLL_FALLBACK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    pub allow: AllowList,
+    /// The allow-list's entries, resolved to files when the engine starts.
+    pub allow: Vec<String>,
+    /// Variables of the server's environment that jobs get besides the base ones.
+    pub env_passthrough: BTreeSet<String>,
+    /// Start-up hook variables that tasks may set all the same.
+    pub allow_env_hooks: BTreeSet<String>,
     pub max_concurrency: usize,
     /// Stored output per stream per job; the rest is counted, not kept.
     pub output_max_bytes: u64,
@@ -116,6 +121,10 @@ pub enum EngineError {
     TaskDisabled,
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error("{0}")]
+    Params(String),
+    #[error("the task's environment is refused here; update the task: {0}")]
+    Env(#[from] EnvError),
     #[error("job has already finished ({0})")]
     JobFinished(JobStatus),
     #[error(transparent)]
@@ -128,8 +137,11 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     /// This boot's identity; claims carry it.
     pub(crate) node_id: String,
-    /// The environment every job starts from: the server's own, without TASKYARD_* variables (they may hold
-    /// secrets such as the API key).
+    /// The file each allow-list entry is.
+    pub(crate) programs: AllowList,
+    /// Which variables tasks may set.
+    pub(crate) env_policy: EnvPolicy,
+    /// The environment every job starts from (a few of the server's variables; see [`host::job_base_env`]).
     base_env: Vec<(OsString, OsString)>,
     spawner: spawner::Spawner,
     pub(crate) wake: Notify,
@@ -155,14 +167,15 @@ impl Engine {
     /// Rescues what a previous process left running, then starts the dispatcher, the reaper, retention, and the
     /// node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
     pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
-        let base_env = std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("TASKYARD_")).collect();
         let inner = Arc::new(Inner {
             store,
             hub: Hub::default(),
             node_id: ulid::Ulid::generate().to_string(),
             slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            programs: host::resolve_allow_list(&config.allow),
+            env_policy: EnvPolicy { allowed_hooks: config.allow_env_hooks.clone() },
+            base_env: host::job_base_env(&config.env_passthrough),
             config,
-            base_env,
             spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
@@ -254,18 +267,24 @@ impl Engine {
     }
 
     pub fn allow_list(&self) -> &AllowList {
-        &self.inner.config.allow
+        &self.inner.programs
+    }
+
+    pub fn env_policy(&self) -> &EnvPolicy {
+        &self.inner.env_policy
     }
 
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
     }
 
-    /// Whether `task` could run here now: its program is allowed and found.
+    /// Whether `task` could run here now: its program is allowed and its file is there, its working directory
+    /// exists, and its environment is one this server accepts.
     pub fn runnable(&self, task: &Task) -> bool {
         let Ok(cmd) = CommandLine::parse(&task.command) else { return false };
-        self.inner.config.allow.check(&cmd).is_ok()
-            && program_exists(cmd.program(), self.inner.base_env_path().as_deref())
+        matches!(self.inner.programs.program(cmd.program()), Ok(Some(file)) if host::is_executable(file))
+            && task.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
+            && self.inner.env_policy.check(&task.env).is_ok()
     }
 
     /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says;
@@ -276,8 +295,10 @@ impl Engine {
             return Err(EngineError::TaskDisabled);
         }
         let cmd = CommandLine::parse(&task.command)?;
-        self.inner.config.allow.check(&cmd)?;
-        let argv = cmd.render(&task.params.merged_with(&submission.params))?;
+        self.inner.programs.check(&cmd)?;
+        self.inner.env_policy.check(&task.env)?;
+        let params = task.params_for(&submission.params).map_err(EngineError::Params)?;
+        let argv = cmd.render(&params, &task.option_params)?;
         let now = now_ms();
         let job = Job {
             id: JobId::generate(),
@@ -373,10 +394,6 @@ impl Engine {
 }
 
 impl Inner {
-    fn base_env_path(&self) -> Option<OsString> {
-        self.base_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone())
-    }
-
     /// Notes that a pending job becomes due at `at`, so that the dispatcher wakes for it (a job due now needs
     /// only the wake-up).
     pub(crate) fn due_at(&self, at: i64) {

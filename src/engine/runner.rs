@@ -1,7 +1,7 @@
 //! Running one claimed job: spawn the argv directly (no shell) in its own process group with stdin closed, stream
 //! its output through the [`Sink`], enforce its timeout, honour cancel, and record how it ended.
 use std::collections::HashSet;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::output::{Piece, Sink, read_lines};
-use super::{Control, Inner, StopReason};
+use super::{Control, Inner, StopReason, host};
 use crate::domain::job::Finish;
 use crate::domain::{Job, Outcome, OutputStream, now_ms};
 
@@ -54,17 +54,18 @@ enum Stop {
 pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: OwnedSemaphorePermit) {
     let id = job.id;
     let mut sink = Sink::new(inner.clone(), job);
-    let finish = match spawn(&inner, &sink.job).await {
+    let started = match command(&inner, &sink.job) {
+        Ok(cmd) => inner.spawner.spawn(cmd).await.map_err(|err| {
+            format!("spawn failed: cannot start '{}': {err}", sink.job.argv.first().map_or("", String::as_str))
+        }),
+        Err(why) => Err(why),
+    };
+    let finish = match started {
         Ok(child) => {
             control.pgid.store(child.id().map_or(0, |p| p as i32), Ordering::SeqCst);
             supervise(&inner, &mut sink, child, control.stop).await
         }
-        Err(err) => Some(Finish {
-            outcome: Outcome::SpawnError,
-            exit_code: None,
-            signal: None,
-            error: Some(format!("spawn failed: cannot start '{}': {err}", sink.job.argv[0])),
-        }),
+        Err(error) => Some(Finish { outcome: Outcome::SpawnError, exit_code: None, signal: None, error: Some(error) }),
     };
     if let Some(finish) = finish {
         record_finish(&mut sink, finish).await;
@@ -73,8 +74,23 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
     drop(permit);
 }
 
-async fn spawn(inner: &Inner, job: &Job) -> std::io::Result<Child> {
-    let mut cmd = Command::new(&job.argv[0]);
+/// The process a job starts: the file its program's allow-list entry resolved to (never a lookup on the job's
+/// `PATH`), with the job's argv, the base environment, the task's variables and the job's own, in its working
+/// directory. Each is checked again here, as this node sees it: the job may have been queued by another node, or
+/// before the allow-list, the environment rules or the directory changed.
+fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
+    let Some(program) = job.argv.first() else { return Err("the stored job has an empty command".into()) };
+    let file = match inner.programs.program(program) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Err(format!("program '{program}' was not found on the server's PATH when it started")),
+        Err(e) => return Err(format!("{e} (on this node)")),
+    };
+    inner.env_policy.check(&job.env).map_err(|e| format!("the job's environment is refused: {e}"))?;
+    if let Some(cwd) = &job.cwd {
+        host::check_dir(cwd)?;
+    }
+    let mut cmd = Command::new(file);
+    cmd.as_std_mut().arg0(program);
     cmd.args(&job.argv[1..])
         .env_clear()
         .envs(inner.base_env.iter().cloned())
@@ -89,7 +105,7 @@ async fn spawn(inner: &Inner, job: &Job) -> std::io::Result<Child> {
     if let Some(cwd) = &job.cwd {
         cmd.current_dir(cwd);
     }
-    inner.spawner.spawn(cmd).await
+    Ok(cmd)
 }
 
 /// Drives a running child to its end. Returns how it ended, or `None` when the job was taken from us (then

@@ -6,7 +6,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{EventKind, Job, JobEvent, Params, Task, TaskName};
+use crate::domain::{EventKind, Job, JobEvent, Params, ParamsSchema, Task, TaskName};
 
 fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
@@ -27,6 +27,14 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         id,
         name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", &m.id, e))?,
         params,
+        params_schema: m
+            .params_schema
+            .as_deref()
+            .map(|text| {
+                ParamsSchema::parse(json("params_schema", &m.id, text)?).map_err(|e| corrupt("params_schema", &m.id, e))
+            })
+            .transpose()?,
+        option_params: json("option_params", &m.id, &m.option_params)?,
         env: json("env", &m.id, &m.env)?,
         tags: json("tags", &m.id, &m.tags)?,
         retry: m.retry.as_deref().map(|r| json("retry", &m.id, r)).transpose()?,
@@ -46,6 +54,8 @@ pub fn task_to_row(t: &Task) -> task::ActiveModel {
         command: Set(t.command.clone()),
         enabled: Set(t.enabled),
         params: Set(t.params.to_json().to_string()),
+        params_schema: Set(t.params_schema.as_ref().map(|s| s.document().to_string())),
+        option_params: Set(to_json(&t.option_params)),
         env: Set(to_json(&t.env)),
         cwd: Set(t.cwd.clone()),
         timeout_seconds: Set(t.timeout_seconds),

@@ -219,14 +219,15 @@ async fn cancel_kills_a_process_group_that_ignores_term() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_gets_the_task_env_and_cwd() {
-    let app = spawn_app_with(|s| s.allow.push("pwd".into())).await;
+    // `env` prints the environment; it is no default program (it runs others), so this test allows it.
+    let app = spawn_app_with(|s| s.allow.extend(["pwd".into(), "env".into()])).await;
     let cwd = app.dir.path().canonicalize().expect("canonical temp dir");
     let cwd = cwd.display().to_string();
 
-    let env_task = app.create_task_ok(json!({ "command": "env", "env": { "TASKYARD_TEST_VAR": "forty two" } })).await;
+    let env_task = app.create_task_ok(json!({ "command": "env", "env": { "REPORT_TEST_VAR": "forty two" } })).await;
     let env_lines = app.run_task(&env_task, None).await.stdout();
     assert!(
-        env_lines.contains(&"TASKYARD_TEST_VAR=forty two".to_string()),
+        env_lines.contains(&"REPORT_TEST_VAR=forty two".to_string()),
         "env output lacks the task variable: {env_lines:?}"
     );
 

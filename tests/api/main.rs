@@ -7,6 +7,7 @@ mod auth;
 mod delayed;
 mod drain;
 mod errors;
+mod escapes;
 mod health;
 mod helpers;
 mod idempotency;

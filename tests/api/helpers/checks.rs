@@ -8,6 +8,8 @@ pub const TASK_KEYS: &[&str] = &[
     "command",
     "enabled",
     "params",
+    "params_schema",
+    "option_params",
     "env",
     "cwd",
     "timeout_seconds",

@@ -1,0 +1,144 @@
+//! A task's environment variables: names that the process can receive, values that fit, and none of the variables
+//! that make an allowed program load or run something else (the dynamic loader's and interpreters' start-up hooks,
+//! `PATH`, pagers and editors) unless the operator allows that variable by name.
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The longest value one variable may have (Linux refuses a longer `NAME=value` at exec).
+pub const MAX_VALUE_BYTES: usize = 128 * 1024 - 1024;
+/// The most variables one task may set.
+pub const MAX_VARIABLES: usize = 256;
+
+/// Variables refused by name: each makes a program load, read or run a file that the variable names.
+#[rustfmt::skip]
+const HOOKS: &[&str] = &[
+    // Which programs scripts and shells find; the job's own program is resolved by the server, not by PATH.
+    "PATH",
+    // Shells read these at start-up, or run them.
+    "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "ZDOTDIR", "IFS",
+    // glibc: module paths, tunables, locale and resolver files, malloc tracing.
+    "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCPATH", "NLSPATH", "MALLOC_TRACE",
+    "RESOLV_HOST_CONF", "TZDIR",
+    // TLS libraries load engines and providers from their configuration, or log keys to a file.
+    "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES", "SSLKEYLOGFILE",
+    // Interpreters' option and path variables.
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH",
+    "R_PROFILE", "R_PROFILE_USER", "R_ENVIRON", "R_ENVIRON_USER", "EMACSLOADPATH", "VIMINIT", "EXINIT", "MYVIMRC",
+    // Programs that start an editor, pager, browser or password helper named by a variable.
+    "EDITOR", "VISUAL", "PAGER", "MANPAGER", "SYSTEMD_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS",
+    "SUDO_ASKPASS", "SUDO_EDITOR",
+];
+
+/// Variables refused by prefix: whole families of loader and interpreter settings.
+#[rustfmt::skip]
+const HOOK_PREFIXES: &[&str] = &[
+    "LD_", "DYLD_", "BASH_FUNC_", "PYTHON", "PERL", "RUBY", "GEM_", "BUNDLE_", "NODE_", "NPM_CONFIG_",
+    "npm_config_", "LUA_", "GIT_", "DOTNET_", "CORECLR_", "COMPlus_", "JULIA_",
+];
+
+/// Why a variable is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    #[error(
+        "env variable name '{0}' is not valid: use letters, digits and '_', not starting with a digit (at most 256)"
+    )]
+    BadName(String),
+    #[error("env variable '{0}' is reserved: the server sets the TASKYARD_* variables of every job")]
+    Reserved(String),
+    #[error(
+        "env variable '{0}' is refused: it makes programs load or run a file it names. An operator who means it \
+         allows it with `allow_env_hooks = [\"{0}\"]` in the config file (or --allow-env-hook {0})"
+    )]
+    Hook(String),
+    #[error("env variable '{0}' holds a NUL byte, which no environment entry can hold")]
+    Nul(String),
+    #[error("env variable '{0}' is {1} bytes long; at most {MAX_VALUE_BYTES}")]
+    TooLong(String, usize),
+    #[error("a task may set at most {MAX_VARIABLES} env variables, got {0}")]
+    TooMany(usize),
+}
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 256
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether `name` is one of the refused start-up hooks.
+pub fn is_hook(name: &str) -> bool {
+    HOOKS.contains(&name) || HOOK_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The variables that may be set: everything but the hooks, and of those the ones named by the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvPolicy {
+    pub allowed_hooks: BTreeSet<String>,
+}
+
+impl EnvPolicy {
+    /// Checks one variable.
+    pub fn check_var(&self, name: &str, value: &str) -> Result<(), EnvError> {
+        if !is_name(name) {
+            return Err(EnvError::BadName(name.chars().take(80).collect()));
+        }
+        if name.starts_with("TASKYARD_") {
+            return Err(EnvError::Reserved(name.to_string()));
+        }
+        if is_hook(name) && !self.allowed_hooks.contains(name) {
+            return Err(EnvError::Hook(name.to_string()));
+        }
+        if value.contains('\0') {
+            return Err(EnvError::Nul(name.to_string()));
+        }
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(EnvError::TooLong(name.to_string(), value.len()));
+        }
+        Ok(())
+    }
+
+    /// Checks a task's whole environment.
+    pub fn check(&self, env: &BTreeMap<String, String>) -> Result<(), EnvError> {
+        if env.len() > MAX_VARIABLES {
+            return Err(EnvError::TooMany(env.len()));
+        }
+        env.iter().try_for_each(|(k, v)| self.check_var(k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_are_refused_unless_allowed_by_name() {
+        let policy = EnvPolicy::default();
+        #[rustfmt::skip]
+        let hooks = [
+            "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_DEBUG_OUTPUT", "GCONV_PATH", "GLIBC_TUNABLES", "BASH_ENV",
+            "ENV", "PATH", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONWARNINGS", "PERL5OPT", "PERL5LIB", "RUBYOPT",
+            "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "LUA_INIT", "GIT_SSH_COMMAND", "PAGER", "OPENSSL_CONF", "PS4",
+            "npm_config_script_shell",
+        ];
+        for hook in hooks {
+            assert_eq!(policy.check_var(hook, "x"), Err(EnvError::Hook(hook.into())), "{hook}");
+        }
+        let operator = EnvPolicy { allowed_hooks: BTreeSet::from(["PYTHONPATH".to_string()]) };
+        assert!(operator.check_var("PYTHONPATH", "/srv/lib").is_ok());
+        assert!(operator.check_var("PYTHONHOME", "/srv").is_err(), "only the named hook is allowed");
+    }
+
+    #[test]
+    fn names_and_values_that_cannot_reach_a_process_are_refused() {
+        let policy = EnvPolicy::default();
+        assert!(matches!(policy.check_var("", "x"), Err(EnvError::BadName(_))));
+        assert!(matches!(policy.check_var("A=B", "x"), Err(EnvError::BadName(_))));
+        assert!(matches!(policy.check_var("A\0", "x"), Err(EnvError::BadName(_))));
+        assert!(matches!(policy.check_var("1ABC", "x"), Err(EnvError::BadName(_))));
+        assert!(matches!(policy.check_var("BASH_FUNC_ls%%", "() { id; }"), Err(EnvError::BadName(_))));
+        assert_eq!(policy.check_var("TASKYARD_JOB_ID", "x"), Err(EnvError::Reserved("TASKYARD_JOB_ID".into())));
+        assert_eq!(policy.check_var("A", "a\0b"), Err(EnvError::Nul("A".into())));
+        assert!(matches!(policy.check_var("A", &"x".repeat(MAX_VALUE_BYTES + 1)), Err(EnvError::TooLong(_, _))));
+        assert!(policy.check_var("REPORT_MODE", "full; rm -rf /").is_ok());
+        assert!(policy.check_var("lower_case_ok", "").is_ok());
+    }
+}

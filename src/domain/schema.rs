@@ -1,0 +1,155 @@
+//! A task's parameter schema: a JSON Schema (draft 2020-12) object that says which parameters a task takes, their
+//! types and constraints (integer, number, boolean, string with enum, pattern or length; required; default). It is
+//! checked when the task is stored (its defaults must fit) and at every execute, and published with the task so
+//! forms and clients can use it. References are resolved only inside the document: nothing is fetched, no file is
+//! read; patterns use a linear-time regex engine.
+use std::fmt;
+use std::sync::Arc;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{Draft, PatternOptions, Validator};
+use serde_json::Value;
+
+use super::params::Params;
+
+/// Errors past this many are summed up as "and N more".
+const MAX_REPORTED: usize = 5;
+
+#[derive(Clone)]
+pub struct ParamsSchema {
+    document: Value,
+    validator: Arc<Validator>,
+}
+
+impl fmt::Debug for ParamsSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ParamsSchema").field(&self.document).finish()
+    }
+}
+
+impl PartialEq for ParamsSchema {
+    fn eq(&self, other: &Self) -> bool {
+        self.document == other.document
+    }
+}
+
+impl ParamsSchema {
+    /// Compiles a schema document; the message says what is wrong with it.
+    pub fn parse(document: Value) -> Result<Self, String> {
+        if !document.is_object() {
+            return Err(
+                "params_schema must be a JSON Schema object, like {\"type\": \"object\", \"properties\": {}}".into()
+            );
+        }
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .with_pattern_options(PatternOptions::regex())
+            .should_validate_formats(true)
+            .build(&document)
+            .map_err(|e| format!("params_schema is not a valid JSON Schema (draft 2020-12): {e}"))?;
+        Ok(Self { document, validator: Arc::new(validator) })
+    }
+
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// The scalar `default`s of the schema's top-level properties: parameter values used when neither the task nor
+    /// the request gives one.
+    pub fn defaults(&self) -> Params {
+        let defaults = self.document.get("properties").and_then(Value::as_object).into_iter().flatten().filter_map(
+            |(name, property)| {
+                let value = property.get("default")?;
+                (value.is_string() || value.is_number() || value.is_boolean()).then(|| (name.clone(), value.clone()))
+            },
+        );
+        Params::parse(defaults.collect()).unwrap_or_default()
+    }
+
+    /// Checks parameter values. With `partial`, missing required parameters are not an error (a task's stored
+    /// defaults need not hold every value; the execute request brings the rest).
+    pub fn check(&self, params: &Params, partial: bool) -> Result<(), String> {
+        let instance = params.to_json();
+        let problems: Vec<String> = self
+            .validator
+            .iter_errors(&instance)
+            .filter(|e| !(partial && matches!(e.kind(), ValidationErrorKind::Required { .. })))
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let name = at.trim_start_matches('/');
+                if name.is_empty() { e.to_string() } else { format!("parameter '{name}': {e}") }
+            })
+            .collect();
+        match problems.len() {
+            0 => Ok(()),
+            n if n > MAX_REPORTED => {
+                Err(format!("{} (and {} more)", problems[..MAX_REPORTED].join("; "), n - MAX_REPORTED))
+            }
+            _ => Err(problems.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn params(v: Value) -> Params {
+        Params::parse(v.as_object().unwrap().clone()).unwrap()
+    }
+
+    fn schema() -> ParamsSchema {
+        ParamsSchema::parse(json!({
+            "type": "object",
+            "properties": {
+                "n": { "type": "integer", "minimum": 1, "maximum": 10, "default": 3 },
+                "mode": { "type": "string", "enum": ["fast", "full"] },
+                "tag": { "type": "string", "pattern": "^[a-z]+$", "maxLength": 8 },
+                "dry": { "type": "boolean" }
+            },
+            "required": ["mode"],
+            "additionalProperties": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn values_are_checked_and_named() {
+        let s = schema();
+        assert!(s.check(&params(json!({ "n": 2, "mode": "fast", "tag": "abc", "dry": true })), false).is_ok());
+        for (bad, names) in [
+            (json!({ "n": 11, "mode": "fast" }), "'n'"),
+            (json!({ "n": "2", "mode": "fast" }), "'n'"),
+            (json!({ "mode": "slow" }), "'mode'"),
+            (json!({ "mode": "fast", "tag": "ABC" }), "'tag'"),
+            (json!({ "mode": "fast", "tag": "abcdefghij" }), "'tag'"),
+            (json!({ "mode": "fast", "other": 1 }), "other"),
+            (json!({ "n": 1 }), "mode"),
+        ] {
+            let err = s.check(&params(bad.clone()), false).unwrap_err();
+            assert!(err.contains(names), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn partial_checks_skip_required_and_defaults_come_from_the_schema() {
+        let s = schema();
+        assert!(s.check(&params(json!({ "n": 4 })), true).is_ok());
+        assert!(s.check(&params(json!({ "n": 40 })), true).is_err());
+        assert_eq!(s.defaults(), params(json!({ "n": 3 })));
+    }
+
+    #[test]
+    fn bad_schemas_and_outside_references_are_refused() {
+        assert!(ParamsSchema::parse(json!("string")).is_err());
+        assert!(ParamsSchema::parse(json!({ "type": "no-such-type" })).is_err());
+        assert!(ParamsSchema::parse(json!({ "type": "string", "pattern": "(" })).is_err());
+        for outside in ["http://127.0.0.1:1/schema.json", "file:///etc/passwd"] {
+            assert!(ParamsSchema::parse(json!({ "$ref": outside })).is_err(), "{outside}");
+        }
+        let inside = json!({ "$defs": { "n": { "type": "integer" } }, "properties": { "n": { "$ref": "#/$defs/n" } } });
+        assert!(ParamsSchema::parse(inside).unwrap().check(&params(json!({ "n": "x" })), false).is_err());
+    }
+}
