@@ -62,6 +62,12 @@ impl CommandLine {
         &self.argv[0]
     }
 
+    /// Where a literal `--` stands: the program takes every later argument as an operand, so no value there can be
+    /// an option.
+    fn operands_from(&self) -> usize {
+        self.argv.iter().position(|a| a == "--").unwrap_or(self.argv.len())
+    }
+
     /// The names of the parameters the command's arguments refer to.
     pub fn placeholders(&self) -> BTreeSet<&str> {
         self.argv.iter().flat_map(|arg| placeholders(arg)).collect()
@@ -72,8 +78,13 @@ impl CommandLine {
     /// option (the argument as written does not start with `-`, the value puts a `-` first) is refused unless its
     /// parameter is one of `options`.
     pub fn render(&self, params: &Params, options: &BTreeSet<String>) -> Result<Vec<String>, CommandError> {
-        let argv: Vec<String> =
-            self.argv.iter().map(|arg| render_arg(arg, params, options)).collect::<Result<_, _>>()?;
+        let operands_from = self.operands_from();
+        let argv: Vec<String> = self
+            .argv
+            .iter()
+            .enumerate()
+            .map(|(i, arg)| render_arg(arg, params, options, i > operands_from))
+            .collect::<Result<_, _>>()?;
         for (i, arg) in argv.iter().enumerate() {
             if arg.len() > MAX_ARG_BYTES {
                 return Err(CommandError::ArgTooLong(i, arg.len()));
@@ -89,8 +100,9 @@ impl CommandLine {
     /// Checks the values that are known (a task's stored defaults) the way [`render`](Self::render) will: an
     /// argument with a parameter that has no value yet is passed over.
     pub fn check_values(&self, params: &Params, options: &BTreeSet<String>) -> Result<(), CommandError> {
-        for arg in &self.argv {
-            match render_arg(arg, params, options) {
+        let operands_from = self.operands_from();
+        for (i, arg) in self.argv.iter().enumerate() {
+            match render_arg(arg, params, options, i > operands_from) {
                 Ok(_) | Err(CommandError::MissingParam(_)) => {}
                 Err(other) => return Err(other),
             }
@@ -145,8 +157,8 @@ fn placeholders(arg: &str) -> Vec<&str> {
         .collect()
 }
 
-/// One argument with its placeholders filled.
-fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>) -> Result<String, CommandError> {
+/// One argument with its placeholders filled; `operand`: it follows a literal `--`, so a leading `-` is harmless.
+fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>, operand: bool) -> Result<String, CommandError> {
     let mut out = String::with_capacity(arg.len());
     // The parameter whose value wrote the argument's first byte, if a parameter did.
     let mut leader = None;
@@ -163,6 +175,7 @@ fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>) -> Result<
         }
     }
     if let Some(name) = leader
+        && !operand
         && out.starts_with('-')
         && !options.contains(name)
     {
@@ -232,6 +245,16 @@ mod tests {
         // Inside an argument, or after a literal first byte, a dash is just a byte.
         let inner = CommandLine::parse("echo x{v} --v={v} +{v}").unwrap();
         assert!(inner.render(&params(serde_json::json!({ "v": "-f" })), &none()).is_ok());
+        // After a literal `--` every argument is an operand; before it, not.
+        let operands = CommandLine::parse("grep {a} -- {v}").unwrap();
+        let p = params(serde_json::json!({ "a": "x", "v": "-f" }));
+        assert_eq!(operands.render(&p, &none()).unwrap(), ["grep", "x", "--", "-f"]);
+        let p = params(serde_json::json!({ "a": "-f/etc/passwd", "v": "x" }));
+        assert_eq!(operands.render(&p, &none()), Err(CommandError::OptionValue("a".into())));
+        // `--` given as a value is no separator.
+        let fake = CommandLine::parse("date {a} {b}").unwrap();
+        let p = params(serde_json::json!({ "a": "--", "b": "-f/etc/passwd" }));
+        assert_eq!(fake.render(&p, &none()), Err(CommandError::OptionValue("a".into())));
     }
 
     #[test]

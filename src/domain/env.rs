@@ -64,9 +64,19 @@ fn is_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Whether `name` is one of the refused start-up hooks.
+/// A locale variable whose value has a `/` makes glibc load locale data from that path.
+fn names_locale_files(name: &str, value: &str) -> bool {
+    is_locale_var(name) && value.contains('/')
+}
+
+fn is_locale_var(name: &str) -> bool {
+    name == "LANG" || name == "LANGUAGE" || name.starts_with("LC_")
+}
+
+/// Whether `name` is one of the refused start-up hooks (always refused, or, for the locale variables, when their
+/// value names a path).
 pub fn is_hook(name: &str) -> bool {
-    HOOKS.contains(&name) || HOOK_PREFIXES.iter().any(|p| name.starts_with(p))
+    HOOKS.contains(&name) || HOOK_PREFIXES.iter().any(|p| name.starts_with(p)) || is_locale_var(name)
 }
 
 /// The variables that may be set: everything but the hooks, and of those the ones named by the operator.
@@ -84,7 +94,8 @@ impl EnvPolicy {
         if name.starts_with("TASKYARD_") {
             return Err(EnvError::Reserved(name.to_string()));
         }
-        if is_hook(name) && !self.allowed_hooks.contains(name) {
+        let refused = if is_locale_var(name) { names_locale_files(name, value) } else { is_hook(name) };
+        if refused && !self.allowed_hooks.contains(name) {
             return Err(EnvError::Hook(name.to_string()));
         }
         if value.contains('\0') {
@@ -140,5 +151,8 @@ mod tests {
         assert!(matches!(policy.check_var("A", &"x".repeat(MAX_VALUE_BYTES + 1)), Err(EnvError::TooLong(_, _))));
         assert!(policy.check_var("REPORT_MODE", "full; rm -rf /").is_ok());
         assert!(policy.check_var("lower_case_ok", "").is_ok());
+        assert!(policy.check_var("LC_ALL", "de_DE.UTF-8").is_ok());
+        assert_eq!(policy.check_var("LC_ALL", "/tmp/evil"), Err(EnvError::Hook("LC_ALL".into())));
+        assert_eq!(policy.check_var("LANG", "../../tmp/x"), Err(EnvError::Hook("LANG".into())));
     }
 }
