@@ -1,6 +1,7 @@
 //! A cluster: real `taskyard serve` processes on a fresh PostgreSQL database of the test's own. Dropping it kills
 //! the servers, then any workload processes the test named, then drops the database.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ use crate::helpers::{DATABASE_ENV, START_POSTGRES, Server, TestApp, TestDb, kill
 pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 /// `TASKYARD_SKIP_PG=1` skips the cluster tests.
 pub const SKIP_ENV: &str = "TASKYARD_SKIP_PG";
+/// `TASKYARD_REQUIRE_PG=1` (CI sets it) makes an unreachable PostgreSQL, or `TASKYARD_SKIP_PG`, a failure.
+pub const REQUIRE_ENV: &str = "TASKYARD_REQUIRE_PG";
 
 /// The clusters take turns: each test starts several servers on two cores and some measure times (rescue, cancel)
 /// that a concurrent cluster would distort.
@@ -56,10 +59,13 @@ impl Drop for Cluster {
 
 impl Cluster {
     /// Starts `count` nodes on a new database, each with `args` after `serve --bind 127.0.0.1:0 --database-url`.
-    /// `None` (the test returns) when `TASKYARD_SKIP_PG=1`; panics with a hint when PostgreSQL is unreachable.
+    /// `None` (the test returns, saying so loudly) when `TASKYARD_SKIP_PG=1` or PostgreSQL is unreachable, unless
+    /// `TASKYARD_REQUIRE_PG=1`: then both are a failure, so that CI never skips these tests unnoticed.
     pub async fn start(count: usize, args: &[String]) -> Option<Cluster> {
+        let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
         if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
-            eprintln!("skipped: {SKIP_ENV}=1 (the cluster tests need PostgreSQL)");
+            assert!(!required, "{SKIP_ENV}=1 and {REQUIRE_ENV}=1: the cluster tests may not be skipped here");
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {SKIP_ENV}=1 (the cluster tests need PostgreSQL)");
             return None;
         }
         let turn = TURN.lock().await;
@@ -67,13 +73,27 @@ impl Cluster {
             .ok()
             .filter(|url| !url.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_POSTGRES.to_string());
-        let db = TestDb::postgres(&server).await.unwrap_or_else(|e| {
-            panic!(
-                "the cluster tests need PostgreSQL at {server}, but: {e}\n\
-                 Start it with `{START_POSTGRES}` (or point {DATABASE_ENV} at another server), \
-                 or set {SKIP_ENV}=1 to skip these tests."
-            )
-        });
+        // One failed connect (it takes the pool's acquire timeout) answers for every test after it.
+        static UNREACHABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let reached = match UNREACHABLE.get() {
+            Some(e) => Err(e.clone()),
+            None => TestDb::postgres(&server).await.inspect_err(|e| {
+                let _ = UNREACHABLE.set(e.clone());
+            }),
+        };
+        let db = match reached {
+            Ok(db) => db,
+            Err(e) => {
+                let hint = format!(
+                    "the cluster tests need PostgreSQL at {server}, but: {e}\n\
+                     Start it with `{START_POSTGRES}` (or point {DATABASE_ENV} at another server) to run them."
+                );
+                assert!(!required, "{hint}\n{REQUIRE_ENV}=1: they may not be skipped here");
+                // Straight to stderr, past the test harness's capture: a skip must be seen.
+                let _ = writeln!(std::io::stderr(), "SKIPPED: {hint}");
+                return None;
+            }
+        };
         let mut cluster = Cluster {
             nodes: Vec::new(),
             dir: Arc::new(tempfile::tempdir().expect("create a temp dir")),
