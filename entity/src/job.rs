@@ -51,6 +51,8 @@ pub struct Model {
     /// When someone asked to cancel the running job (its runner may be on another node); runners' own writes
     /// never touch it.
     pub cancel_requested_at: Option<i64>,
+    /// JSON sandbox copied from the task at submission; NULL: not sandboxed.
+    pub sandbox: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

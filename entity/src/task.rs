@@ -28,6 +28,8 @@ pub struct Model {
     pub tags: String,
     /// JSON retry policy; NULL for none.
     pub retry: Option<String>,
+    /// JSON sandbox; NULL: not sandboxed.
+    pub sandbox: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

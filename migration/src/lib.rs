@@ -7,6 +7,7 @@ mod m20261123_000002_attempts;
 mod m20261123_000003_nodes;
 mod m20261123_000004_cancel_requests;
 mod m20261201_000005_param_rules;
+mod m20261201_000006_sandbox;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_nodes::Migration),
             Box::new(m20261123_000004_cancel_requests::Migration),
             Box::new(m20261201_000005_param_rules::Migration),
+            Box::new(m20261201_000006_sandbox::Migration),
         ]
     }
 }

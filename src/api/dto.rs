@@ -8,10 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 pub use crate::domain::task::OrphanReason;
 use crate::domain::task::{TaskView, check_param_rules, rules};
 use crate::domain::{
-    AllowList, CommandLine, EnvPolicy, NewTask, Params, ParamsSchema, RetryPolicy, TaskName, TaskPatch,
+    AllowList, CommandLine, EnvPolicy, NewTask, Params, ParamsSchema, RetryPolicy, Sandbox, TaskName, TaskPatch,
 };
-use crate::engine::Due;
-use crate::engine::host;
+use crate::engine::{Due, TaskRules, host};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::PageRequest;
 
@@ -47,6 +46,9 @@ pub struct CreateTask {
     pub tags: Option<Vec<String>>,
     /// How failed attempts run again (default: never).
     pub retry: Option<RetryPolicy>,
+    /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
+    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one.
@@ -75,6 +77,9 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<RetryPolicy>)]
     pub retry: Option<Option<RetryPolicy>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Sandbox>)]
+    pub sandbox: Option<Option<Sandbox>>,
 }
 
 /// Tells a field given as `null` (Some(None)) from a field left out (None).
@@ -119,8 +124,21 @@ fn parse_cwd(path: &str) -> Result<String, ApiError> {
     Ok(path)
 }
 
+fn parse_sandbox(sandbox: Sandbox, rules: TaskRules<'_>) -> Result<Sandbox, ApiError> {
+    if rules.sandbox {
+        Ok(sandbox)
+    } else {
+        Err(invalid(
+            "sandbox: this server cannot run sandboxed tasks: bubblewrap (bwrap) is not on its PATH (Debian package \
+             bubblewrap)"
+                .into(),
+        ))
+    }
+}
+
 impl CreateTask {
-    pub fn parse(self, allow: &AllowList, env: &EnvPolicy) -> Result<NewTask, ApiError> {
+    pub fn parse(self, rules: TaskRules<'_>) -> Result<NewTask, ApiError> {
+        let (allow, env) = (rules.allow, rules.env);
         let new = NewTask {
             command: parse_command(&self.command, allow)?,
             command_text: self.command,
@@ -134,6 +152,7 @@ impl CreateTask {
             timeout_seconds: self.timeout_seconds.map(rules::timeout).transpose().map_err(invalid)?,
             tags: rules::tags(self.tags.unwrap_or_default()).map_err(invalid)?,
             retry: self.retry.map(RetryPolicy::validate).transpose().map_err(invalid)?,
+            sandbox: self.sandbox.map(|s| parse_sandbox(s, rules)).transpose()?,
         };
         check_param_rules(&new.command, &new.params, &new.option_params, new.params_schema.as_ref())
             .map_err(invalid)?;
@@ -143,7 +162,8 @@ impl CreateTask {
 
 impl UpdateTask {
     /// The patch, each field checked on its own; the checks across fields run on the updated task.
-    pub fn parse(self, allow: &AllowList, env: &EnvPolicy) -> Result<TaskPatch, ApiError> {
+    pub fn parse(self, rules: TaskRules<'_>) -> Result<TaskPatch, ApiError> {
+        let (allow, env) = (rules.allow, rules.env);
         Ok(TaskPatch {
             command: self.command.map(|c| parse_command(&c, allow).map(|cmd| (cmd, c))).transpose()?,
             name: self.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?,
@@ -159,6 +179,7 @@ impl UpdateTask {
                 .transpose()?,
             tags: self.tags.map(rules::tags).transpose().map_err(invalid)?,
             retry: self.retry.map(|r| r.map(RetryPolicy::validate).transpose().map_err(invalid)).transpose()?,
+            sandbox: self.sandbox.map(|s| s.map(|s| parse_sandbox(s, rules)).transpose()).transpose()?,
         })
     }
 }

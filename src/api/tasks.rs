@@ -28,7 +28,7 @@ fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
         (status = 422, description = "Invalid task or program not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner().parse(state.engine.allow_list(), state.engine.env_policy())?;
+    let new = body.into_inner().parse(state.engine.task_rules())?;
     let task = Task::create(new, now_ms());
     state.engine.store().tasks().insert(&task).await?;
     Ok(HttpResponse::Created()
@@ -78,7 +78,7 @@ pub async fn update(
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let patch = body.into_inner().parse(state.engine.allow_list(), state.engine.env_policy())?;
+    let patch = body.into_inner().parse(state.engine.task_rules())?;
     let tasks = state.engine.store().tasks();
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
     task.apply(patch, now_ms());

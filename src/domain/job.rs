@@ -205,6 +205,8 @@ pub struct Job {
     /// Set when a cancel was asked for while the job ran (possibly on another node). Read-only here: only
     /// `JobsStore::request_cancel` writes it.
     pub cancel_requested_at: Option<i64>,
+    /// The sandbox it runs in (copied from its task at submission); `None`: not sandboxed.
+    pub sandbox: Option<super::Sandbox>,
 }
 
 /// A job as the API shows it (and as `$stream` carries it in its unnamed events).
@@ -245,6 +247,8 @@ pub struct JobView {
     pub node_id: Option<String>,
     /// The `Idempotency-Key` the job was submitted with.
     pub idempotency_key: Option<String>,
+    /// The sandbox the job runs in; null: not sandboxed.
+    pub sandbox: Option<super::Sandbox>,
     /// Bytes and lines the process printed (all of them, stored or not).
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
@@ -277,6 +281,7 @@ impl From<&Job> for JobView {
             progress: job.progress,
             node_id: job.node_id.clone(),
             idempotency_key: job.idempotency_key.clone(),
+            sandbox: job.sandbox.clone(),
             stdout_bytes: t.stdout_bytes,
             stderr_bytes: t.stderr_bytes,
             stdout_lines: t.stdout_lines,

@@ -10,6 +10,7 @@ pub mod node;
 pub mod params;
 pub mod progress;
 pub mod retry;
+pub mod sandbox;
 pub mod schema;
 pub mod task;
 
@@ -23,6 +24,7 @@ pub use node::{Node, NodeStatus};
 pub use params::{ParamError, Params};
 pub use progress::Progress;
 pub use retry::RetryPolicy;
+pub use sandbox::Sandbox;
 pub use schema::ParamsSchema;
 pub use task::{NewTask, Task, TaskName, TaskPatch};
 

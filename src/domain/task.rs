@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schema::ParamsSchema;
-use super::{CommandLine, Params, RetryPolicy, TaskId, format_ms};
+use super::{CommandLine, Params, RetryPolicy, Sandbox, TaskId, format_ms};
 
 /// A task's optional unique name: URL-safe, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,7 @@ pub struct Task {
     pub timeout_seconds: Option<i64>,
     pub tags: Vec<String>,
     pub retry: Option<RetryPolicy>,
+    pub sandbox: Option<Sandbox>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -65,6 +66,7 @@ pub struct NewTask {
     pub timeout_seconds: Option<i64>,
     pub tags: Vec<String>,
     pub retry: Option<RetryPolicy>,
+    pub sandbox: Option<Sandbox>,
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -81,6 +83,7 @@ pub struct TaskPatch {
     pub timeout_seconds: Option<Option<i64>>,
     pub tags: Option<Vec<String>>,
     pub retry: Option<Option<RetryPolicy>>,
+    pub sandbox: Option<Option<Sandbox>>,
 }
 
 /// Field rules shared by create and update; each returns the message a user sees.
@@ -154,6 +157,9 @@ impl Task {
         }
         if let Some(retry) = patch.retry {
             self.retry = retry;
+        }
+        if let Some(sandbox) = patch.sandbox {
+            self.sandbox = sandbox;
         }
         self.updated_at = now;
     }
@@ -230,6 +236,8 @@ pub struct TaskView {
     pub tags: Vec<String>,
     /// How failed attempts run again; null: never.
     pub retry: Option<RetryPolicy>,
+    /// Run in a sandbox (bubblewrap); null: not sandboxed.
+    pub sandbox: Option<Sandbox>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -251,6 +259,7 @@ impl From<&Task> for TaskView {
             timeout_seconds: t.timeout_seconds,
             tags: t.tags.clone(),
             retry: t.retry.clone(),
+            sandbox: t.sandbox.clone(),
             created_at: format_ms(t.created_at),
             updated_at: format_ms(t.updated_at),
         }
@@ -285,6 +294,7 @@ impl Task {
             timeout_seconds: new.timeout_seconds,
             tags: new.tags,
             retry: new.retry,
+            sandbox: new.sandbox,
             created_at: now,
             updated_at: now,
         }

@@ -35,13 +35,27 @@ fn find_on_path(name: &str, path_var: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(path_var).filter(|dir| dir.is_absolute()).map(|dir| dir.join(name)).find(|p| is_executable(p))
 }
 
+/// The file a bare program name stands for on the server's own `PATH`.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    find_on_path(name, &std::env::var_os("PATH").unwrap_or_else(|| FALLBACK_PATH.into()))
+}
+
+/// The sandbox's program, bubblewrap, if the server has it.
+pub fn find_bwrap() -> Option<PathBuf> {
+    let found = find_program("bwrap");
+    match &found {
+        Some(file) => tracing::info!(file = %file.display(), "sandboxed tasks run in bubblewrap"),
+        None => tracing::info!("bubblewrap (bwrap) is not on the server's PATH: tasks cannot ask for a sandbox"),
+    }
+    found
+}
+
 /// Resolves every entry: an absolute entry is that file; a bare name is looked up on the server's `PATH`. Each
 /// resolution is logged, with a warning for an entry not found and for one that lets tasks run any code or touch
 /// any file.
 pub fn resolve_allow_list(entries: &[String]) -> AllowList {
-    let path_var = std::env::var_os("PATH").unwrap_or_else(|| FALLBACK_PATH.into());
     let resolved = entries.iter().map(|entry| {
-        let file = if entry.starts_with('/') { Some(PathBuf::from(entry)) } else { find_on_path(entry, &path_var) };
+        let file = if entry.starts_with('/') { Some(PathBuf::from(entry)) } else { find_program(entry) };
         report(entry, file.as_deref());
         (entry.clone(), file)
     });

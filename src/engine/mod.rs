@@ -10,6 +10,7 @@ pub mod hub;
 mod output;
 mod reaper;
 mod runner;
+mod sandbox;
 mod spawner;
 
 use std::collections::{BTreeSet, HashMap};
@@ -84,6 +85,15 @@ struct Running {
     pgid: Arc<AtomicI32>,
 }
 
+/// What a task may ask of this server: programs of its allow-list, environment variables its policy accepts, and
+/// a sandbox if it has bubblewrap.
+#[derive(Clone, Copy)]
+pub struct TaskRules<'a> {
+    pub allow: &'a AllowList,
+    pub env: &'a EnvPolicy,
+    pub sandbox: bool,
+}
+
 /// When a submitted job becomes due.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Due {
@@ -143,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) env_policy: EnvPolicy,
     /// The environment every job starts from (a few of the server's variables; see [`host::job_base_env`]).
     base_env: Vec<(OsString, OsString)>,
+    /// bubblewrap, which runs sandboxed jobs; `None`: this server cannot run them.
+    bwrap: Option<std::path::PathBuf>,
     spawner: spawner::Spawner,
     pub(crate) wake: Notify,
     slots: Arc<Semaphore>,
@@ -175,6 +187,7 @@ impl Engine {
             programs: host::resolve_allow_list(&config.allow),
             env_policy: EnvPolicy { allowed_hooks: config.allow_env_hooks.clone() },
             base_env: host::job_base_env(&config.env_passthrough),
+            bwrap: host::find_bwrap(),
             config,
             spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
             wake: Notify::new(),
@@ -266,12 +279,9 @@ impl Engine {
         &self.inner.hub
     }
 
-    pub fn allow_list(&self) -> &AllowList {
-        &self.inner.programs
-    }
-
-    pub fn env_policy(&self) -> &EnvPolicy {
-        &self.inner.env_policy
+    /// What a task may ask of this server.
+    pub fn task_rules(&self) -> TaskRules<'_> {
+        TaskRules { allow: &self.inner.programs, env: &self.inner.env_policy, sandbox: self.inner.bwrap.is_some() }
     }
 
     pub fn node_id(&self) -> &str {
@@ -328,6 +338,7 @@ impl Engine {
             progress: None,
             idempotency_key: submission.idempotency_key,
             cancel_requested_at: None,
+            sandbox: task.sandbox.clone(),
         };
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {

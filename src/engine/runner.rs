@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::output::{Piece, Sink, read_lines};
-use super::{Control, Inner, StopReason, host};
+use super::{Control, Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
 use crate::domain::{Job, Outcome, OutputStream, now_ms};
 
@@ -89,10 +89,21 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
     if let Some(cwd) = &job.cwd {
         host::check_dir(cwd)?;
     }
-    let mut cmd = Command::new(file);
-    cmd.as_std_mut().arg0(program);
-    cmd.args(&job.argv[1..])
-        .env_clear()
+    let mut cmd = match &job.sandbox {
+        None => {
+            let mut cmd = Command::new(file);
+            cmd.as_std_mut().arg0(program);
+            cmd.args(&job.argv[1..]);
+            cmd
+        }
+        Some(sandbox) => {
+            let bwrap = inner.bwrap.as_ref().ok_or("the job asks for a sandbox, and this node has no bubblewrap")?;
+            let mut cmd = Command::new(bwrap);
+            cmd.args(sandbox::bwrap_args(sandbox, file, &job.argv[1..], job.cwd.as_deref()));
+            cmd
+        }
+    };
+    cmd.env_clear()
         .envs(inner.base_env.iter().cloned())
         .envs(&job.env)
         .env("TASKYARD_JOB_ID", job.id.to_string())

@@ -38,6 +38,7 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         env: json("env", &m.id, &m.env)?,
         tags: json("tags", &m.id, &m.tags)?,
         retry: m.retry.as_deref().map(|r| json("retry", &m.id, r)).transpose()?,
+        sandbox: m.sandbox.as_deref().map(|s| json("sandbox", &m.id, s)).transpose()?,
         command: m.command,
         enabled: m.enabled,
         cwd: m.cwd,
@@ -61,6 +62,7 @@ pub fn task_to_row(t: &Task) -> task::ActiveModel {
         timeout_seconds: Set(t.timeout_seconds),
         tags: Set(to_json(&t.tags)),
         retry: Set(t.retry.as_ref().map(to_json)),
+        sandbox: Set(t.sandbox.as_ref().map(to_json)),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
     }
@@ -100,6 +102,7 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
         progress: m.progress.as_deref().map(|p| json("progress", id, p)).transpose()?,
         idempotency_key: m.idempotency_key,
         cancel_requested_at: m.cancel_requested_at,
+        sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
     })
 }
 
@@ -138,6 +141,7 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
         stored_bytes: Set(t.stored_bytes),
         // Written only by `request_cancel`: a runner saving its job must not erase a request it has not seen.
         cancel_requested_at: NotSet,
+        sandbox: Set(j.sandbox.as_ref().map(to_json)),
     }
 }
 

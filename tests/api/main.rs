@@ -24,6 +24,7 @@ mod progress;
 mod restart;
 mod retention;
 mod retries;
+mod sandbox;
 mod settings;
 mod stream;
 mod tasks;
