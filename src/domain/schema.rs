@@ -4,7 +4,7 @@
 //! forms and clients can use it. References are resolved only inside the document: nothing is fetched, no file is
 //! read; patterns use a linear-time regex engine.
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, PatternOptions, Validator};
@@ -15,10 +15,12 @@ use super::params::Params;
 /// Errors past this many are summed up as "and N more".
 const MAX_REPORTED: usize = 5;
 
+/// A schema document and its validator, compiled when first needed (a task read from the store pays for it only
+/// when it is executed, not when it is listed).
 #[derive(Clone)]
 pub struct ParamsSchema {
     document: Value,
-    validator: Arc<Validator>,
+    validator: Arc<OnceLock<Result<Validator, String>>>,
 }
 
 impl fmt::Debug for ParamsSchema {
@@ -41,13 +43,28 @@ impl ParamsSchema {
                 "params_schema must be a JSON Schema object, like {\"type\": \"object\", \"properties\": {}}".into()
             );
         }
-        let validator = jsonschema::options()
-            .with_draft(Draft::Draft202012)
-            .with_pattern_options(PatternOptions::regex())
-            .should_validate_formats(true)
-            .build(&document)
-            .map_err(|e| format!("params_schema is not a valid JSON Schema (draft 2020-12): {e}"))?;
-        Ok(Self { document, validator: Arc::new(validator) })
+        let schema = Self::stored(document);
+        schema.validator()?;
+        Ok(schema)
+    }
+
+    /// A document that was checked when it was stored; it is compiled at its first use.
+    pub fn stored(document: Value) -> Self {
+        Self { document, validator: Arc::new(OnceLock::new()) }
+    }
+
+    fn validator(&self) -> Result<&Validator, String> {
+        self.validator
+            .get_or_init(|| {
+                jsonschema::options()
+                    .with_draft(Draft::Draft202012)
+                    .with_pattern_options(PatternOptions::regex())
+                    .should_validate_formats(true)
+                    .build(&self.document)
+                    .map_err(|e| format!("params_schema is not a valid JSON Schema (draft 2020-12): {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     pub fn document(&self) -> &Value {
@@ -71,7 +88,7 @@ impl ParamsSchema {
     pub fn check(&self, params: &Params, partial: bool) -> Result<(), String> {
         let instance = params.to_json();
         let problems: Vec<String> = self
-            .validator
+            .validator()?
             .iter_errors(&instance)
             .filter(|e| !(partial && matches!(e.kind(), ValidationErrorKind::Required { .. })))
             .map(|e| {

@@ -30,10 +30,9 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         params_schema: m
             .params_schema
             .as_deref()
-            .map(|text| {
-                ParamsSchema::parse(json("params_schema", &m.id, text)?).map_err(|e| corrupt("params_schema", &m.id, e))
-            })
-            .transpose()?,
+            .map(|text| json("params_schema", &m.id, text))
+            .transpose()?
+            .map(ParamsSchema::stored),
         option_params: json("option_params", &m.id, &m.option_params)?,
         env: json("env", &m.id, &m.env)?,
         tags: json("tags", &m.id, &m.tags)?,
