@@ -21,7 +21,11 @@ pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let keys = req.app_data::<web::Data<AppState>>().map(|s| s.api_keys.clone()).unwrap_or_default();
+    // Without the state there is no telling which keys are required: refuse, never serve unchecked.
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(ApiError::internal(&"the API key check has no application state; refusing the request").into());
+    };
+    let keys = state.api_keys.clone();
     if !keys.is_empty() {
         let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or_default();
         // Check every key, so timing does not tell which (or whether an early one) matched.
@@ -40,7 +44,27 @@ pub async fn require_api_key(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use actix_web::middleware::from_fn;
+    use actix_web::test as actix_test;
+    use actix_web::{App, HttpResponse, web};
+
+    use super::{constant_time_eq, require_api_key};
+
+    #[actix_web::test]
+    async fn without_the_application_state_nothing_is_served() {
+        let app =
+            actix_test::init_service(App::new().service(
+                web::scope("/api").wrap(from_fn(require_api_key)).route("/x", web::get().to(HttpResponse::Ok)),
+            ))
+            .await;
+        let answer =
+            actix_test::try_call_service(&app, actix_test::TestRequest::get().uri("/api/x").to_request()).await;
+        let status = match answer {
+            Ok(res) => res.status(),
+            Err(err) => err.as_response_error().status_code(),
+        };
+        assert_eq!(status, 500, "a missing state must fail closed");
+    }
 
     #[test]
     fn compares_whole_keys() {

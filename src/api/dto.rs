@@ -282,6 +282,13 @@ impl PageQuery {
         if !(1..=MAX_PAGE_SIZE).contains(&size) {
             return Err(ApiError::new(ErrorCode::InvalidQuery, format!("size must be between 1 and {MAX_PAGE_SIZE}")));
         }
+        // The databases take a signed 64-bit offset; past it the multiplication would wrap.
+        if (page - 1).checked_mul(size).is_none_or(|offset| offset > i64::MAX as u64) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("page {page} of size {size} lies beyond any list; ask for a smaller page number"),
+            ));
+        }
         Ok(Some(PageRequest { page, size }))
     }
 }

@@ -142,6 +142,8 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         case("tasks size=1001", M::GET, format!("{tasks}?page=1&size=1001"), 400, "invalid_query"),
         case("tasks page not a number", M::GET, format!("{tasks}?page=abc&size=10"), 400, "invalid_query"),
         case("jobs page=0", M::GET, "/api/v1/jobs?page=0&size=5", 400, "invalid_query"),
+        case("tasks page past any offset", M::GET, format!("{tasks}?page=18446744073709551615&size=1000"), 400, "invalid_query"),
+        case("jobs page past any offset", M::GET, "/api/v1/jobs?page=9223372036854775807&size=2", 400, "invalid_query"),
         case("jobs unknown status", M::GET, "/api/v1/jobs?status=sleeping", 400, "invalid_query"),
         case("orphans unknown reason", M::GET, format!("{tasks}/$orphaned?reason=bored"), 400, "invalid_query"),
         case("output unknown stream", M::GET, format!("/api/v1/jobs/{done}/output?stream=stdin"), 400, "invalid_query"),
