@@ -181,9 +181,10 @@ impl From<CommandError> for ApiError {
         let code = match err {
             CommandError::NotAllowed(_) => ErrorCode::ProgramNotAllowed,
             CommandError::MissingParam(_) => ErrorCode::MissingParam,
-            CommandError::OptionValue(_) | CommandError::ArgTooLong(..) | CommandError::ArgvTooLong(_) => {
-                ErrorCode::InvalidParam
-            }
+            CommandError::OptionValue(_)
+            | CommandError::OptionPosition(_)
+            | CommandError::ArgTooLong(..)
+            | CommandError::ArgvTooLong(_) => ErrorCode::InvalidParam,
             CommandError::Empty
             | CommandError::Unsplittable
             | CommandError::PlaceholderInProgram

@@ -26,6 +26,11 @@ pub enum CommandError {
          that does not start with '-', or declare the parameter in the task's \"option_params\""
     )]
     OptionValue(String),
+    #[error(
+        "parameter '{0}' fills the first argument of a program that reads that argument as options (tar, ar, ps, \
+         ...); declare the parameter in the task's \"option_params\" if that is meant"
+    )]
+    OptionPosition(String),
     #[error("argument {0} of the command would be {1} bytes; one argument may be at most {MAX_ARG_BYTES}")]
     ArgTooLong(usize, usize),
     #[error("the command's arguments would be {0} bytes in all; at most {MAX_ARGV_BYTES}")]
@@ -52,7 +57,8 @@ impl CommandLine {
         if argv.is_empty() {
             return Err(CommandError::Empty);
         }
-        if !placeholders(&argv[0]).is_empty() {
+        // Not even an escaped `{{name}}`: the program is checked against the allow-list exactly as it runs.
+        if !placeholders(&argv[0]).is_empty() || pieces(&argv[0]).len() > 1 {
             return Err(CommandError::PlaceholderInProgram);
         }
         Ok(Self { argv })
@@ -62,10 +68,16 @@ impl CommandLine {
         &self.argv[0]
     }
 
-    /// Where a literal `--` stands: the program takes every later argument as an operand, so no value there can be
-    /// an option.
-    fn operands_from(&self) -> usize {
-        self.argv.iter().position(|a| a == "--").unwrap_or(self.argv.len())
+    /// Where each argument stands for the option rule (argv[0] included, as `Ordinary`; it holds no placeholder).
+    fn positions(&self) -> impl Iterator<Item = Position> + '_ {
+        let operands_from = self.argv.iter().position(|a| a == "--").unwrap_or(self.argv.len());
+        let program = std::path::Path::new(&self.argv[0]).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let bare = BARE_OPTION_PROGRAMS.contains(&program);
+        (0..self.argv.len()).map(move |i| match i {
+            i if i > operands_from => Position::Operand,
+            1 if bare => Position::BareOptions,
+            _ => Position::Ordinary,
+        })
     }
 
     /// The names of the parameters the command's arguments refer to.
@@ -78,12 +90,11 @@ impl CommandLine {
     /// option (the argument as written does not start with `-`, the value puts a `-` first) is refused unless its
     /// parameter is one of `options`.
     pub fn render(&self, params: &Params, options: &BTreeSet<String>) -> Result<Vec<String>, CommandError> {
-        let operands_from = self.operands_from();
         let argv: Vec<String> = self
             .argv
             .iter()
-            .enumerate()
-            .map(|(i, arg)| render_arg(arg, params, options, i > operands_from))
+            .zip(self.positions())
+            .map(|(arg, at)| render_arg(arg, params, options, at))
             .collect::<Result<_, _>>()?;
         for (i, arg) in argv.iter().enumerate() {
             if arg.len() > MAX_ARG_BYTES {
@@ -100,9 +111,8 @@ impl CommandLine {
     /// Checks the values that are known (a task's stored defaults) the way [`render`](Self::render) will: an
     /// argument with a parameter that has no value yet is passed over.
     pub fn check_values(&self, params: &Params, options: &BTreeSet<String>) -> Result<(), CommandError> {
-        let operands_from = self.operands_from();
-        for (i, arg) in self.argv.iter().enumerate() {
-            match render_arg(arg, params, options, i > operands_from) {
+        for (arg, at) in self.argv.iter().zip(self.positions()) {
+            match render_arg(arg, params, options, at) {
                 Ok(_) | Err(CommandError::MissingParam(_)) => {}
                 Err(other) => return Err(other),
             }
@@ -157,29 +167,68 @@ fn placeholders(arg: &str) -> Vec<&str> {
         .collect()
 }
 
-/// One argument with its placeholders filled; `operand`: it follows a literal `--`, so a leading `-` is harmless.
-fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>, operand: bool) -> Result<String, CommandError> {
+/// Where an argument stands, for the option rule.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// After a literal `--`: the program takes it as an operand whatever it starts with.
+    Operand,
+    /// The first argument of a program that reads it as options even without a dash (`tar cf`, `ps aux`).
+    BareOptions,
+    /// Anywhere else: an option if it starts with `-`.
+    Ordinary,
+}
+
+/// Programs whose first argument is a cluster of options with or without a leading dash.
+const BARE_OPTION_PROGRAMS: &[&str] = &["tar", "gtar", "bsdtar", "ar", "ps", "jar"];
+
+/// One argument with its placeholders filled. A value may make it an option only through parameters listed in
+/// `options`: in an argument written without a leading `-`, the parameter whose value puts a `-` first, or, when
+/// the dash is the template's own, the empty values before it; in a bare-options position, every parameter.
+fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>, at: Position) -> Result<String, CommandError> {
     let mut out = String::with_capacity(arg.len());
-    // The parameter whose value wrote the argument's first byte, if a parameter did.
-    let mut leader = None;
+    let mut filled_by = Vec::new();
+    // The parameters answerable for the argument's first byte: the one that wrote it, or the empty ones before
+    // the literal text that did.
+    let mut first_byte_by: Option<Vec<&str>> = None;
+    let mut empties = Vec::new();
     for piece in pieces(arg) {
         match piece {
-            Piece::Literal(text) => out.push_str(text),
+            Piece::Literal(text) => {
+                if first_byte_by.is_none() && !text.is_empty() {
+                    first_byte_by = Some(std::mem::take(&mut empties));
+                }
+                out.push_str(text);
+            }
             Piece::Placeholder(name) => {
                 let value = params.text(name).ok_or_else(|| CommandError::MissingParam(name.to_string()))?;
-                if out.is_empty() && !value.is_empty() {
-                    leader = Some(name);
+                if first_byte_by.is_none() {
+                    if value.is_empty() {
+                        empties.push(name);
+                    } else {
+                        first_byte_by = Some(vec![name]);
+                    }
                 }
                 out.push_str(&value);
+                filled_by.push(name);
             }
         }
     }
-    if let Some(name) = leader
-        && !operand
-        && out.starts_with('-')
-        && !options.contains(name)
-    {
-        return Err(CommandError::OptionValue(name.to_string()));
+    let unlisted = |names: &[&str]| names.iter().find(|name| !options.contains(**name)).map(|name| name.to_string());
+    match at {
+        Position::Operand => {}
+        Position::BareOptions => {
+            if let Some(name) = unlisted(&filled_by) {
+                return Err(CommandError::OptionPosition(name));
+            }
+        }
+        Position::Ordinary => {
+            if !arg.starts_with('-')
+                && out.starts_with('-')
+                && let Some(name) = unlisted(first_byte_by.as_deref().unwrap_or_default())
+            {
+                return Err(CommandError::OptionValue(name));
+            }
+        }
     }
     Ok(out)
 }
@@ -230,6 +279,7 @@ mod tests {
         assert_eq!(CommandLine::parse("echo 'open"), Err(CommandError::Unsplittable));
         assert_eq!(CommandLine::parse("{prog} x"), Err(CommandError::PlaceholderInProgram));
         assert_eq!(CommandLine::parse("echo a\0b"), Err(CommandError::Nul));
+        assert_eq!(CommandLine::parse("{{x}} a"), Err(CommandError::PlaceholderInProgram));
     }
 
     #[test]
@@ -251,6 +301,18 @@ mod tests {
         assert_eq!(operands.render(&p, &none()).unwrap(), ["grep", "x", "--", "-f"]);
         let p = params(serde_json::json!({ "a": "-f/etc/passwd", "v": "x" }));
         assert_eq!(operands.render(&p, &none()), Err(CommandError::OptionValue("a".into())));
+        // An empty value before a literal dash puts the dash first: refused too.
+        let dash = CommandLine::parse("sort {region}-{day}.csv").unwrap();
+        let p = params(serde_json::json!({ "region": "", "day": "o/tmp/x" }));
+        assert_eq!(dash.render(&p, &none()), Err(CommandError::OptionValue("region".into())));
+        let p = params(serde_json::json!({ "region": "eu", "day": "o" }));
+        assert_eq!(dash.render(&p, &none()).unwrap(), ["sort", "eu-o.csv"]);
+        // tar reads its first argument as options without any dash.
+        let tar = CommandLine::parse("tar {mode} /srv/{name}.tar data").unwrap();
+        let p = params(serde_json::json!({ "mode": "cIf", "name": "x" }));
+        assert_eq!(tar.render(&p, &none()), Err(CommandError::OptionPosition("mode".into())));
+        let modes = BTreeSet::from(["mode".to_string()]);
+        assert!(tar.render(&p, &modes).is_ok());
         // `--` given as a value is no separator.
         let fake = CommandLine::parse("date {a} {b}").unwrap();
         let p = params(serde_json::json!({ "a": "--", "b": "-f/etc/passwd" }));

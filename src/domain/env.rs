@@ -23,6 +23,11 @@ const HOOKS: &[&str] = &[
     // Interpreters' option and path variables.
     "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH",
     "R_PROFILE", "R_PROFILE_USER", "R_ENVIRON", "R_ENVIRON_USER", "EMACSLOADPATH", "VIMINIT", "EXINIT", "MYVIMRC",
+    // Where programs look for their own start-up files: a task pointing HOME at a directory with a
+    // usercustomize.py, a .zshenv or a .gitconfig makes allowed scripts run its code.
+    "HOME", "TCL_LIBRARY", "TK_LIBRARY", "TIX_LIBRARY", "TAR_OPTIONS", "WGETRC", "CURL_HOME", "PSQLRC", "PGSERVICEFILE",
+    "MYSQL_HOME", "INPUTRC", "TERMINFO", "TERMINFO_DIRS", "MAGIC", "KRB5_CONFIG", "GNUPGHOME", "GIT_CONFIG",
+    "_POSIX2_VERSION", "POSIXLY_CORRECT",
     // Programs that start an editor, pager, browser or password helper named by a variable.
     "EDITOR", "VISUAL", "PAGER", "MANPAGER", "SYSTEMD_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS",
     "SUDO_ASKPASS", "SUDO_EDITOR",
@@ -32,7 +37,7 @@ const HOOKS: &[&str] = &[
 #[rustfmt::skip]
 const HOOK_PREFIXES: &[&str] = &[
     "LD_", "DYLD_", "BASH_FUNC_", "PYTHON", "PERL", "RUBY", "GEM_", "BUNDLE_", "NODE_", "NPM_CONFIG_",
-    "npm_config_", "LUA_", "GIT_", "DOTNET_", "CORECLR_", "COMPlus_", "JULIA_",
+    "npm_config_", "LUA_", "GIT_", "DOTNET_", "CORECLR_", "COMPlus_", "JULIA_", "XDG_", "R_LIBS",
 ];
 
 /// Why a variable is refused.
@@ -69,6 +74,12 @@ fn names_locale_files(name: &str, value: &str) -> bool {
     is_locale_var(name) && value.contains('/')
 }
 
+/// `TZ` naming a file (`/etc/x`, `:/etc/x`, or a zone name that climbs out of the zone directory) makes glibc read
+/// that file; `Europe/Berlin` or `UTC+2` are names.
+fn names_zone_file(name: &str, value: &str) -> bool {
+    name == "TZ" && (value.trim_start_matches(':').starts_with('/') || value.contains(".."))
+}
+
 fn is_locale_var(name: &str) -> bool {
     name == "LANG" || name == "LANGUAGE" || name.starts_with("LC_")
 }
@@ -76,7 +87,7 @@ fn is_locale_var(name: &str) -> bool {
 /// Whether `name` is one of the refused start-up hooks (always refused, or, for the locale variables, when their
 /// value names a path).
 pub fn is_hook(name: &str) -> bool {
-    HOOKS.contains(&name) || HOOK_PREFIXES.iter().any(|p| name.starts_with(p)) || is_locale_var(name)
+    HOOKS.contains(&name) || HOOK_PREFIXES.iter().any(|p| name.starts_with(p)) || is_locale_var(name) || name == "TZ"
 }
 
 /// The variables that may be set: everything but the hooks, and of those the ones named by the operator.
@@ -94,7 +105,14 @@ impl EnvPolicy {
         if name.starts_with("TASKYARD_") {
             return Err(EnvError::Reserved(name.to_string()));
         }
-        let refused = if is_locale_var(name) { names_locale_files(name, value) } else { is_hook(name) };
+        // The locale variables and TZ are names, refused only when they name a file.
+        let refused = if is_locale_var(name) {
+            names_locale_files(name, value)
+        } else if name == "TZ" {
+            names_zone_file(name, value)
+        } else {
+            is_hook(name)
+        };
         if refused && !self.allowed_hooks.contains(name) {
             return Err(EnvError::Hook(name.to_string()));
         }
@@ -154,5 +172,13 @@ mod tests {
         assert!(policy.check_var("LC_ALL", "de_DE.UTF-8").is_ok());
         assert_eq!(policy.check_var("LC_ALL", "/tmp/evil"), Err(EnvError::Hook("LC_ALL".into())));
         assert_eq!(policy.check_var("LANG", "../../tmp/x"), Err(EnvError::Hook("LANG".into())));
+        for (name, value) in [("HOME", "/tmp/evil"), ("TCL_LIBRARY", "/tmp/t"), ("XDG_CONFIG_HOME", "/tmp/c")] {
+            assert_eq!(policy.check_var(name, value), Err(EnvError::Hook(name.into())), "{name}");
+        }
+        assert!(policy.check_var("TZ", "Europe/Berlin").is_ok());
+        assert!(policy.check_var("TZ", "UTC+2").is_ok());
+        for zone_file in ["/etc/passwd", ":/etc/passwd", "../../../etc/passwd"] {
+            assert_eq!(policy.check_var("TZ", zone_file), Err(EnvError::Hook("TZ".into())), "{zone_file}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! checked when the task is stored (its defaults must fit) and at every execute, and published with the task so
 //! forms and clients can use it. References are resolved only inside the document: nothing is fetched, no file is
 //! read; patterns use a linear-time regex engine.
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -14,6 +15,98 @@ use super::params::Params;
 
 /// Errors past this many are summed up as "and N more".
 const MAX_REPORTED: usize = 5;
+/// The largest schema document, serialised.
+const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// The most schema nodes a document may hold with every `$ref` expanded where it stands: validation work grows
+/// with it (a chain of `anyOf`s over `$ref`s doubles it per link), so it is bounded when the schema is stored.
+const MAX_EXPANDED_NODES: u64 = 10_000;
+
+/// Refuses documents whose validation could cost more than [`MAX_EXPANDED_NODES`] nodes, and the references it
+/// cannot bound: `$dynamicRef`/`$recursiveRef`, cycles, `$id` below the root (it moves where `#/...` points), and
+/// anything but a JSON pointer into this document.
+fn check_cost(document: &Value) -> Result<(), String> {
+    let size = document.to_string().len();
+    if size > MAX_SCHEMA_BYTES {
+        return Err(format!("params_schema is {size} bytes; at most {MAX_SCHEMA_BYTES}"));
+    }
+    let mut walk = CostWalk { document, memo: HashMap::new(), stack: Vec::new() };
+    let nodes = walk.cost(document, true)?;
+    if nodes > MAX_EXPANDED_NODES {
+        return Err(format!(
+            "params_schema is too costly to check: {nodes} schema nodes with its $refs expanded; at most \
+             {MAX_EXPANDED_NODES}"
+        ));
+    }
+    Ok(())
+}
+
+struct CostWalk<'a> {
+    document: &'a Value,
+    memo: HashMap<String, u64>,
+    stack: Vec<String>,
+}
+
+impl CostWalk<'_> {
+    fn cost(&mut self, node: &Value, root: bool) -> Result<u64, String> {
+        let mut total = 1u64;
+        match node {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    total = total.saturating_add(match key.as_str() {
+                        "$ref" => self.reference(value)?,
+                        "$dynamicRef" | "$recursiveRef" => {
+                            return Err(format!("params_schema: {key} is not supported; use \"$ref\": \"#/...\""));
+                        }
+                        "$id" if !root => return Err("params_schema: $id is supported only at the root".into()),
+                        // Values, not schemas.
+                        "enum" | "const" | "default" | "examples" => 1,
+                        _ => self.cost(value, false)?,
+                    });
+                    if total > MAX_EXPANDED_NODES {
+                        return Ok(total);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    total = total.saturating_add(self.cost(item, false)?);
+                    if total > MAX_EXPANDED_NODES {
+                        return Ok(total);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(total)
+    }
+
+    fn reference(&mut self, target: &Value) -> Result<u64, String> {
+        let Some(pointer) = target.as_str().and_then(|r| r.strip_prefix('#')) else {
+            return Err(format!(
+                "params_schema: $ref {target} is not supported: only \"#\" and \"#/...\" (inside the document)"
+            ));
+        };
+        if !(pointer.is_empty() || pointer.starts_with('/')) || pointer.contains('%') {
+            return Err(format!("params_schema: $ref \"#{pointer}\" is not a plain JSON pointer into the document"));
+        }
+        if let Some(cost) = self.memo.get(pointer) {
+            return Ok(*cost);
+        }
+        if self.stack.iter().any(|p| p == pointer) {
+            return Err(format!("params_schema: $ref \"#{pointer}\" refers to itself (cycles are not supported)"));
+        }
+        let node = self
+            .document
+            .pointer(pointer)
+            .ok_or_else(|| format!("params_schema: $ref \"#{pointer}\" points at nothing in the document"))?;
+        self.stack.push(pointer.to_string());
+        let cost = self.cost(node, false);
+        self.stack.pop();
+        let cost = cost?;
+        self.memo.insert(pointer.to_string(), cost);
+        Ok(cost)
+    }
+}
 
 /// A schema document and its validator, compiled when first needed (a task read from the store pays for it only
 /// when it is executed, not when it is listed).
@@ -43,6 +136,7 @@ impl ParamsSchema {
                 "params_schema must be a JSON Schema object, like {\"type\": \"object\", \"properties\": {}}".into()
             );
         }
+        check_cost(&document)?;
         let schema = Self::stored(document);
         schema.validator()?;
         Ok(schema)
@@ -87,8 +181,11 @@ impl ParamsSchema {
     /// defaults need not hold every value; the execute request brings the rest).
     pub fn check(&self, params: &Params, partial: bool) -> Result<(), String> {
         let instance = params.to_json();
-        let problems: Vec<String> = self
-            .validator()?
+        let validator = self.validator()?;
+        if validator.is_valid(&instance) {
+            return Ok(());
+        }
+        let problems: Vec<String> = validator
             .iter_errors(&instance)
             .filter(|e| !(partial && matches!(e.kind(), ValidationErrorKind::Required { .. })))
             .map(|e| {
@@ -112,6 +209,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A chain of `anyOf`s over `$ref`s: each link doubles the work of checking a value.
+    fn fan_out(links: usize) -> Value {
+        let mut defs = serde_json::Map::new();
+        for i in 0..links {
+            let next = json!({ "$ref": format!("#/$defs/d{}", i + 1) });
+            defs.insert(format!("d{i}"), json!({ "anyOf": [next.clone(), next] }));
+        }
+        defs.insert(format!("d{links}"), json!({ "type": "integer" }));
+        json!({ "$defs": defs, "properties": { "x": { "$ref": "#/$defs/d0" } } })
+    }
+
+    #[test]
+    fn schemas_that_cost_too_much_to_check_are_refused_when_stored() {
+        assert!(ParamsSchema::parse(fan_out(4)).is_ok());
+        let started = std::time::Instant::now();
+        let err = ParamsSchema::parse(fan_out(24)).unwrap_err();
+        assert!(err.contains("too costly"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "refusing took {:?}", started.elapsed());
+        let huge = json!({ "description": "x".repeat(MAX_SCHEMA_BYTES) });
+        assert!(ParamsSchema::parse(huge).unwrap_err().contains("bytes"));
+    }
 
     fn params(v: Value) -> Params {
         Params::parse(v.as_object().unwrap().clone()).unwrap()
@@ -165,6 +284,14 @@ mod tests {
         assert!(ParamsSchema::parse(json!({ "type": "string", "pattern": "(" })).is_err());
         for outside in ["http://127.0.0.1:1/schema.json", "file:///etc/passwd"] {
             assert!(ParamsSchema::parse(json!({ "$ref": outside })).is_err(), "{outside}");
+        }
+        for unbounded in [
+            json!({ "$defs": { "a": { "$ref": "#/$defs/a" } }, "properties": { "n": { "$ref": "#/$defs/a" } } }),
+            json!({ "$dynamicRef": "#meta" }),
+            json!({ "properties": { "n": { "$id": "https://example.com/n", "type": "integer" } } }),
+            json!({ "properties": { "n": { "$ref": "#/nowhere" } } }),
+        ] {
+            assert!(ParamsSchema::parse(unbounded.clone()).is_err(), "{unbounded}");
         }
         let inside = json!({ "$defs": { "n": { "type": "integer" } }, "properties": { "n": { "$ref": "#/$defs/n" } } });
         assert!(ParamsSchema::parse(inside).unwrap().check(&params(json!({ "n": "x" })), false).is_err());

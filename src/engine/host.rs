@@ -94,13 +94,28 @@ fn report(entry: &str, file: Option<&Path>) {
 pub fn job_base_env(passthrough: &BTreeSet<String>) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(key, _)| {
-            key.to_str().is_some_and(|k| BASE_ENV.contains(&k) || k.starts_with("LC_") || passthrough.contains(k))
+            key != "PATH"
+                && key
+                    .to_str()
+                    .is_some_and(|k| BASE_ENV.contains(&k) || k.starts_with("LC_") || passthrough.contains(k))
         })
         .collect();
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".into(), FALLBACK_PATH.into()));
-    }
+    env.push(("PATH".into(), job_path(std::env::var_os("PATH"))));
     env
+}
+
+/// The jobs' `PATH`: the server's, without relative or empty directories (with them, a job's working directory
+/// would choose the programs its scripts run by name).
+fn job_path(server: Option<OsString>) -> OsString {
+    let Some(server) = server else { return FALLBACK_PATH.into() };
+    let dirs: Vec<PathBuf> = std::env::split_paths(&server).filter(|d| d.is_absolute()).collect();
+    if dirs.len() < std::env::split_paths(&server).count() {
+        tracing::warn!(
+            path = %server.to_string_lossy(),
+            "the server's PATH has relative or empty directories; jobs get it without them"
+        );
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| FALLBACK_PATH.into())
 }
 
 #[cfg(test)]
@@ -121,6 +136,12 @@ mod tests {
         assert_eq!(find_on_path("echo", &with_dir), Some(fake));
         assert_eq!(find_on_path("definitely-not-a-program-xyz", &with_dir), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn jobs_get_only_absolute_path_directories() {
+        assert_eq!(job_path(Some(".:/usr/bin::bin:/bin".into())), "/usr/bin:/bin");
+        assert_eq!(job_path(None), FALLBACK_PATH);
     }
 
     #[test]

@@ -146,7 +146,8 @@ async fn loader_and_interpreter_hooks_are_refused_unless_allowed_by_name() {
         "HOSTALIASES", "LOCPATH", "BASH_ENV", "ENV", "SHELLOPTS", "PS4", "PYTHONPATH", "PYTHONSTARTUP",
         "PYTHONWARNINGS", "PERL5OPT", "PERL5LIB", "PERLLIB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH",
         "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "LUA_INIT", "GIT_SSH_COMMAND", "PAGER", "EDITOR", "OPENSSL_CONF",
-        "npm_config_script_shell", "TASKYARD_JOB_ID",
+        "npm_config_script_shell", "TASKYARD_JOB_ID", "HOME", "TCL_LIBRARY", "XDG_CONFIG_HOME", "TAR_OPTIONS",
+        "_POSIX2_VERSION",
     ];
     for hook in hooks {
         let body = json!({ "command": "echo hi", "env": { hook: "/tmp/x" } });
@@ -186,7 +187,7 @@ async fn loader_and_interpreter_hooks_are_refused_unless_allowed_by_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execute_parameter_never_becomes_an_option() {
     let dir = temp_dir();
-    let (_server, app) = start(&dir, &["--allow", "date", "--allow", "echo"], &[]).await;
+    let (_server, app) = start(&dir, &["--allow", "date", "--allow", "echo", "--allow", "tar"], &[]).await;
     let task = app.create_task_ok(json!({ "command": "date -u {fmt}", "params": { "fmt": "+%Y" } })).await;
     let id = str_of(&task, "id");
     for value in
@@ -204,9 +205,40 @@ async fn an_execute_parameter_never_becomes_an_option() {
     assert_eq!(run.job["status"], "completed");
     assert!(run.stdout()[0].chars().all(|c| c.is_ascii_digit()), "{:?}", run.stdout());
 
+    // An empty value before the template's own dash puts the dash first: refused too.
+    let dashed = app.create_task_ok(json!({ "command": "echo {a}-{b}", "params": { "a": "report", "b": "v1" } })).await;
+    let problem = app
+        .execute(str_of(&dashed, "id"), Some(&json!({ "params": { "a": "", "b": "e" } })))
+        .await
+        .expect_problem(400, "invalid_param", "an empty value before a literal dash");
+    assert!(str_of(&problem, "detail").contains("'a'"), "{problem}");
+    assert_eq!(app.run_task(&dashed, None).await.stdout(), ["report-v1"]);
+
     // A value inside an argument is just bytes there.
     let inside = app.create_task_ok(json!({ "command": "echo x{v} --v={v}" })).await;
     assert_eq!(app.run_task(&inside, Some(json!({ "v": "-f" }))).await.stdout(), ["x-f --v=-f"]);
+
+    // tar reads its first argument as options, dash or not (`cIf` would run a command through a shell): a
+    // parameter there must be declared, and an enum keeps it to the modes the author means.
+    let archive = dir.path().join("a").display().to_string();
+    let tar_command = format!("tar {{mode}} {archive}.tar -C / etc/hostname");
+    let problem = app.create_task(&json!({ "command": tar_command, "params": { "mode": "cf" } })).await.expect_problem(
+        422,
+        "validation_failed",
+        "tar's option position undeclared",
+    );
+    assert!(str_of(&problem, "detail").contains("'mode'"), "{problem}");
+    let tar = app
+        .create_task_ok(json!({
+            "command": tar_command, "params": { "mode": "cf" }, "option_params": ["mode"],
+            "params_schema": { "properties": { "mode": { "enum": ["cf", "tf"] } } }
+        }))
+        .await;
+    app.execute(str_of(&tar, "id"), Some(&json!({ "params": { "mode": "cIf" } }))).await.expect_problem(
+        400,
+        "invalid_param",
+        "a tar mode outside the enum",
+    );
 
     // A stored default is held to the same rule, and a task may declare a parameter that carries options.
     app.create_task(&json!({ "command": "date {fmt}", "params": { "fmt": "-f/etc/passwd" } })).await.expect_problem(
@@ -223,6 +255,17 @@ async fn an_execute_parameter_never_becomes_an_option() {
     assert_eq!(flags["option_params"], json!(["flag"]));
     let run = app.run_task(&flags, Some(json!({ "flag": "-u" }))).await;
     assert_eq!(run.job["status"], "completed", "{}", run.job);
+}
+
+/// A chain of `anyOf`s over `$ref`s, each link doubling the work of checking a value.
+fn fan_out(links: usize) -> Value {
+    let mut defs = serde_json::Map::new();
+    for i in 0..links {
+        let next = json!({ "$ref": format!("#/$defs/d{}", i + 1) });
+        defs.insert(format!("d{i}"), json!({ "anyOf": [next.clone(), next] }));
+    }
+    defs.insert(format!("d{links}"), json!({ "type": "integer" }));
+    json!({ "$defs": defs, "properties": { "x": { "$ref": "#/$defs/d0" } } })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,6 +306,7 @@ async fn parameters_are_checked_against_the_task_schema() {
         (json!({ "command": "echo {n}", "params_schema": { "$ref": "http://127.0.0.1:9/s.json" } }), "remote ref"),
         (json!({ "command": "echo {n}", "params_schema": { "$ref": "file:///etc/passwd" } }), "file ref"),
         (json!({ "command": "echo {n}", "params": { "n": 7 }, "params_schema": schema }), "default out of range"),
+        (json!({ "command": "echo {n}", "params_schema": fan_out(24) }), "a schema too costly to check"),
     ] {
         app.create_task(&bad).await.expect_problem(422, "validation_failed", why);
     }
@@ -289,6 +333,7 @@ async fn the_server_environment_stays_the_server_s() {
         ("SSH_AUTH_SOCK", "/tmp/ssh-secret-4711"),
         ("SHARED_SETTING", "passed-on-purpose"),
         ("LC_TIME", "C"),
+        ("PATH", ".::/usr/local/bin:/usr/bin:/bin"),
     ];
     let args = ["--allow", "sh", "--env-passthrough", "SHARED_SETTING"];
     let (_server, mut app) = start(&dir, &args, &secrets).await;
@@ -301,6 +346,8 @@ async fn the_server_environment_stays_the_server_s() {
         assert!(env.iter().any(|l| l.starts_with(expected)), "{expected} missing:\n{text}");
     }
     assert!(env.iter().any(|l| l == "LC_TIME=C"), "LC_* passes:\n{text}");
+    let path = env.iter().find_map(|l| l.strip_prefix("PATH=")).expect("PATH");
+    assert!(std::env::split_paths(path).all(|d| d.is_absolute()), "relative PATH directories reach the job: {path}");
     let names: Vec<&str> = env.iter().filter_map(|l| l.split('=').next()).collect();
     let allowed = ["PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "PWD", "SHLVL", "_", "OLDPWD"];
     for name in names {
