@@ -78,8 +78,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings =
-        Settings { bind: "127.0.0.1:0".to_string(), database_url: db.url().to_string(), ..Settings::default() };
+    // Free disk space is not what these tests are about: a crowded disk must not fail them. The tests of
+    // `min_free_bytes` set their own value.
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".to_string(),
+        database_url: db.url().to_string(),
+        min_free_bytes: 0,
+        ..Settings::default()
+    };
     configure(&mut settings);
     let api_key = settings.api_keys.first().cloned();
     let app = Application::build(settings).await.expect("build the application");
