@@ -24,6 +24,8 @@ mod restart;
 mod retention;
 mod retries;
 mod settings;
+mod storage;
+mod storage_pg;
 mod stream;
 mod tasks;
 mod truncation;

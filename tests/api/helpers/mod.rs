@@ -11,6 +11,7 @@ mod procs;
 mod reaping;
 mod reply;
 mod sse;
+mod storage;
 
 use std::sync::{Arc, Once};
 
@@ -29,6 +30,7 @@ pub use procs::*;
 pub use reaping::*;
 pub use reply::*;
 pub use sse::*;
+pub use storage::*;
 
 /// reqwest is built with `rustls-no-provider`: a crypto provider must be installed once per process.
 pub fn install_crypto_provider() {
