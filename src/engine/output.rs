@@ -320,6 +320,28 @@ impl Sink {
         }
     }
 
+    /// Gives up the output lines still waiting to be stored (counted as dropped, each as its text and a newline),
+    /// so that a job's final record, which carries them, fits in what room there is: its end matters more than its
+    /// last lines.
+    pub fn shed_output(&mut self) {
+        let t = &mut self.job.totals;
+        let before = self.batch.len();
+        self.batch.retain(|d| {
+            let output = matches!(d.kind, EventKind::Stdout | EventKind::Stderr);
+            if output {
+                let bytes = d.data.len() as i64 + 1;
+                t.dropped_lines += 1;
+                t.dropped_bytes += bytes;
+                t.stored_bytes -= bytes.min(t.stored_bytes);
+            }
+            !output
+        });
+        self.progress_at = self.batch.iter().rposition(|d| d.kind == EventKind::Progress);
+        if self.batch.len() < before {
+            tracing::warn!(job = %self.job.id, lines = before - self.batch.len(), "no room: dropping output not yet stored");
+        }
+    }
+
     /// Keeps track of whether the storage takes writes: while it fails, new output is not kept for storing and
     /// flushes back off.
     fn storage_answered(&mut self, saved: &StoreResult<bool>) {

@@ -348,6 +348,9 @@ async fn record_finish(sink: &mut Sink, finish: Finish) {
                 return;
             }
             Err(err) => {
+                if err.fault() == Some(crate::store::Fault::Full) {
+                    sink.shed_output();
+                }
                 failures += 1;
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::warn!(job = %sink.job.id, error = %err, failures, "cannot store the job's result yet; will retry");

@@ -38,11 +38,11 @@ async fn a_full_disk_answers_507_loses_nothing_and_resumes_when_freed() {
     if sqlite_only("the database file lives on a tmpfs") || root_only("mounts a tmpfs to fill it") {
         return;
     }
-    let fs = Tmpfs::mount(8);
+    let fs = Tmpfs::mount(16);
     let marks = tempfile::tempdir().expect("a marker dir");
     let app = spawn_app_in(fs.dir.clone(), |s| {
         s.allow.push("sh".into());
-        s.output_max_bytes = 1 << 20;
+        s.output_max_bytes = 256 << 10;
         s.lease_seconds = 3;
     })
     .await;
@@ -64,7 +64,7 @@ async fn a_full_disk_answers_507_loses_nothing_and_resumes_when_freed() {
 
     // Some room, then big jobs fill it while they run, and more work arrives meanwhile.
     std::fs::remove_file(&filler).expect("free the disk");
-    let filler = fs.fill("filler", 1 << 20);
+    let filler = fs.fill("filler", 512 << 10);
     for _ in 0..3 {
         ledger.note(&app.execute(&big, None).await, "execute the big task while the disk fills");
         for _ in 0..2 {
