@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Fault injection for taskyard: kill -9 the server twice while 200 jobs run, then check what survived.
+"""Fault injection for taskyard: kill -9 the server twice while 200 jobs run, then fill its disk; check what survived.
 
-    python3 examples/fault.py [--seed N] [--keep] [BINARY]
+    python3 examples/fault.py [--seed N] [--keep] [--no-storage] [BINARY]
 
 BINARY defaults to $TASKYARD_BIN, then target/release/taskyard, then target/debug/taskyard (relative to the
 repository). The script builds nothing. It uses a fresh temporary directory (SQLite file, side-effect file, server
@@ -28,7 +28,9 @@ What it does:
          exactly its expected lines;
      (d) no process of any job is left: none orphaned by a killed server ~1 s after the restart, none at
          the end (found by FAULT_RUN=/TASKYARD_JOB_ID= in /proc/*/environ or the side-effect path in cmdline).
-Prints one summary line, `... -> OK` and exit 0 when all checks pass, else the failures and exit 1.
+  6. the storage phase (examples/fault_storage.py; as root, else skipped): a new server on a 40 MiB tmpfs that is
+     filled, given 3 MiB while big and small jobs run, and freed; checks (s1)-(s5) listed there.
+Prints one summary line per phase, `... -> OK` and exit 0 when all checks pass, else the failures and exit 1.
 """
 import argparse
 import http.client
@@ -198,6 +200,28 @@ class Api:
                 return resp.status, doc
             except (OSError, http.client.HTTPException):
                 if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def call_raw(self, method, path, body=None, timeout=10.0):
+        """One request answered as it is (no retry on 503): (status, JSON or text, headers in lower case)."""
+        for attempt in range(50):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                data = json.dumps(body).encode() if body is not None else None
+                h = {"Content-Type": "application/json"} if body is not None else {}
+                conn.request(method, path, body=data, headers=h)
+                resp = conn.getresponse()
+                raw = resp.read()
+                headers = {k.lower(): v for k, v in resp.getheaders()}
+                conn.close()
+                try:
+                    doc = json.loads(raw) if raw else None
+                except ValueError:
+                    doc = raw.decode("utf-8", "replace")
+                return resp.status, doc, headers
+            except (OSError, http.client.HTTPException):
+                if attempt == 49:
                     raise
                 time.sleep(0.2)
 
@@ -383,6 +407,7 @@ def main():
                     "target/debug)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--no-storage", action="store_true", help="skip the storage phase (a tmpfs filled and freed)")
     opts = ap.parse_args()
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -417,6 +442,15 @@ def main():
     ok = False
     try:
         ok = run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, followers)
+        if not opts.no_storage:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from fault_storage import storage_phase
+            port = free_port()
+            line, bad = storage_phase(binary, workdir, port, Api(port), server.env, log)
+            print(f"fault: seed={seed} {line} -> {'OK' if not bad else 'FAIL'}", flush=True)
+            for msg in bad[:20]:
+                print(f"  - {msg}", flush=True)
+            failures += bad
     except Exception as e:  # noqa: BLE001 - report anything as a failure of the run
         import traceback
         traceback.print_exc()

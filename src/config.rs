@@ -59,6 +59,9 @@ pub struct Settings {
     /// The URL other people reach this node's API at, as the node registry shows it (default: http:// and the
     /// address it listens on).
     pub advertise_url: Option<String>,
+    /// SQLite: below this much free space under the database file, new jobs and task writes are refused and job
+    /// output is no longer stored, until there is room again (0: never). PostgreSQL: not checked.
+    pub min_free_bytes: u64,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Default for Settings {
             database_max_connections: None,
             database_statement_timeout_seconds: 30,
             advertise_url: None,
+            min_free_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -173,6 +177,7 @@ impl Settings {
         DbOptions {
             max_connections: self.database_max_connections.unwrap_or(if sqlite { 8 } else { 16 }),
             statement_timeout: Duration::from_secs(self.database_statement_timeout_seconds),
+            min_free_bytes: self.min_free_bytes,
         }
     }
 

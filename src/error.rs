@@ -30,6 +30,17 @@ macro_rules! error_codes {
     };
 }
 
+impl ErrorCode {
+    /// Seconds a client should wait before trying again, for errors that pass by themselves.
+    pub fn retry_after(self) -> Option<u32> {
+        match self {
+            ErrorCode::StorageUnavailable => Some(2),
+            ErrorCode::StorageFull => Some(10),
+            _ => None,
+        }
+    }
+}
+
 error_codes! {
     InvalidJson => "invalid_json", BAD_REQUEST, "Malformed JSON";
     InvalidBody => "invalid_body", UNPROCESSABLE_ENTITY, "Invalid request body";
@@ -53,7 +64,8 @@ error_codes! {
     InvalidParam => "invalid_param", BAD_REQUEST, "Invalid parameter";
     Unauthorized => "unauthorized", UNAUTHORIZED, "Unauthorized";
     InternalError => "internal_error", INTERNAL_SERVER_ERROR, "Internal server error";
-    DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE, "Database unavailable";
+    StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE, "Storage unavailable";
+    StorageFull => "storage_full", INSUFFICIENT_STORAGE, "Storage full";
 }
 
 /// An RFC 9457 problem details body.
@@ -105,7 +117,8 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
             StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
-            StatusCode::SERVICE_UNAVAILABLE => ErrorCode::DatabaseUnavailable,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorCode::StorageUnavailable,
+            StatusCode::INSUFFICIENT_STORAGE => ErrorCode::StorageFull,
             s if s.is_server_error() => ErrorCode::InternalError,
             _ => ErrorCode::BadRequest,
         };
@@ -140,6 +153,9 @@ impl ResponseError for ApiError {
         if self.code == ErrorCode::Unauthorized {
             res.insert_header((header::WWW_AUTHENTICATE, "X-API-Key"));
         }
+        if let Some(seconds) = self.code.retry_after() {
+            res.insert_header((header::RETRY_AFTER, seconds));
+        }
         res.json(self.problem())
     }
 }
@@ -168,9 +184,27 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NameTaken => Self::new(ErrorCode::NameTaken, "another task already has that name"),
             StoreError::Unavailable(e) => {
-                tracing::error!(error = %e, "database unavailable");
-                Self::new(ErrorCode::DatabaseUnavailable, "the database is unavailable; try again shortly")
+                tracing::warn!(error = %e, "write or read refused: storage unavailable");
+                Self::new(
+                    ErrorCode::StorageUnavailable,
+                    "the database cannot be written or reached (I/O error, read-only, or unreachable); nothing was \
+                     changed; try again shortly",
+                )
             }
+            StoreError::Full(e) => {
+                tracing::warn!(error = %e, "write refused: storage full");
+                Self::new(
+                    ErrorCode::StorageFull,
+                    "the database's storage is full; nothing was changed; try again once there is room",
+                )
+            }
+            StoreError::LowDisk { free, min } => Self::new(
+                ErrorCode::StorageFull,
+                format!(
+                    "free disk space under the database ({free} bytes) is below min_free_bytes ({min}); new jobs and \
+                     task changes are refused until there is room"
+                ),
+            ),
             other => Self::internal(&other),
         }
     }

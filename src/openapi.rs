@@ -20,7 +20,7 @@ use crate::error::Problem;
         api::health::health,
     ),
     components(schemas(Problem)),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &StorageErrors),
     tags(
         (name = "tasks", description = "Stored commands and running them"),
         (name = "jobs", description = "Runs of tasks: state, output, live stream, cancel"),
@@ -38,6 +38,54 @@ impl utoipa::Modify for ApiKeyScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         components
             .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
+}
+
+/// Every API route may answer 503 `storage_unavailable` (the database cannot be reached or written), and every
+/// write 507 `storage_full` (no room, or free disk space below `min_free_bytes`); both carry `Retry-After`.
+struct StorageErrors;
+
+impl utoipa::Modify for StorageErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Object, Ref, ResponseBuilder, Type};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::PROBLEM_JSON,
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Some(Object::with_type(Type::Integer)))
+                        .description(Some("Seconds to wait before trying again"))
+                        .build(),
+                )
+                .build()
+        };
+        let unavailable = problem(
+            "`storage_unavailable`: the database cannot be reached or written (I/O error, read-only, unreachable); \
+             nothing was changed",
+        );
+        let full = problem(
+            "`storage_full`: no room to store the change (the database's storage is full, or free disk space is \
+             below `min_free_bytes`); nothing was changed",
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            let writes = [&mut item.post, &mut item.put, &mut item.delete];
+            for op in writes.into_iter().flatten() {
+                op.responses.responses.entry("503".into()).or_insert_with(|| unavailable.clone().into());
+                op.responses.responses.entry("507".into()).or_insert_with(|| full.clone().into());
+            }
+            if let Some(op) = &mut item.get {
+                op.responses.responses.entry("503".into()).or_insert_with(|| unavailable.clone().into());
+            }
+        }
     }
 }
 

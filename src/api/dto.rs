@@ -389,12 +389,3 @@ pub struct OrphansResponse {
     pub orphaned_tasks: Vec<OrphanedTask>,
     pub count: usize,
 }
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// ok or unavailable.
-    pub status: String,
-    /// ok or unreachable.
-    pub database: String,
-    pub version: String,
-}

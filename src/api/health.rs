@@ -1,36 +1,87 @@
-//! `/health`: liveness and database reachability, open even when API keys are required.
+//! `/health`: liveness, database reachability and the state of the storage, open even when API keys are required.
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
-use super::dto::Health;
+use crate::store::Degraded;
 
-/// Liveness and database reachability: 503 when the database cannot be reached, or with status `draining` once
-/// the server is shutting down (a load balancer should send new work elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Everything works.
+    Ok,
+    /// The server answers and reads work, but writes fail or new work is refused; `reason` says why.
+    Degraded,
+    /// The database cannot be reached.
+    Unavailable,
+    /// The server is shutting down.
+    Draining,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseState {
+    Ok,
+    Unreachable,
+}
+
+/// Why the server is `degraded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthReason {
+    /// The newest write failed for lack of space (507 `storage_full`).
+    StorageFull,
+    /// The newest write failed: I/O error, read-only storage, or a lost connection (503 `storage_unavailable`).
+    StorageUnavailable,
+    /// Free disk space under the SQLite file is below `min_free_bytes`: new jobs and task writes are refused.
+    LowDisk,
+}
+
+impl From<Degraded> for HealthReason {
+    fn from(d: Degraded) -> Self {
+        match d {
+            Degraded::StorageFull => HealthReason::StorageFull,
+            Degraded::StorageUnavailable => HealthReason::StorageUnavailable,
+            Degraded::LowDisk => HealthReason::LowDisk,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub database: DatabaseState,
+    /// Only when `status` is `degraded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<HealthReason>,
+    pub version: String,
+}
+
+/// Liveness, database reachability and storage state: 200 `ok`, or 200 `degraded` with a `reason` while writes
+/// fail or free disk space is low (reads and streams still work); 503 when the database cannot be reached, or with
+/// status `draining` once the server is shutting down (a load balancer should send new work elsewhere).
 #[utoipa::path(get, path = "/health", tag = "health",
     responses(
-        (status = 200, description = "Healthy", body = Health),
+        (status = 200, description = "Healthy, or degraded (see `reason`)", body = Health),
         (status = 503, description = "Database unreachable, or shutting down", body = Health),
     ))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let version = env!("CARGO_PKG_VERSION").to_string();
-    let ping = state.engine.store().ping().await;
-    if state.engine.is_draining() {
-        let database = if ping.is_ok() { "ok" } else { "unreachable" };
-        return HttpResponse::ServiceUnavailable().json(Health {
-            status: "draining".into(),
-            database: database.into(),
-            version,
-        });
-    }
-    match ping {
-        Ok(()) => HttpResponse::Ok().json(Health { status: "ok".into(), database: "ok".into(), version }),
-        Err(err) => {
+    let store = state.engine.store();
+    let ping = store.ping().await;
+    let database = if ping.is_ok() { DatabaseState::Ok } else { DatabaseState::Unreachable };
+    let reason = store.degraded().map(HealthReason::from);
+    let (ok, status) = match (state.engine.is_draining(), &ping, reason) {
+        (true, ..) => (false, HealthStatus::Draining),
+        (false, Err(err), _) => {
             tracing::warn!(error = %err, "health check: database unreachable");
-            HttpResponse::ServiceUnavailable().json(Health {
-                status: "unavailable".into(),
-                database: "unreachable".into(),
-                version,
-            })
+            (false, HealthStatus::Unavailable)
         }
-    }
+        (false, Ok(()), Some(_)) => (true, HealthStatus::Degraded),
+        (false, Ok(()), None) => (true, HealthStatus::Ok),
+    };
+    let reason = if status == HealthStatus::Degraded { reason } else { None };
+    let body = Health { status, database, reason, version };
+    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }

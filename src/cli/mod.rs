@@ -33,7 +33,7 @@ pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
     /// api_keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
     /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
-    /// database_statement_timeout_seconds, advertise_url).
+    /// database_statement_timeout_seconds, advertise_url, min_free_bytes).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8000].
@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// The URL this node's API is reached at, for the node registry [default: http://<listening address>].
     #[arg(long, env = "TASKYARD_ADVERTISE_URL", value_name = "URL")]
     pub advertise_url: Option<String>,
+    /// SQLite: below this much free disk space under the database, refuse new jobs and task writes (507) and store
+    /// no more job output, until there is room; 0 turns it off [default: 268435456 (256 MiB)].
+    #[arg(long, env = "TASKYARD_MIN_FREE_BYTES", value_name = "BYTES")]
+    pub min_free_bytes: Option<u64>,
 }
 
 impl ServeArgs {
@@ -147,6 +151,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.advertise_url {
             s.advertise_url = Some(v.clone());
+        }
+        if let Some(v) = self.min_free_bytes {
+            s.min_free_bytes = v;
         }
         if let Ok(key) = std::env::var("TASKYARD_API_KEY")
             && !key.is_empty()

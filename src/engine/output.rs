@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
+use tokio::time::{Duration, Instant};
 
 use super::Inner;
 use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress, now_ms};
@@ -74,6 +75,29 @@ const MAX_TAIL_LINES: usize = 10_000;
 /// The tail of a stream holds at most this many bytes, whatever the bound.
 const MAX_TAIL_BYTES: u64 = 1024 * 1024;
 
+/// After a flush failed for lack of storage, the next one waits at least this long (doubling up to the maximum).
+const STORAGE_RETRY_MIN: Duration = Duration::from_millis(250);
+const STORAGE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Why a stream's output stopped being stored, as its `truncated` event says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Cut {
+    /// It reached `output_max_bytes`.
+    #[default]
+    Limit,
+    /// The storage is full or failing, or free disk space is below `min_free_bytes`.
+    Storage,
+}
+
+impl Cut {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cut::Limit => "limit",
+            Cut::Storage => "storage",
+        }
+    }
+}
+
 /// An event waiting to be stored; it gets its sequence number when it is written.
 struct Draft {
     kind: EventKind,
@@ -87,6 +111,7 @@ struct Draft {
 struct Bound {
     head_bytes: u64,
     past_head: bool,
+    cut: Cut,
     tail: VecDeque<(String, u64, i64)>,
     tail_bytes: u64,
     dropped_lines: i64,
@@ -106,6 +131,11 @@ pub struct Sink {
     bounds: [Bound; 2],
     head_limit: u64,
     tail_limit: u64,
+    /// The newest flush failed for lack of storage: no new output is stored until a write works, and the next
+    /// flush waits until `retry_at`.
+    storage_failing: bool,
+    retry_at: Instant,
+    retry_pause: Duration,
 }
 
 fn index(stream: OutputStream) -> usize {
@@ -128,11 +158,20 @@ impl Sink {
             bounds: Default::default(),
             head_limit: limit - tail_limit,
             tail_limit,
+            storage_failing: false,
+            retry_at: Instant::now(),
+            retry_pause: STORAGE_RETRY_MIN,
         }
     }
 
+    /// Whether there is something to flush now (after a storage failure, not before its pause is over).
     pub fn has_pending(&self) -> bool {
-        !self.batch.is_empty()
+        !self.batch.is_empty() && Instant::now() >= self.retry_at
+    }
+
+    /// Output is not stored while the storage fails or free disk space is below the minimum.
+    fn storage_short(&self) -> bool {
+        self.storage_failing || self.inner.store.low_disk()
     }
 
     pub fn batch_full(&self) -> bool {
@@ -163,14 +202,21 @@ impl Sink {
                 t.stderr_lines += 1;
             }
         }
+        let short = self.storage_failing || self.inner.store.low_disk();
         let bound = &mut self.bounds[index(stream)];
-        if !bound.past_head && bound.head_bytes + bytes <= self.head_limit {
+        if !bound.past_head && !short && bound.head_bytes + bytes <= self.head_limit {
             bound.head_bytes += bytes;
             t.stored_bytes += bytes as i64;
             self.batch.push(Draft { kind: stream.kind(), data: text, at: now });
             return;
         }
-        bound.past_head = true;
+        if !bound.past_head {
+            bound.past_head = true;
+            bound.cut = if short { Cut::Storage } else { Cut::Limit };
+            if short {
+                tracing::warn!(job = %self.job.id, stream = stream.as_str(), "no room to store output: keeping only a tail in memory");
+            }
+        }
         bound.tail.push_back((text, bytes, now));
         bound.tail_bytes += bytes;
         while bound.tail_bytes > self.tail_limit || bound.tail.len() > MAX_TAIL_LINES {
@@ -183,17 +229,30 @@ impl Sink {
         }
     }
 
-    /// At the end of a stream that went past its head: a `truncated` event that says how much was dropped, then
-    /// the tail.
+    /// At the end of a stream that went past its head: a `truncated` event that says why and how much was
+    /// dropped, then the tail (unless there is still no room for it: then the tail is dropped too).
     pub fn stream_closed(&mut self, stream: OutputStream) {
         let limit = self.inner.config.output_max_bytes;
+        let short = self.storage_short();
         let bound = &mut self.bounds[index(stream)];
         if !bound.past_head {
             return;
         }
+        if short {
+            let t = &mut self.job.totals;
+            for (_, bytes, _) in bound.tail.drain(..) {
+                bound.dropped_lines += 1;
+                bound.dropped_bytes += bytes as i64;
+                t.dropped_lines += 1;
+                t.dropped_bytes += bytes as i64;
+            }
+            bound.tail_bytes = 0;
+            bound.cut = Cut::Storage;
+        }
         let now = now_ms();
         let data = serde_json::json!({
             "stream": stream.as_str(),
+            "reason": bound.cut.as_str(),
             "dropped_lines": bound.dropped_lines,
             "dropped_bytes": bound.dropped_bytes,
             "head_bytes": bound.head_bytes,
@@ -247,7 +306,9 @@ impl Sink {
         }
         let events = self.number_batch();
         let lease = Some(now_ms() + self.inner.config.lease_ms());
-        match self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &self.job, lease, &events).await {
+        let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &self.job, lease, &events).await;
+        self.storage_answered(&saved);
+        match saved {
             Ok(true) => {
                 self.published(events);
                 Ok(true)
@@ -255,6 +316,45 @@ impl Sink {
             other => {
                 self.unnumber(events);
                 other
+            }
+        }
+    }
+
+    /// Gives up the output lines still waiting to be stored (counted as dropped, each as its text and a newline),
+    /// so that a job's final record, which carries them, fits in what room there is: its end matters more than its
+    /// last lines.
+    pub fn shed_output(&mut self) {
+        let t = &mut self.job.totals;
+        let before = self.batch.len();
+        self.batch.retain(|d| {
+            let output = matches!(d.kind, EventKind::Stdout | EventKind::Stderr);
+            if output {
+                let bytes = d.data.len() as i64 + 1;
+                t.dropped_lines += 1;
+                t.dropped_bytes += bytes;
+                t.stored_bytes -= bytes.min(t.stored_bytes);
+            }
+            !output
+        });
+        self.progress_at = self.batch.iter().rposition(|d| d.kind == EventKind::Progress);
+        if self.batch.len() < before {
+            tracing::warn!(job = %self.job.id, lines = before - self.batch.len(), "no room: dropping output not yet stored");
+        }
+    }
+
+    /// Keeps track of whether the storage takes writes: while it fails, new output is not kept for storing and
+    /// flushes back off.
+    fn storage_answered(&mut self, saved: &StoreResult<bool>) {
+        match saved {
+            Err(err) if err.fault().is_some() => {
+                self.storage_failing = true;
+                self.retry_at = Instant::now() + self.retry_pause;
+                self.retry_pause = (self.retry_pause * 2).min(STORAGE_RETRY_MAX);
+            }
+            Err(_) => {}
+            Ok(_) => {
+                self.storage_failing = false;
+                self.retry_pause = STORAGE_RETRY_MIN;
             }
         }
     }
@@ -267,7 +367,9 @@ impl Sink {
         let mut events = self.number_batch();
         let (next, mut moves) = self.job.after_attempt(finished, now, super::jitter());
         events.append(&mut moves);
-        match self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &next, None, &events).await {
+        let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &next, None, &events).await;
+        self.storage_answered(&saved);
+        match saved {
             Ok(true) => {
                 self.job = next;
                 self.published(events);

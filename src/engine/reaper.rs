@@ -52,6 +52,9 @@ pub(super) async fn reap(inner: Arc<Inner>) {
                 continue;
             }
         };
+        // A job whose runner in this process is still alive is not lost: its runner is storing its end (it
+        // retries while the database refuses writes) or is about to give it up; its decision is the true one.
+        let expired: Vec<Job> = expired.into_iter().filter(|job| !inner.runs(job.id)).collect();
         if !expired.is_empty() {
             kill_leftovers(&expired.iter().map(|j| j.id).collect());
         }

@@ -354,23 +354,37 @@ fn describe(status: ExitStatus, stop: Option<Stop>, timeout: Option<i64>) -> Fin
     Finish { outcome, exit_code, signal, error }
 }
 
-/// Stores how the attempt ended, retrying a few times while the database is unavailable. If it never comes back,
-/// the job stays `running` until its lease expires and it is rescued as lost.
+/// Stores how the attempt ended, retrying with backoff for as long as the database refuses the write, so that a
+/// decision made while writes fail (finished, canceled, timed out) is written once they work again, without a
+/// restart. It stops only when the write went through or the job provably is no longer this runner's (someone
+/// else rescued it, which their write recorded). Until then the job stays `running` in the store and on its
+/// stream: nothing is published before it is stored.
 async fn record_finish(sink: &mut Sink, finish: Finish) {
     let mut delay = Duration::from_millis(100);
-    for _ in 0..8 {
+    let mut failures = 0u32;
+    loop {
         match sink.finish(finish.clone()).await {
-            Ok(true) => return,
+            Ok(true) => {
+                if failures > 0 {
+                    tracing::info!(job = %sink.job.id, failures, "stored the job's result after the database came back");
+                }
+                return;
+            }
             Ok(false) => {
                 tracing::warn!(job = %sink.job.id, "job was taken from this runner; its result is discarded");
                 return;
             }
             Err(err) => {
-                tracing::warn!(job = %sink.job.id, error = %err, "cannot store the job's result yet; will retry");
+                if err.fault() == Some(crate::store::Fault::Full) {
+                    sink.shed_output();
+                }
+                failures += 1;
+                if failures == 1 || failures.is_power_of_two() {
+                    tracing::warn!(job = %sink.job.id, error = %err, failures, "cannot store the job's result yet; will retry");
+                }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     }
-    tracing::error!(job = %sink.job.id, "gave up storing the job's result; it will show as lost after a restart");
 }

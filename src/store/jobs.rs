@@ -63,6 +63,7 @@ impl<'a> JobsStore<'a> {
     /// When the job carries an idempotency key that a job of the same task submitted at or after `keys_since`
     /// already holds, nothing is written and that job is returned instead.
     pub async fn create(&self, job: &Job, events: &[JobEvent], keys_since: i64) -> StoreResult<Created> {
+        self.db.room_for_new_work()?;
         let write = JobWrite::Create { job: job.clone(), events: events.to_vec(), keys_since };
         match self.writer.submit(write).await {
             Ok(Applied::Existing(id)) => Ok(Created::Existing(Box::new(
@@ -117,19 +118,31 @@ impl<'a> JobsStore<'a> {
         lease_until: i64,
     ) -> StoreResult<Vec<(Job, JobEvent)>> {
         let stmt = dialect::claim(self.backend, node_id, limit, now, lease_until);
-        let txn = self.db.write.begin().await?;
-        let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
-        let mut claimed = rows
-            .into_iter()
-            .map(|row| job_from_row(row).map(|job| (job.state_event(now), job)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let events: Vec<JobEvent> = claimed.iter().map(|(e, _)| e.clone()).collect();
-        insert_events(&txn, &events).await?;
-        let signals: Vec<Notice> = events.iter().map(|e| Notice::Events(e.job_id)).collect();
-        if let Some(notify) = dialect::notify(self.backend, &signals) {
-            txn.execute_raw(notify).await?;
-        }
-        txn.commit().await?;
+        let txn = self.db.wrote(self.db.write.begin().await)?;
+        let claim = async {
+            let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
+            let claimed = rows
+                .into_iter()
+                .map(|row| job_from_row(row).map(|job| (job.state_event(now), job)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let events: Vec<JobEvent> = claimed.iter().map(|(e, _)| e.clone()).collect();
+            insert_events(&txn, &events).await?;
+            let signals: Vec<Notice> = events.iter().map(|e| Notice::Events(e.job_id)).collect();
+            if let Some(notify) = dialect::notify(self.backend, &signals) {
+                txn.execute_raw(notify).await?;
+            }
+            StoreResult::Ok(claimed)
+        };
+        let mut claimed = match claim.await {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                // No process starts for a claim that is not committed; and if SQLite already rolled back by
+                // itself, this fails and the pool replaces the connection.
+                let _ = txn.rollback().await;
+                return self.db.wrote(Err(err));
+            }
+        };
+        self.db.wrote(txn.commit().await)?;
         claimed.sort_by_key(|(_, job)| job.id);
         Ok(claimed.into_iter().map(|(event, job)| (job, event)).collect())
     }
@@ -196,8 +209,8 @@ impl<'a> JobsStore<'a> {
             .filter(job::Column::Attempt.eq(attempt))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec_with_returning(self.db.write)
-            .await?;
-        Ok(rows.first().map(|row| row.cancel_requested_at.is_some()))
+            .await;
+        Ok(self.db.wrote(rows)?.first().map(|row| row.cancel_requested_at.is_some()))
     }
 
     /// Records that someone asked to cancel a running job, for its runner (wherever it is) to see at its next
@@ -208,8 +221,8 @@ impl<'a> JobsStore<'a> {
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(self.db.write)
-            .await?;
-        Ok(res.rows_affected == 1)
+            .await;
+        Ok(self.db.wrote(res)?.rows_affected == 1)
     }
 
     /// When the earliest pending job is due, if there is one.
@@ -262,19 +275,32 @@ impl<'a> JobsStore<'a> {
     /// Deletes finished jobs among `ids` with their events, in one transaction. Returns how many went.
     pub async fn delete_finished(&self, ids: &[JobId]) -> StoreResult<u64> {
         let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        let txn = self.db.write.begin().await?;
-        let finished: Vec<String> = job::Entity::find()
-            .select_only()
-            .column(job::Column::Id)
-            .filter(job::Column::Id.is_in(ids))
-            .filter(job::Column::FinishedAt.is_not_null())
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        job_event::Entity::delete_many().filter(job_event::Column::JobId.is_in(finished.clone())).exec(&txn).await?;
-        let res = job::Entity::delete_many().filter(job::Column::Id.is_in(finished)).exec(&txn).await?;
-        txn.commit().await?;
-        Ok(res.rows_affected)
+        let txn = self.db.wrote(self.db.write.begin().await)?;
+        let delete = async {
+            let finished: Vec<String> = job::Entity::find()
+                .select_only()
+                .column(job::Column::Id)
+                .filter(job::Column::Id.is_in(ids))
+                .filter(job::Column::FinishedAt.is_not_null())
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            job_event::Entity::delete_many()
+                .filter(job_event::Column::JobId.is_in(finished.clone()))
+                .exec(&txn)
+                .await?;
+            job::Entity::delete_many().filter(job::Column::Id.is_in(finished)).exec(&txn).await
+        };
+        match delete.await {
+            Ok(res) => {
+                self.db.wrote(txn.commit().await)?;
+                Ok(res.rows_affected)
+            }
+            Err(err) => {
+                let _ = txn.rollback().await;
+                self.db.wrote(Err(err))
+            }
+        }
     }
 
     /// Events of a job with `seq > after_seq`, oldest first, at most `limit`, of the given kinds (all if empty).

@@ -2,10 +2,14 @@
 //! SQLite and PostgreSQL (the claim statement, connection set-up) behind [`Backend`]. It never sees HTTP types.
 mod convert;
 mod dialect;
+mod fault;
 mod jobs;
 mod nodes;
 mod tasks;
 mod writer;
+
+#[cfg(test)]
+mod fault_tests;
 
 use std::fs::File;
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
 
 pub use dialect::{Heard, Listener, Notice};
+pub use fault::{Degraded, Fault};
 pub use jobs::{Created, JobFilter, JobsStore, OutputLine};
 pub use nodes::NodesStore;
 pub use tasks::TasksStore;
@@ -30,11 +35,13 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// PostgreSQL: longest a statement may run before the server cancels it.
     pub statement_timeout: Duration,
+    /// SQLite: below this much free space under the database file, new work is refused (0: never).
+    pub min_free_bytes: u64,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        DbOptions { max_connections: 16, statement_timeout: Duration::from_secs(30) }
+        DbOptions { max_connections: 16, statement_timeout: Duration::from_secs(30), min_free_bytes: 256 << 20 }
     }
 }
 
@@ -51,8 +58,12 @@ pub enum StoreError {
     NotFound,
     #[error("the name is taken by another task")]
     NameTaken,
-    #[error("the database is unavailable: {0}")]
+    #[error("the database cannot be written or reached: {0}")]
     Unavailable(#[source] DbErr),
+    #[error("the database's storage is full: {0}")]
+    Full(#[source] DbErr),
+    #[error("free disk space under the database is {free} bytes, below min_free_bytes ({min})")]
+    LowDisk { free: u64, min: u64 },
     #[error("database error: {0}")]
     Db(#[source] DbErr),
     #[error("stored data is corrupt: {0}")]
@@ -63,9 +74,21 @@ pub enum StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err),
-            other => StoreError::Db(other),
+        match fault::classify(&err) {
+            Some(Fault::Full) => StoreError::Full(err),
+            Some(Fault::Unavailable) => StoreError::Unavailable(err),
+            None => StoreError::Db(err),
+        }
+    }
+}
+
+impl StoreError {
+    /// The storage fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            StoreError::Full(_) | StoreError::LowDisk { .. } => Some(Fault::Full),
+            StoreError::Unavailable(_) => Some(Fault::Unavailable),
+            _ => None,
         }
     }
 }
@@ -99,13 +122,33 @@ pub struct Store {
     /// SQLite: an exclusive lock on the database file for as long as this process lives, so that no second
     /// server shares the file (each would take the other's running jobs for lost).
     lock: Option<Arc<Flock<File>>>,
+    faults: Arc<fault::Faults>,
 }
 
-/// The two connections every table store uses.
+/// The two connections every table store uses, and where their writes report storage faults.
 #[derive(Clone, Copy)]
 pub(crate) struct Conns<'a> {
     pub read: &'a DatabaseConnection,
     pub write: &'a DatabaseConnection,
+    pub faults: &'a fault::Faults,
+}
+
+impl Conns<'_> {
+    /// The outcome of a write, converted, with its storage fault (or success) noted for `/health`.
+    pub fn wrote<T, E: Into<StoreError>>(&self, result: Result<T, E>) -> StoreResult<T> {
+        let result = result.map_err(Into::into);
+        self.faults.note(result.as_ref().err().and_then(StoreError::fault), result.is_ok());
+        result
+    }
+
+    /// New work (a task written, a job queued) is refused while free disk space is below the minimum.
+    pub fn room_for_new_work(&self) -> StoreResult<()> {
+        if self.faults.low_disk() {
+            let (free, min) = self.faults.disk();
+            return Err(StoreError::LowDisk { free, min });
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -119,7 +162,11 @@ impl Store {
         } else {
             anyhow::bail!("unsupported database URL '{url}': use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB");
         };
-        let open = |max: u32| {
+        let faults = Arc::new(fault::Faults::new(options.min_free_bytes));
+        // `writes`: the pool that writes, which opens fresh connections while writes fail for want of one.
+        let open = |max: u32, writes: bool| {
+            let pg_faults = writes.then(|| faults.clone());
+            let sqlite_faults = pg_faults.clone();
             let mut opts = ConnectOptions::new(url.to_string());
             opts.sqlx_logging(false)
                 .connect_timeout(Duration::from_secs(5))
@@ -128,7 +175,11 @@ impl Store {
                 .min_connections(1);
             if backend == Backend::Postgres {
                 let ms = options.statement_timeout.as_millis().to_string();
-                opts.map_sqlx_postgres_opts(move |o: PgConnectOptions| o.options([("statement_timeout", ms.as_str())]));
+                opts.map_sqlx_postgres_opts(move |o: PgConnectOptions| o.options([("statement_timeout", ms.as_str())]))
+                    .map_sqlx_postgres_before_acquire(move |conn, _| {
+                        let fresh = pg_faults.as_deref().is_some_and(fresh_after_fault);
+                        Box::pin(async move { Ok(clean(conn) && !fresh) })
+                    });
             }
             if backend == Backend::Sqlite {
                 opts.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
@@ -136,18 +187,28 @@ impl Store {
                         .synchronous(SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
                         .create_if_missing(true)
+                })
+                .map_sqlx_sqlite_before_acquire(move |conn, _| {
+                    let fresh = sqlite_faults.as_deref().is_some_and(fresh_after_fault);
+                    Box::pin(async move { Ok(clean(conn) && !fresh) })
                 });
+                // Unit tests cap the writer's file with `PRAGMA max_page_count`, which holds per connection: every
+                // writer connection gets it. Not compiled outside tests.
+                #[cfg(test)]
+                if writes {
+                    opts.map_sqlx_sqlite_pool_opts(|o| o.after_connect(|conn, _| Box::pin(fault_tests::cap(conn))));
+                }
             }
             async move { Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}")) }
         };
-        let write = open(if backend == Backend::Sqlite { 1 } else { options.max_connections }).await?;
+        let write = open(if backend == Backend::Sqlite { 1 } else { options.max_connections }, true).await?;
         let lock = match backend {
             Backend::Sqlite => sqlite_file(url).map(|path| lock_file(&path)).transpose()?,
             Backend::Postgres => None,
         };
         // Nodes starting together must not migrate together: on PostgreSQL an advisory lock lets one at a time in.
         let guard = match backend {
-            Backend::Postgres => Some(open(1).await?),
+            Backend::Postgres => Some(open(1, false).await?),
             Backend::Sqlite => None,
         };
         if let Some(conn) = &guard {
@@ -160,15 +221,31 @@ impl Store {
         }
         migrated.map_err(|e| anyhow::anyhow!("cannot migrate database {url}: {e}"))?;
         let read = match backend {
-            Backend::Sqlite => open(options.max_connections).await?,
+            Backend::Sqlite => open(options.max_connections, false).await?,
             Backend::Postgres => write.clone(),
         };
-        let writer = writer::Writer::start(write.clone(), backend);
-        Ok(Store { read, write, writer, backend, url: url.to_string(), lock })
+        if let Some(file) = sqlite_file(url) {
+            fault::watch_disk(&faults, &file);
+        } else if backend == Backend::Postgres && options.min_free_bytes > 0 {
+            tracing::info!("min_free_bytes does not apply to PostgreSQL (no local database file); not checked");
+        }
+        let writer = writer::Writer::start(write.clone(), backend, faults.clone());
+        Ok(Store { read, write, writer, backend, url: url.to_string(), lock, faults })
     }
 
     fn conns(&self) -> Conns<'_> {
-        Conns { read: &self.read, write: &self.write }
+        Conns { read: &self.read, write: &self.write, faults: &self.faults }
+    }
+
+    /// Why the storage is not healthy now, if it is not: the newest write failed (full, or unavailable), or free
+    /// disk space is below `min_free_bytes`.
+    pub fn degraded(&self) -> Option<Degraded> {
+        self.faults.degraded()
+    }
+
+    /// Free disk space is below `min_free_bytes`: running jobs store no more output.
+    pub fn low_disk(&self) -> bool {
+        self.faults.low_disk()
     }
 
     pub fn backend(&self) -> Backend {
@@ -190,7 +267,7 @@ impl Store {
     /// Tells the other nodes (PostgreSQL; nothing to do on SQLite).
     pub async fn notify(&self, notice: Notice) -> StoreResult<()> {
         if let Some(stmt) = dialect::notify(self.backend, &[notice]) {
-            self.write.execute_raw(stmt).await?;
+            self.conns().wrote(self.write.execute_raw(stmt).await)?;
         }
         Ok(())
     }
@@ -220,6 +297,26 @@ impl Store {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
     }
+}
+
+/// Whether a pooled connection may be handed out: only outside any transaction. A transaction that outlived its
+/// owner would swallow every later statement of the connection into it, acknowledged and never committed. That is
+/// what SQLite's automatic rollback after `SQLITE_FULL` or an I/O error used to cause: the driver's `ROLLBACK`
+/// then fails ("no transaction is active"), the driver still counts one open transaction, the next `BEGIN`
+/// becomes a `SAVEPOINT` and the next rollback a `ROLLBACK TO`, which leaves SQLite inside a transaction for good.
+/// Such a connection is closed and the pool opens a fresh one.
+fn clean<C: sea_orm::sqlx::Connection>(conn: &mut C) -> bool {
+    let dirty = conn.is_in_transaction();
+    if dirty {
+        tracing::warn!("discarding a database connection left inside a transaction; opening a fresh one");
+    }
+    !dirty
+}
+
+/// While the newest write failed because the storage could not be written or reached, every connection is opened
+/// afresh: one opened while the file was read-only stays read-only, and a dead server connection is dead.
+fn fresh_after_fault(faults: &fault::Faults) -> bool {
+    faults.last_write() == Some(Fault::Unavailable)
 }
 
 /// The file behind a `sqlite:` URL, or `None` for an in-memory database.

@@ -44,7 +44,7 @@ impl<'a> NodesStore<'a> {
     }
 
     pub async fn register(&self, node: &Node) -> StoreResult<()> {
-        node::Entity::insert(to_row(node)).exec_without_returning(self.db.write).await?;
+        self.db.wrote(node::Entity::insert(to_row(node)).exec_without_returning(self.db.write).await)?;
         Ok(())
     }
 
@@ -55,18 +55,19 @@ impl<'a> NodesStore<'a> {
             .col_expr(node::Column::Running, running.into())
             .filter(node::Column::Id.eq(id))
             .exec(self.db.write)
-            .await?;
-        Ok(res.rows_affected == 1)
+            .await;
+        Ok(self.db.wrote(res)?.rows_affected == 1)
     }
 
     pub async fn stopped(&self, id: &str, now: i64) -> StoreResult<()> {
-        node::Entity::update_many()
+        let res = node::Entity::update_many()
             .col_expr(node::Column::StoppedAt, Some(now).into())
             .col_expr(node::Column::HeartbeatAt, now.into())
             .col_expr(node::Column::Running, 0.into())
             .filter(node::Column::Id.eq(id))
             .exec(self.db.write)
-            .await?;
+            .await;
+        self.db.wrote(res)?;
         Ok(())
     }
 

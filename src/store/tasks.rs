@@ -23,7 +23,9 @@ impl<'a> TasksStore<'a> {
     }
 
     pub async fn insert(&self, task: &Task) -> StoreResult<()> {
-        task::Entity::insert(task_to_row(task)).exec_without_returning(self.db.write).await.map_err(name_conflict)?;
+        self.db.room_for_new_work()?;
+        let res = task::Entity::insert(task_to_row(task)).exec_without_returning(self.db.write).await;
+        self.db.wrote(res.map_err(name_conflict))?;
         Ok(())
     }
 
@@ -34,12 +36,13 @@ impl<'a> TasksStore<'a> {
 
     /// Writes every field of `task` over the stored row.
     pub async fn update(&self, task: &Task) -> StoreResult<()> {
+        self.db.room_for_new_work()?;
         let res = task::Entity::update_many()
             .set(task_to_row(task))
             .filter(task::Column::Id.eq(task.id.to_string()))
             .exec(self.db.write)
-            .await
-            .map_err(name_conflict)?;
+            .await;
+        let res = self.db.wrote(res.map_err(name_conflict))?;
         if res.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
@@ -47,7 +50,7 @@ impl<'a> TasksStore<'a> {
     }
 
     pub async fn delete(&self, id: TaskId) -> StoreResult<()> {
-        let res = task::Entity::delete_by_id(id.to_string()).exec(self.db.write).await?;
+        let res = self.db.wrote(task::Entity::delete_by_id(id.to_string()).exec(self.db.write).await)?;
         if res.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }

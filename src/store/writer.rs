@@ -4,16 +4,23 @@
 //! whatever has queued up in one transaction and answers each caller with its own result. Under load this turns
 //! a few transactions per job into a few per batch of jobs; with one request waiting it is a plain transaction.
 //! A save whose conditional update matches no row (the job moved on) writes nothing and answers `Stale`, so
-//! sharing a transaction changes no one's outcome. If a shared transaction fails, each write is retried alone, so
-//! one bad write cannot fail the others.
+//! sharing a transaction changes no one's outcome. If a shared transaction fails, nothing of it is kept (it is
+//! rolled back) and each write is retried alone, so one bad write cannot fail the others: each caller gets its
+//! own outcome. A retry first looks whether its write is already there (a commit whose answer was lost with the
+//! connection), and a lost connection is retried for a moment before its error is answered.
+use std::sync::Arc;
+use std::time::Duration;
+
 use entity::{job, job_event};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::convert::{event_to_row, job_to_row};
 use super::dialect::{self, Notice};
+use super::fault::Faults;
 use super::{Backend, StoreError, StoreResult};
 use crate::domain::{Job, JobEvent, JobStatus};
 
@@ -21,6 +28,8 @@ use crate::domain::{Job, JobEvent, JobStatus};
 const MAX_GROUP: usize = 256;
 /// Rows per multi-row INSERT: well under SQLite's limit on bound variables.
 const INSERT_CHUNK: usize = 1000;
+/// How long the writes of a failed transaction may keep retrying a lost connection before they answer its error.
+const RETRY_FOR: Duration = Duration::from_secs(1);
 
 pub(crate) enum JobWrite {
     /// Inserts a job with its first events; with an idempotency key, only if no job of the task holds that key
@@ -60,9 +69,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: DatabaseConnection, backend: Backend) -> Writer {
+    pub fn start(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>) -> Writer {
         let (requests, incoming) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(run(db, backend, incoming));
+        tokio::spawn(run(db, backend, faults, incoming));
         Writer { requests }
     }
 
@@ -81,9 +90,20 @@ pub(crate) async fn insert_events<C: ConnectionTrait>(db: &C, events: &[JobEvent
     Ok(())
 }
 
-async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<Applied> {
+/// Whether the write is a retry, which must first look whether an earlier try went through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Try {
+    First,
+    Again,
+}
+
+async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> StoreResult<Applied> {
     match write {
         JobWrite::Create { job, events, keys_since } => {
+            // Ids are new for every job: if the row is there, the earlier try committed it.
+            if attempt == Try::Again && job::Entity::find_by_id(job.id.to_string()).one(db).await?.is_some() {
+                return Ok(Applied::Done);
+            }
             if let Some(key) = &job.idempotency_key {
                 let task_id = job.task_id.to_string();
                 job::Entity::update_many()
@@ -118,12 +138,30 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite) -> StoreResult<Appl
                 .exec(db)
                 .await?;
             if res.rows_affected == 0 {
-                return Ok(Applied::Stale);
+                let ours = attempt == Try::Again && stored_as(db, job).await?;
+                return Ok(if ours { Applied::Done } else { Applied::Stale });
             }
             insert_events(db, events).await?;
             Ok(Applied::Done)
         }
     }
+}
+
+/// Whether the job's row already is `job` as far as a write of it decides (status, newest event, attempt, end):
+/// then an earlier try of this very write committed, and only its answer was lost.
+async fn stored_as<C: ConnectionTrait>(db: &C, job: &Job) -> StoreResult<bool> {
+    let row = job::Entity::find_by_id(job.id.to_string())
+        .select_only()
+        .columns([job::Column::Status, job::Column::LastSeq, job::Column::Attempt, job::Column::FinishedAt])
+        .into_tuple::<(String, i64, i32, Option<i64>)>()
+        .one(db)
+        .await?;
+    Ok(row.is_some_and(|(status, last_seq, attempt, finished_at)| {
+        status == job.status.as_str()
+            && last_seq == job.last_seq
+            && attempt == job.attempt
+            && finished_at == job.finished_at
+    }))
 }
 
 /// Who should hear of a write that was applied: other nodes' dispatchers when a job became due, their
@@ -149,41 +187,78 @@ async fn in_one_transaction(
     db: &DatabaseConnection,
     backend: Backend,
     writes: &[&JobWrite],
+    attempt: Try,
 ) -> StoreResult<Vec<Applied>> {
     let txn = db.begin().await?;
     let mut results = Vec::with_capacity(writes.len());
     let mut heard = Vec::new();
+    let mut applied = Ok(());
     for write in writes {
-        let applied = apply(&txn, write).await?;
-        if applied == Applied::Done {
-            signals(write, &mut heard);
+        match apply(&txn, write, attempt).await {
+            Ok(result) => {
+                if result == Applied::Done {
+                    signals(write, &mut heard);
+                }
+                results.push(result);
+            }
+            Err(err) => {
+                applied = Err(err);
+                break;
+            }
         }
-        results.push(applied);
     }
     // PostgreSQL delivers these when (and only if) the transaction commits.
-    if let Some(notify) = dialect::notify(backend, &heard) {
-        txn.execute_raw(notify).await?;
+    if applied.is_ok()
+        && let Some(notify) = dialect::notify(backend, &heard)
+    {
+        applied = txn.execute_raw(notify).await.map(|_| ()).map_err(StoreError::from);
     }
-    txn.commit().await?;
+    match applied {
+        Ok(()) => txn.commit().await?,
+        Err(err) => {
+            // Roll back now rather than when the transaction is dropped; if SQLite already rolled back by itself
+            // (it does after SQLITE_FULL and I/O errors) this fails, and the pool replaces the connection.
+            let _ = txn.rollback().await;
+            return Err(err);
+        }
+    }
     Ok(results)
 }
 
-async fn run(db: DatabaseConnection, backend: Backend, mut incoming: mpsc::Receiver<Request>) {
+/// One write in a transaction of its own, after its shared transaction failed. A lost connection is retried
+/// until `deadline`; a fault of the storage itself (full, read-only) or of the write is answered at once.
+async fn alone(db: &DatabaseConnection, backend: Backend, write: &JobWrite, deadline: Instant) -> StoreResult<Applied> {
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match in_one_transaction(db, backend, &[write], Try::Again).await {
+            Ok(mut results) => return Ok(results.remove(0)),
+            Err(err @ StoreError::Unavailable(_)) if backend == Backend::Postgres && Instant::now() < deadline => {
+                tracing::debug!(error = %err, "job write failed on a lost connection; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+async fn run(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>, mut incoming: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while incoming.recv_many(&mut group, MAX_GROUP).await > 0 {
         let writes: Vec<&JobWrite> = group.iter().map(|r| &r.write).collect();
-        match in_one_transaction(&db, backend, &writes).await {
+        match in_one_transaction(&db, backend, &writes, Try::First).await {
             Ok(results) => {
+                faults.note(None, true);
                 for (req, result) in group.drain(..).zip(results) {
                     let _ = req.reply.send(Ok(result));
                 }
             }
-            Err(err) if group.len() == 1 => {
-                let _ = group.pop().map(|req| req.reply.send(Err(err)));
-            }
-            Err(_) => {
+            Err(err) => {
+                tracing::debug!(error = %err, writes = group.len(), "shared job transaction failed; each write alone");
+                let deadline = Instant::now() + RETRY_FOR;
                 for req in group.drain(..) {
-                    let result = in_one_transaction(&db, backend, &[&req.write]).await.map(|mut r| r.remove(0));
+                    let result = alone(&db, backend, &req.write, deadline).await;
+                    faults.note(result.as_ref().err().and_then(StoreError::fault), result.is_ok());
                     let _ = req.reply.send(result);
                 }
             }

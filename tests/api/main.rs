@@ -26,6 +26,8 @@ mod retention;
 mod retries;
 mod sandbox;
 mod settings;
+mod storage;
+mod storage_pg;
 mod stream;
 mod tasks;
 mod truncation;

@@ -96,8 +96,14 @@ pub async fn serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> S
 /// Like [`serve`], but a server that exits before it listens is an answer, not a failure.
 pub async fn try_serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Server, DidNotStart> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_taskyard"));
+    command.args(["serve", "--bind", "127.0.0.1:0", "--database-url", database_url]);
+    // As in `spawn_app`: free disk space is pinned off unless the test sets it.
+    if !args.iter().any(|a| a.starts_with("--min-free-bytes"))
+        && !env.iter().any(|(k, _)| *k == "TASKYARD_MIN_FREE_BYTES")
+    {
+        command.args(["--min-free-bytes", "0"]);
+    }
     command
-        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", database_url])
         .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")

@@ -11,6 +11,7 @@ mod procs;
 mod reaping;
 mod reply;
 mod sse;
+mod storage;
 
 use std::sync::{Arc, Once};
 
@@ -29,6 +30,7 @@ pub use procs::*;
 pub use reaping::*;
 pub use reply::*;
 pub use sse::*;
+pub use storage::*;
 
 /// reqwest is built with `rustls-no-provider`: a crypto provider must be installed once per process.
 pub fn install_crypto_provider() {
@@ -78,8 +80,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings =
-        Settings { bind: "127.0.0.1:0".to_string(), database_url: db.url().to_string(), ..Settings::default() };
+    // Free disk space is not what these tests are about: a crowded disk must not fail them. The tests of
+    // `min_free_bytes` set their own value.
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".to_string(),
+        database_url: db.url().to_string(),
+        min_free_bytes: 0,
+        ..Settings::default()
+    };
     configure(&mut settings);
     let api_key = settings.api_keys.first().cloned();
     let app = Application::build(settings).await.expect("build the application");
