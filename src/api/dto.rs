@@ -47,8 +47,10 @@ pub struct CreateTask {
     /// How failed attempts run again (default: never).
     pub retry: Option<RetryPolicy>,
     /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
-    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap.
-    pub sandbox: Option<Sandbox>,
+    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap. The `cwd` of a sandboxed
+    /// task may not be a system directory.
+    #[schema(value_type = Option<Sandbox>)]
+    pub sandbox: Option<Value>,
 }
 
 /// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one.
@@ -79,7 +81,7 @@ pub struct UpdateTask {
     pub retry: Option<Option<RetryPolicy>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Sandbox>)]
-    pub sandbox: Option<Option<Sandbox>>,
+    pub sandbox: Option<Option<Value>>,
 }
 
 /// Tells a field given as `null` (Some(None)) from a field left out (None).
@@ -124,7 +126,16 @@ fn parse_cwd(path: &str) -> Result<String, ApiError> {
     Ok(path)
 }
 
-fn parse_sandbox(sandbox: Sandbox, rules: TaskRules<'_>) -> Result<Sandbox, ApiError> {
+fn parse_sandbox(sandbox: Value, rules: TaskRules<'_>) -> Result<Sandbox, ApiError> {
+    // An object only: serde would also take a struct written as an array.
+    if !sandbox.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "sandbox must be an object such as {} or {\"network\": true}",
+        ));
+    }
+    let sandbox: Sandbox =
+        serde_json::from_value(sandbox).map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("sandbox: {e}")))?;
     if rules.sandbox {
         Ok(sandbox)
     } else {
@@ -133,6 +144,14 @@ fn parse_sandbox(sandbox: Sandbox, rules: TaskRules<'_>) -> Result<Sandbox, ApiE
              bubblewrap)"
                 .into(),
         ))
+    }
+}
+
+/// A sandboxed task's working directory is writable inside the sandbox: it may not be a system directory.
+pub fn check_sandbox_cwd(sandbox: Option<&Sandbox>, cwd: Option<&str>) -> Result<(), ApiError> {
+    match (sandbox, cwd) {
+        (Some(_), Some(cwd)) => crate::engine::sandbox::check_cwd(cwd).map_err(|e| invalid(format!("cwd: {e}"))),
+        _ => Ok(()),
     }
 }
 
@@ -154,6 +173,7 @@ impl CreateTask {
             retry: self.retry.map(RetryPolicy::validate).transpose().map_err(invalid)?,
             sandbox: self.sandbox.map(|s| parse_sandbox(s, rules)).transpose()?,
         };
+        check_sandbox_cwd(new.sandbox.as_ref(), new.cwd.as_deref())?;
         check_param_rules(&new.command, &new.params, &new.option_params, new.params_schema.as_ref())
             .map_err(invalid)?;
         Ok(new)

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::dto::{
     CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansQuery, OrphansResponse, PageQuery,
-    Paginated, UpdateTask, idempotency_key,
+    Paginated, UpdateTask, check_sandbox_cwd, idempotency_key,
 };
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
@@ -83,6 +83,7 @@ pub async fn update(
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
     task.apply(patch, now_ms());
     task.check_param_rules().map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e))?;
+    check_sandbox_cwd(task.sandbox.as_ref(), task.cwd.as_deref())?;
     tasks.update(&task).await.map_err(not_found(id))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }

@@ -22,8 +22,9 @@ pub enum CommandError {
     #[error("the command contains a NUL byte, which no argument can hold")]
     Nul,
     #[error(
-        "the value of parameter '{0}' starts with '-', so the program would take it for an option; pass a value \
-         that does not start with '-', or declare the parameter in the task's \"option_params\""
+        "the value of parameter '{0}' would start an argument with '-' (or, for this program, '+' or '@'), so the \
+         program would take it for an option; pass another value, or declare the parameter in the task's \
+         \"option_params\""
     )]
     OptionValue(String),
     #[error(
@@ -71,13 +72,30 @@ impl CommandLine {
     /// Where each argument stands for the option rule (argv[0] included, as `Ordinary`; it holds no placeholder).
     fn positions(&self) -> impl Iterator<Item = Position> + '_ {
         let operands_from = self.argv.iter().position(|a| a == "--").unwrap_or(self.argv.len());
-        let program = std::path::Path::new(&self.argv[0]).file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let bare = BARE_OPTION_PROGRAMS.contains(&program);
+        let bare = is_program(self.program_name(), BARE_OPTION_PROGRAMS);
         (0..self.argv.len()).map(move |i| match i {
             i if i > operands_from => Position::Operand,
             1 if bare => Position::BareOptions,
             _ => Position::Ordinary,
         })
+    }
+
+    fn program_name(&self) -> &str {
+        std::path::Path::new(&self.argv[0]).file_name().and_then(|n| n.to_str()).unwrap_or_default()
+    }
+
+    /// The first bytes that make an argument an option for this program: `-`, and `+` or `@` for the programs
+    /// that read those.
+    fn option_marks(&self) -> Vec<char> {
+        let program = self.program_name();
+        let mut marks = vec!['-'];
+        if is_program(program, PLUS_COMMAND_PROGRAMS) {
+            marks.push('+');
+        }
+        if is_program(program, AT_FILE_PROGRAMS) {
+            marks.push('@');
+        }
+        marks
     }
 
     /// The names of the parameters the command's arguments refer to.
@@ -90,11 +108,12 @@ impl CommandLine {
     /// option (the argument as written does not start with `-`, the value puts a `-` first) is refused unless its
     /// parameter is one of `options`.
     pub fn render(&self, params: &Params, options: &BTreeSet<String>) -> Result<Vec<String>, CommandError> {
+        let marks = self.option_marks();
         let argv: Vec<String> = self
             .argv
             .iter()
             .zip(self.positions())
-            .map(|(arg, at)| render_arg(arg, params, options, at))
+            .map(|(arg, at)| render_arg(arg, params, options, at, &marks))
             .collect::<Result<_, _>>()?;
         for (i, arg) in argv.iter().enumerate() {
             if arg.len() > MAX_ARG_BYTES {
@@ -111,8 +130,9 @@ impl CommandLine {
     /// Checks the values that are known (a task's stored defaults) the way [`render`](Self::render) will: an
     /// argument with a parameter that has no value yet is passed over.
     pub fn check_values(&self, params: &Params, options: &BTreeSet<String>) -> Result<(), CommandError> {
+        let marks = self.option_marks();
         for (arg, at) in self.argv.iter().zip(self.positions()) {
-            match render_arg(arg, params, options, at) {
+            match render_arg(arg, params, options, at, &marks) {
                 Ok(_) | Err(CommandError::MissingParam(_)) => {}
                 Err(other) => return Err(other),
             }
@@ -180,11 +200,55 @@ enum Position {
 
 /// Programs whose first argument is a cluster of options with or without a leading dash.
 const BARE_OPTION_PROGRAMS: &[&str] = &["tar", "gtar", "bsdtar", "ar", "ps", "jar"];
+/// Programs that take `+command` arguments (an editor command to run, a line to start at).
+const PLUS_COMMAND_PROGRAMS: &[&str] =
+    &["vi", "vim", "nvim", "view", "vimdiff", "ex", "rvim", "more", "less", "emacs", "nano"];
+/// Programs that read options from `@file` (binutils, compilers, Java tools).
+const AT_FILE_PROGRAMS: &[&str] = &[
+    "ar",
+    "ranlib",
+    "nm",
+    "objdump",
+    "objcopy",
+    "strip",
+    "readelf",
+    "size",
+    "strings",
+    "addr2line",
+    "ld",
+    "as",
+    "gcc",
+    "g++",
+    "cc",
+    "c++",
+    "cpp",
+    "clang",
+    "clang++",
+    "javac",
+    "java",
+    "jar",
+    "javadoc",
+    "jlink",
+    "windres",
+];
+
+/// Whether `program` (a file name) is `name`, also in the forms distributions install it under: with a version
+/// (`gcc-12`, `python3.11`), a target triple or tool prefix (`x86_64-linux-gnu-ar`, `llvm-ar`, `gcc-ar`).
+fn is_program(program: &str, names: &[&str]) -> bool {
+    let bare = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    [program, bare].iter().any(|p| names.iter().any(|n| p == n || p.ends_with(&format!("-{n}"))))
+}
 
 /// One argument with its placeholders filled. A value may make it an option only through parameters listed in
 /// `options`: in an argument written without a leading `-`, the parameter whose value puts a `-` first, or, when
 /// the dash is the template's own, the empty values before it; in a bare-options position, every parameter.
-fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>, at: Position) -> Result<String, CommandError> {
+fn render_arg(
+    arg: &str,
+    params: &Params,
+    options: &BTreeSet<String>,
+    at: Position,
+    marks: &[char],
+) -> Result<String, CommandError> {
     let mut out = String::with_capacity(arg.len());
     let mut filled_by = Vec::new();
     // The parameters answerable for the argument's first byte: the one that wrote it, or the empty ones before
@@ -222,8 +286,8 @@ fn render_arg(arg: &str, params: &Params, options: &BTreeSet<String>, at: Positi
             }
         }
         Position::Ordinary => {
-            if !arg.starts_with('-')
-                && out.starts_with('-')
+            if !arg.starts_with(marks)
+                && out.starts_with(marks)
                 && let Some(name) = unlisted(first_byte_by.as_deref().unwrap_or_default())
             {
                 return Err(CommandError::OptionValue(name));
@@ -313,6 +377,22 @@ mod tests {
         assert_eq!(tar.render(&p, &none()), Err(CommandError::OptionPosition("mode".into())));
         let modes = BTreeSet::from(["mode".to_string()]);
         assert!(tar.render(&p, &modes).is_ok());
+        // Other names of the same programs, and the other option marks of some.
+        for program in ["x86_64-linux-gnu-ar", "llvm-ar", "llvm-ar-14", "gcc-ar-12", "/usr/bin/tar"] {
+            let cmd = CommandLine::parse(&format!("{program} {{m}} x.a")).unwrap();
+            let p = params(serde_json::json!({ "m": "rc" }));
+            assert_eq!(cmd.render(&p, &none()), Err(CommandError::OptionPosition("m".into())), "{program}");
+        }
+        let vim = CommandLine::parse("vim -n {file}").unwrap();
+        let p = params(serde_json::json!({ "file": "+:!id" }));
+        assert_eq!(vim.render(&p, &none()), Err(CommandError::OptionValue("file".into())));
+        let nm = CommandLine::parse("nm {file}").unwrap();
+        let p = params(serde_json::json!({ "file": "@/tmp/opts" }));
+        assert_eq!(nm.render(&p, &none()), Err(CommandError::OptionValue("file".into())));
+        let date = CommandLine::parse("date {fmt}").unwrap();
+        assert!(date.render(&params(serde_json::json!({ "fmt": "+%s" })), &none()).is_ok(), "+ is no option for date");
+        let echo = CommandLine::parse("echo {who}").unwrap();
+        assert!(echo.render(&params(serde_json::json!({ "who": "@alice" })), &none()).is_ok());
         // `--` given as a value is no separator.
         let fake = CommandLine::parse("date {a} {b}").unwrap();
         let p = params(serde_json::json!({ "a": "--", "b": "-f/etc/passwd" }));

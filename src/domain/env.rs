@@ -27,7 +27,14 @@ const HOOKS: &[&str] = &[
     // usercustomize.py, a .zshenv or a .gitconfig makes allowed scripts run its code.
     "HOME", "TCL_LIBRARY", "TK_LIBRARY", "TIX_LIBRARY", "TAR_OPTIONS", "WGETRC", "CURL_HOME", "PSQLRC", "PGSERVICEFILE",
     "MYSQL_HOME", "INPUTRC", "TERMINFO", "TERMINFO_DIRS", "MAGIC", "KRB5_CONFIG", "GNUPGHOME", "GIT_CONFIG",
-    "_POSIX2_VERSION", "POSIXLY_CORRECT",
+    "_POSIX2_VERSION", "POSIXLY_CORRECT", "CDPATH", "SHELL", "FPATH", "VIMRUNTIME", "VIM", "IRBRC", "LESSKEY",
+    "LESSKEYIN", "SYSTEM_WGETRC", "PGSYSCONFDIR", "PGPASSFILE", "HGRCPATH", "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE", "KUBECONFIG", "DOCKER_CONFIG", "DOCKER_HOST", "TERMCAP", "KRB5_TRACE", "RANDFILE",
+    "SASL_PATH", "GIO_EXTRA_MODULES", "GTK_MODULES", "GTK_PATH", "QT_PLUGIN_PATH",
+    // Build tools and archivers that take options or commands from a variable.
+    "MAKEFILES", "MAKEFLAGS", "MFLAGS", "JAVA_HOME", "MAVEN_OPTS", "RUSTC_WRAPPER", "RUSTC", "GOFLAGS", "GOENV",
+    "GOROOT", "GOPATH", "GOTOOLCHAIN", "ZIPOPT", "UNZIP", "UNZIPOPT", "XZ_OPT", "XZ_DEFAULTS", "GZIP", "BZIP",
+    "BZIP2", "TAPE", "RSYNC_RSH", "RSYNC_CONNECT_PROG",
     // Programs that start an editor, pager, browser or password helper named by a variable.
     "EDITOR", "VISUAL", "PAGER", "MANPAGER", "SYSTEMD_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS",
     "SUDO_ASKPASS", "SUDO_EDITOR",
@@ -37,7 +44,8 @@ const HOOKS: &[&str] = &[
 #[rustfmt::skip]
 const HOOK_PREFIXES: &[&str] = &[
     "LD_", "DYLD_", "BASH_FUNC_", "PYTHON", "PERL", "RUBY", "GEM_", "BUNDLE_", "NODE_", "NPM_CONFIG_",
-    "npm_config_", "LUA_", "GIT_", "DOTNET_", "CORECLR_", "COMPlus_", "JULIA_", "XDG_", "R_LIBS",
+    "LUA_", "GIT_", "DOTNET_", "CORECLR_", "COMPLUS_", "JULIA_", "XDG_", "R_LIBS", "GROFF_", "GRADLE_", "CARGO_",
+    "RUSTUP_", "PIP_", "YARN_", "HG",
 ];
 
 /// Why a variable is refused.
@@ -86,8 +94,14 @@ fn is_locale_var(name: &str) -> bool {
 
 /// Whether `name` is one of the refused start-up hooks (always refused, or, for the locale variables, when their
 /// value names a path).
+/// Names are compared without regard to case: some programs (npm, pip) read their variables that way, and no
+/// loader or interpreter hook differs from another name by case alone.
 pub fn is_hook(name: &str) -> bool {
-    HOOKS.contains(&name) || HOOK_PREFIXES.iter().any(|p| name.starts_with(p)) || is_locale_var(name) || name == "TZ"
+    let upper = name.to_ascii_uppercase();
+    HOOKS.contains(&upper.as_str())
+        || HOOK_PREFIXES.iter().any(|p| upper.starts_with(p))
+        || is_locale_var(name)
+        || name == "TZ"
 }
 
 /// The variables that may be set: everything but the hooks, and of those the ones named by the operator.
@@ -174,6 +188,9 @@ mod tests {
         assert_eq!(policy.check_var("LANG", "../../tmp/x"), Err(EnvError::Hook("LANG".into())));
         for (name, value) in [("HOME", "/tmp/evil"), ("TCL_LIBRARY", "/tmp/t"), ("XDG_CONFIG_HOME", "/tmp/c")] {
             assert_eq!(policy.check_var(name, value), Err(EnvError::Hook(name.into())), "{name}");
+        }
+        for sneaky in ["Npm_Config_script_shell", "ld_preload", "Pythonpath", "CDPATH", "GROFF_BIN_PATH"] {
+            assert_eq!(policy.check_var(sneaky, "x"), Err(EnvError::Hook(sneaky.into())), "{sneaky}");
         }
         assert!(policy.check_var("TZ", "Europe/Berlin").is_ok());
         assert!(policy.check_var("TZ", "UTC+2").is_ok());

@@ -15,7 +15,12 @@ pub enum ParamError {
     BadName(String),
     #[error("parameter '{0}' contains a NUL byte, which no argument can hold")]
     Nul(String),
+    #[error("at most {MAX_PARAMS} parameters, got {0}")]
+    TooMany(usize),
 }
+
+/// The most parameters one task or request may give.
+pub const MAX_PARAMS: usize = 256;
 
 pub(crate) fn is_param_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -25,6 +30,9 @@ pub(crate) fn is_param_name(name: &str) -> bool {
 
 impl Params {
     pub fn parse(map: serde_json::Map<String, Value>) -> Result<Self, ParamError> {
+        if map.len() > MAX_PARAMS {
+            return Err(ParamError::TooMany(map.len()));
+        }
         let mut out = BTreeMap::new();
         for (name, value) in map {
             if !is_param_name(&name) {

@@ -5,7 +5,7 @@
 //! read; patterns use a linear-time regex engine.
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, PatternOptions, Validator};
@@ -13,8 +13,14 @@ use serde_json::Value;
 
 use super::params::Params;
 
-/// Errors past this many are summed up as "and N more".
+/// Errors past this many are summed up as "and more".
 const MAX_REPORTED: usize = 5;
+/// Each error message is cut to this many characters.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// The most a compiled `pattern` may take (the regex engine's size limits): bounds compile time and memory.
+const MAX_PATTERN_BYTES: usize = 256 * 1024;
+/// Compiled validators kept for schemas in use (by document), so that an execute does not compile again.
+const CACHED_VALIDATORS: usize = 128;
 /// The largest schema document, serialised.
 const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// The most schema nodes a document may hold with every `$ref` expanded where it stands: validation work grows
@@ -60,6 +66,10 @@ impl CostWalk<'_> {
                         "$id" if !root => return Err("params_schema: $id is supported only at the root".into()),
                         // Values, not schemas.
                         "enum" | "const" | "default" | "examples" => 1,
+                        // Maps from names (which may be anything, "default" too) to schemas.
+                        "properties" | "patternProperties" | "dependentSchemas" | "$defs" | "definitions" => {
+                            self.name_map(value)?
+                        }
                         _ => self.cost(value, false)?,
                     });
                     if total > MAX_EXPANDED_NODES {
@@ -76,6 +86,18 @@ impl CostWalk<'_> {
                 }
             }
             _ => {}
+        }
+        Ok(total)
+    }
+
+    fn name_map(&mut self, map: &Value) -> Result<u64, String> {
+        let Value::Object(entries) = map else { return self.cost(map, false) };
+        let mut total = 1u64;
+        for schema in entries.values() {
+            total = total.saturating_add(self.cost(schema, false)?);
+            if total > MAX_EXPANDED_NODES {
+                break;
+            }
         }
         Ok(total)
     }
@@ -113,7 +135,33 @@ impl CostWalk<'_> {
 #[derive(Clone)]
 pub struct ParamsSchema {
     document: Value,
-    validator: Arc<OnceLock<Result<Validator, String>>>,
+    validator: Arc<OnceLock<Result<Arc<Validator>, String>>>,
+}
+
+/// The validator of `document`: from the cache of schemas in use, or compiled (patterns size-limited) and kept.
+fn compiled(document: &Value) -> Result<Arc<Validator>, String> {
+    static CACHE: Mutex<Option<HashMap<String, Arc<Validator>>>> = Mutex::new(None);
+    let key = document.to_string();
+    if let Some(hit) = CACHE.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_default().get(&key) {
+        return Ok(hit.clone());
+    }
+    let validator = jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .with_pattern_options(PatternOptions::regex().size_limit(MAX_PATTERN_BYTES).dfa_size_limit(MAX_PATTERN_BYTES))
+        .should_validate_formats(true)
+        .build(document)
+        .map(Arc::new)
+        .map_err(|e| {
+            let text: String = e.to_string().chars().take(MAX_MESSAGE_CHARS).collect();
+            format!("params_schema is not a valid JSON Schema (draft 2020-12): {text}")
+        })?;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = cache.get_or_insert_default();
+    if cache.len() >= CACHED_VALIDATORS {
+        cache.clear();
+    }
+    cache.insert(key, validator.clone());
+    Ok(validator)
 }
 
 impl fmt::Debug for ParamsSchema {
@@ -148,17 +196,7 @@ impl ParamsSchema {
     }
 
     fn validator(&self) -> Result<&Validator, String> {
-        self.validator
-            .get_or_init(|| {
-                jsonschema::options()
-                    .with_draft(Draft::Draft202012)
-                    .with_pattern_options(PatternOptions::regex())
-                    .should_validate_formats(true)
-                    .build(&self.document)
-                    .map_err(|e| format!("params_schema is not a valid JSON Schema (draft 2020-12): {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+        self.validator.get_or_init(|| compiled(&self.document)).as_ref().map(|v| &**v).map_err(Clone::clone)
     }
 
     pub fn document(&self) -> &Value {
@@ -185,20 +223,22 @@ impl ParamsSchema {
         if validator.is_valid(&instance) {
             return Ok(());
         }
+        // Only as many errors as are reported, each cut short: a message repeats its keyword's value (a long
+        // pattern), and a schema can fail one value many times over.
         let problems: Vec<String> = validator
             .iter_errors(&instance)
             .filter(|e| !(partial && matches!(e.kind(), ValidationErrorKind::Required { .. })))
+            .take(MAX_REPORTED + 1)
             .map(|e| {
                 let at = e.instance_path().to_string();
                 let name = at.trim_start_matches('/');
-                if name.is_empty() { e.to_string() } else { format!("parameter '{name}': {e}") }
+                let text: String = e.to_string().chars().take(MAX_MESSAGE_CHARS).collect();
+                if name.is_empty() { text } else { format!("parameter '{name}': {text}") }
             })
             .collect();
         match problems.len() {
             0 => Ok(()),
-            n if n > MAX_REPORTED => {
-                Err(format!("{} (and {} more)", problems[..MAX_REPORTED].join("; "), n - MAX_REPORTED))
-            }
+            n if n > MAX_REPORTED => Err(format!("{} (and more)", problems[..MAX_REPORTED].join("; "))),
             _ => Err(problems.join("; ")),
         }
     }
@@ -228,6 +268,21 @@ mod tests {
         let err = ParamsSchema::parse(fan_out(24)).unwrap_err();
         assert!(err.contains("too costly"), "{err}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1), "refusing took {:?}", started.elapsed());
+        // A fan-out hidden under a property named like a value keyword is counted all the same.
+        let mut hidden = fan_out(24);
+        let defs = hidden["$defs"].take();
+        let hidden = json!({ "properties": { "default": { "$defs": defs, "$ref": "#/properties/default/$defs/d0" } } });
+        let text = hidden.to_string().replace("#/$defs/", "#/properties/default/$defs/");
+        assert!(ParamsSchema::parse(serde_json::from_str(&text).unwrap()).unwrap_err().contains("too costly"));
+        // Patterns whose compiled form is huge are refused, fast.
+        let started = std::time::Instant::now();
+        let heavy: serde_json::Map<String, Value> = (0..40)
+            .map(|i| {
+                (format!("p{i}"), json!({ "type": "string", "pattern": format!("[\\w\\W]{{2000}}|{}", "x".repeat(i)) }))
+            })
+            .collect();
+        assert!(ParamsSchema::parse(json!({ "properties": heavy })).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
         let huge = json!({ "description": "x".repeat(MAX_SCHEMA_BYTES) });
         assert!(ParamsSchema::parse(huge).unwrap_err().contains("bytes"));
     }
@@ -267,6 +322,21 @@ mod tests {
             let err = s.check(&params(bad.clone()), false).unwrap_err();
             assert!(err.contains(names), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_value_failing_many_times_gets_a_short_answer() {
+        let pattern = format!("^(?:{})$", "ab".repeat(1_000));
+        let refs: Vec<Value> = (0..1500).map(|_| json!({ "$ref": "#/$defs/p" })).collect();
+        let s = ParamsSchema::parse(json!({
+            "$defs": { "p": { "pattern": pattern } },
+            "additionalProperties": { "type": "string", "allOf": refs }
+        }))
+        .unwrap();
+        let many: serde_json::Map<String, Value> = (0..20).map(|i| (format!("p{i}"), json!("x"))).collect();
+        let err = s.check(&Params::parse(many).unwrap(), false).unwrap_err();
+        assert!(err.len() < 3000, "{} bytes", err.len());
+        assert!(err.ends_with("(and more)"), "{err}");
     }
 
     #[test]

@@ -116,8 +116,11 @@ pub mod rules {
         if tags.len() > 32 {
             return Err(format!("a task may have at most 32 tags, got {}", tags.len()));
         }
-        if let Some(bad) = tags.iter().find(|t| t.is_empty() || t.len() > 64) {
-            return Err(format!("tag '{bad}' is not valid: tags are 1 to 64 characters"));
+        if let Some(bad) = tags.iter().find(|t| t.is_empty() || t.len() > 64 || t.contains(char::is_control)) {
+            return Err(format!(
+                "tag '{}' is not valid: tags are 1 to 64 characters, without control characters",
+                bad.escape_debug()
+            ));
         }
         Ok(tags)
     }

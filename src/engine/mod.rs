@@ -10,7 +10,7 @@ pub mod hub;
 mod output;
 mod reaper;
 mod runner;
-mod sandbox;
+pub mod sandbox;
 mod spawner;
 
 use std::collections::{BTreeSet, HashMap};

@@ -98,6 +98,9 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
         }
         Some(sandbox) => {
             let bwrap = inner.bwrap.as_ref().ok_or("the job asks for a sandbox, and this node has no bubblewrap")?;
+            if let Some(cwd) = &job.cwd {
+                sandbox::check_cwd(cwd)?;
+            }
             let mut cmd = Command::new(bwrap);
             cmd.args(sandbox::bwrap_args(sandbox, file, &job.argv[1..], job.cwd.as_deref()));
             cmd

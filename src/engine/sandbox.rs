@@ -8,12 +8,38 @@ use std::path::Path;
 
 use crate::domain::Sandbox;
 
+/// Directories a sandboxed job's (writable) working directory may not be: the root, and the system's own
+/// directories (binding one of them writable, or over the private `/tmp`, `/proc` or `/dev`, would undo the
+/// sandbox).
+const SYSTEM_DIRS: &[&str] = &[
+    "/", "/tmp", "/proc", "/dev", "/run", "/sys", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot",
+    "/var", "/var/run", "/var/lib", "/var/tmp", "/root", "/home", "/opt", "/srv", "/mnt", "/media",
+];
+
+/// Why `cwd` cannot be a sandboxed job's working directory, if it cannot (checked on its real path).
+pub fn check_cwd(cwd: &str) -> Result<(), String> {
+    let real = std::fs::canonicalize(cwd).map_err(|e| format!("working directory '{cwd}' cannot be used: {e}"))?;
+    let text = real.to_string_lossy();
+    if SYSTEM_DIRS.contains(&text.as_ref()) {
+        return Err(format!(
+            "a sandboxed task's cwd is writable inside the sandbox; '{cwd}' ({text}) is a system directory: give the \
+             task a directory of its own"
+        ));
+    }
+    Ok(())
+}
+
 /// The arguments of `bwrap` that run `file` with `args` confined as `sandbox` says.
 pub fn bwrap_args(sandbox: &Sandbox, file: &Path, args: &[String], cwd: Option<&str>) -> Vec<OsString> {
     let mut out: Vec<OsString> = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         .iter()
         .map(OsString::from)
         .collect();
+    if !sandbox.network {
+        // Unix sockets of the host's services (a database, a container engine, D-Bus) live under /run; a
+        // read-only view of a socket still connects.
+        out.extend(["--tmpfs", "/run"].map(OsString::from));
+    }
     if let Some(dir) = cwd {
         out.extend(["--bind", dir, dir].map(OsString::from));
     }
@@ -48,6 +74,8 @@ mod tests {
                 "/proc",
                 "--tmpfs",
                 "/tmp",
+                "--tmpfs",
+                "/run",
                 "--bind",
                 "/srv/w",
                 "/srv/w",
@@ -64,5 +92,17 @@ mod tests {
         let shared = bwrap_args(&Sandbox { network: true }, Path::new("/bin/true"), &[], None);
         assert!(shared.iter().any(|a| a == "--share-net"));
         assert!(shared.windows(2).any(|w| w[0] == "--chdir" && w[1] == "/tmp"));
+        assert!(!shared.iter().any(|a| a == "/run"), "with the network shared, /run stays");
+    }
+
+    #[test]
+    fn system_directories_are_no_sandbox_cwd() {
+        for dir in ["/", "//", "/tmp/..", "/tmp", "/proc", "/etc", "/usr/"] {
+            assert!(check_cwd(dir).is_err(), "{dir}");
+        }
+        let own = std::env::temp_dir().join(format!("taskyard-sandbox-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(&own).unwrap();
+        assert!(check_cwd(own.to_str().unwrap()).is_ok());
+        std::fs::remove_dir_all(&own).unwrap();
     }
 }

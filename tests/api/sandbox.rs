@@ -122,6 +122,44 @@ async fn a_sandboxed_job_s_daemons_die_with_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_keeps_system_directories_and_host_sockets_out_of_reach() {
+    if !have_bwrap() {
+        return;
+    }
+    let app = app().await;
+    for cwd in ["/", "//", "/tmp", "/tmp/..", "/etc", "/proc"] {
+        let body = json!({ "command": "sh -c true", "cwd": cwd, "sandbox": {} });
+        let problem = app.create_task(&body).await.expect_problem(422, "validation_failed", cwd);
+        assert!(str_of(&problem, "detail").contains("system directory"), "{cwd}: {problem}");
+    }
+    let own = app.dir.path().display().to_string();
+    let task = app.create_task_ok(json!({ "command": "sh -c true", "cwd": "/" })).await;
+    app.update_task(str_of(&task, "id"), &json!({ "sandbox": {} })).await.expect_problem(
+        422,
+        "validation_failed",
+        "a sandbox over cwd / by update",
+    );
+    for shape in [json!([]), json!([false]), json!("yes"), json!({ "network": "no" })] {
+        app.create_task(&json!({ "command": "sh -c true", "cwd": own, "sandbox": shape })).await.expect_problem(
+            422,
+            "invalid_body",
+            &shape.to_string(),
+        );
+    }
+
+    // Unix sockets under /run (a database's, a container engine's) are hidden without the network.
+    let socket = format!("/run/taskyard-test-{}.sock", ulid::Ulid::generate());
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("a socket under /run");
+    let probe = format!("test -S {socket} && echo visible || echo hidden");
+    let hidden = run_sh(&app, &probe, &own, Some(json!({}))).await;
+    let shared = run_sh(&app, &probe, &own, Some(json!({ "network": true }))).await;
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    assert_eq!(hidden["stdout"], json!(["hidden"]), "{hidden}");
+    assert_eq!(shared["stdout"], json!(["visible"]), "{shared}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_bubblewrap_refuses_sandboxed_tasks() {
     // A PATH with echo and nothing else.
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
