@@ -16,6 +16,14 @@ use super::hub::Live;
 use crate::domain::{JobEvent, JobId};
 use crate::store::StoreError;
 
+/// What opening a follow gives: a stream of what is left, or nothing, because the job is finished and the client
+/// already holds its final record.
+#[derive(Debug)]
+pub enum Opened {
+    Stream(mpsc::Receiver<Followed>),
+    Finished,
+}
+
 /// What a follower yields: an event, or a sign that nothing happened for a while (for keep-alives).
 #[derive(Debug, Clone)]
 pub enum Followed {
@@ -25,9 +33,20 @@ pub enum Followed {
 
 const REPLAY_PAGE: u64 = 1000;
 
+/// Opens a follow of `job` after `after_seq`: [`Opened::Finished`] when the job has finished and `after_seq` is
+/// at or past its final record, else a stream of the events after `after_seq`. `StoreError::NotFound` for an
+/// unknown job.
+pub async fn open(engine: &Engine, job: JobId, after_seq: i64, idle_every: Duration) -> Result<Opened, StoreError> {
+    let record = engine.store().jobs().get(job).await?;
+    if record.status.is_terminal() && after_seq >= record.last_seq {
+        return Ok(Opened::Finished);
+    }
+    Ok(Opened::Stream(follow(engine, job, after_seq, idle_every)))
+}
+
 /// Starts following `job` after `after_seq`. The receiver ends after the final record, or early on a store
 /// error. Dropping the receiver stops the follower.
-pub fn follow(engine: &Engine, job: JobId, after_seq: i64, idle_every: Duration) -> mpsc::Receiver<Followed> {
+fn follow(engine: &Engine, job: JobId, after_seq: i64, idle_every: Duration) -> mpsc::Receiver<Followed> {
     let (tx, rx) = mpsc::channel(64);
     let engine = engine.clone();
     let sub = engine.hub().subscribe(job);
