@@ -3,6 +3,7 @@
 //! ([`follow`]). It is woken on submit, never by a fixed sleep; a slow poll is only a fallback.
 //!
 //! It uses `store` and `domain`, and never `api`.
+mod clock;
 mod cluster;
 pub mod follow;
 pub mod hub;
@@ -28,7 +29,6 @@ use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
 use crate::domain::{
     AllowList, CommandError, CommandLine, Job, JobId, JobStatus, Node, NodeStatus, Outcome, Params, Task, TaskId,
-    now_ms,
 };
 use crate::store::{Created, Notice, Store, StoreError};
 
@@ -128,6 +128,8 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     /// This boot's identity; claims carry it.
     pub(crate) node_id: String,
+    /// The clock of every time the engine stores or compares (the database's, on PostgreSQL).
+    pub(crate) clock: clock::Clock,
     /// The environment every job starts from: the server's own, without TASKYARD_* variables (they may hold
     /// secrets such as the API key).
     base_env: Vec<(OsString, OsString)>,
@@ -160,6 +162,7 @@ impl Engine {
             store,
             hub: Hub::default(),
             node_id: ulid::Ulid::generate().to_string(),
+            clock: clock::Clock::default(),
             slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             config,
             base_env,
@@ -172,6 +175,7 @@ impl Engine {
             stopping: watch::channel(false).0,
         });
         let engine = Engine { inner };
+        cluster::sync_clock_at_start(&engine.inner).await?;
         reaper::rescue_at_start(&engine.inner).await?;
         tokio::spawn(dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
@@ -214,7 +218,7 @@ impl Engine {
             }
         }
         inner.hub.close_all();
-        if let Err(err) = inner.store.nodes().stopped(&inner.node_id, now_ms()).await {
+        if let Err(err) = inner.store.nodes().stopped(&inner.node_id, inner.now()).await {
             tracing::warn!(error = %err, "cannot record this node as stopped");
         }
         interrupted
@@ -222,7 +226,7 @@ impl Engine {
 
     /// The nodes that used this database, newest first, with their status now.
     pub async fn nodes(&self) -> Result<Vec<(Node, NodeStatus)>, EngineError> {
-        let now = now_ms();
+        let now = self.inner.now();
         let gone_after = self.inner.config.lease_ms();
         let nodes = self.inner.store.nodes().recent(1000).await?;
         Ok(nodes
@@ -261,6 +265,11 @@ impl Engine {
         &self.inner.node_id
     }
 
+    /// Now, in Unix ms, on the clock that decides (the database's, on PostgreSQL).
+    pub fn now_ms(&self) -> i64 {
+        self.inner.now()
+    }
+
     /// Whether `task` could run here now: its program is allowed and found.
     pub fn runnable(&self, task: &Task) -> bool {
         let Ok(cmd) = CommandLine::parse(&task.command) else { return false };
@@ -278,7 +287,7 @@ impl Engine {
         let cmd = CommandLine::parse(&task.command)?;
         self.inner.config.allow.check(&cmd)?;
         let argv = cmd.render(&task.params.merged_with(&submission.params))?;
-        let now = now_ms();
+        let now = self.inner.now();
         let job = Job {
             id: JobId::generate(),
             task_id: task.id,
@@ -322,7 +331,7 @@ impl Engine {
     /// The job that `Idempotency-Key` `key` already queued for task `task_id` within the last 24 h, if any: a
     /// repeat is answered with it before its body is even looked at.
     pub async fn replay(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
-        let since = now_ms() - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        let since = self.inner.now() - IDEMPOTENCY_WINDOW.as_millis() as i64;
         Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
     }
 
@@ -333,7 +342,7 @@ impl Engine {
             let job = self.inner.store.jobs().get(id).await?;
             match job.status {
                 JobStatus::Pending => {
-                    let now = now_ms();
+                    let now = self.inner.now();
                     let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now);
                     let event = done.state_event(now);
                     if self
@@ -355,7 +364,7 @@ impl Engine {
                     if !self.inner.store.exclusive() {
                         // Another node runs it. The stored request reaches its runner at the next lease renewal
                         // (or whoever rescues the job, if that node died); the notice makes it immediate.
-                        if self.inner.store.jobs().request_cancel(id, now_ms()).await? {
+                        if self.inner.store.jobs().request_cancel(id, self.inner.now()).await? {
                             self.inner.store.notify(Notice::Cancel(id)).await?;
                             return Ok(job);
                         }
@@ -373,6 +382,10 @@ impl Engine {
 }
 
 impl Inner {
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     fn base_env_path(&self) -> Option<OsString> {
         self.base_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone())
     }
@@ -380,7 +393,7 @@ impl Inner {
     /// Notes that a pending job becomes due at `at`, so that the dispatcher wakes for it (a job due now needs
     /// only the wake-up).
     pub(crate) fn due_at(&self, at: i64) {
-        if at > now_ms() {
+        if at > self.now() {
             self.next_due.fetch_min(at, Ordering::SeqCst);
         }
     }
@@ -455,7 +468,7 @@ async fn dispatch(inner: Arc<Inner>) {
             }
         }
         let wanted = permits.len();
-        let now = now_ms();
+        let now = inner.now();
         let wait = match inner.store.jobs().claim(&inner.node_id, wanted, now, now + inner.config.lease_ms()).await {
             Ok(claimed) => {
                 let got = claimed.len();
@@ -492,7 +505,7 @@ async fn dispatch(inner: Arc<Inner>) {
 /// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll. The store
 /// is asked only when the known due time has passed (or is unknown).
 async fn until_next_due(inner: &Inner) -> Duration {
-    let now = now_ms();
+    let now = inner.now();
     let known = inner.next_due.load(Ordering::SeqCst);
     let due = if known > now {
         known

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
 use super::Inner;
-use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress, now_ms};
+use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
 use crate::store::StoreResult;
 
 /// A longer line is cut into pieces of this size, so one newline-free stream cannot grow memory.
@@ -140,7 +140,7 @@ impl Sink {
     }
 
     pub fn line(&mut self, stream: OutputStream, text: String, bytes: u64) {
-        let now = now_ms();
+        let now = self.inner.now();
         if stream == OutputStream::Stdout
             && let Some(progress) = Progress::parse_line(&text)
         {
@@ -191,7 +191,7 @@ impl Sink {
         if !bound.past_head {
             return;
         }
-        let now = now_ms();
+        let now = self.inner.now();
         let data = serde_json::json!({
             "stream": stream.as_str(),
             "dropped_lines": bound.dropped_lines,
@@ -246,7 +246,7 @@ impl Sink {
             return Ok(true);
         }
         let events = self.number_batch();
-        let lease = Some(now_ms() + self.inner.config.lease_ms());
+        let lease = Some(self.inner.now() + self.inner.config.lease_ms());
         match self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &self.job, lease, &events).await {
             Ok(true) => {
                 self.published(events);
@@ -263,7 +263,7 @@ impl Sink {
     /// for another attempt under its retry policy) and publishes them; a final record closes the job's live
     /// channel. `Ok(false)`: the job is no longer ours and nothing was written.
     pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.inner.now();
         let mut events = self.number_batch();
         let (next, mut moves) = self.job.after_attempt(finished, now, super::jitter());
         events.append(&mut moves);
