@@ -427,6 +427,7 @@ impl Inner {
     /// Called by a runner as it ends.
     fn finished_running(&self, id: JobId) {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.hub.not_running(id);
         self.runner_ended.notify_waiters();
     }
 
@@ -480,6 +481,7 @@ async fn dispatch(inner: Arc<Inner>) {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(job.id, Running { stop, pgid: pgid.clone() });
+                    inner.hub.running(job.id);
                     inner.hub.publish(event);
                     tokio::spawn(runner::run(inner.clone(), job, Control { stop: asked, pgid }, permit));
                 }

@@ -248,3 +248,46 @@ async fn a_bad_last_event_id_is_an_invalid_header() {
         Reply::send(request).await.expect_problem(400, "invalid_header", &format!("Last-Event-ID: {bad}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_connecting_to_a_running_job_at_once_gets_every_event_once() {
+    // One database connection for readers: the crowd must not need one each.
+    let app = spawn_app_with(|s| {
+        s.allow.push("sh".into());
+        s.database_max_connections = Some(1);
+    })
+    .await;
+    let gate = Gate::new(app.dir.path());
+    let task = app.gated_task(&gate, "echo first; echo second", "echo third").await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    let mut watcher = app.stream(&job_id, None).await;
+    let seen = within(
+        "the job to print its first lines",
+        watcher.until("the line `second`", |e| e.event == "stdout" && e.data == "second"),
+    )
+    .await;
+    let at_second = seen.last().expect("an event").id;
+
+    // Half the crowd from the start, half resuming after `first`, all at once.
+    let crowd = futures_util::future::join_all((0..200u64).map(|i| {
+        let app = &app;
+        let job_id = &job_id;
+        async move {
+            let after = (i % 2 == 1).then_some(at_second - 1);
+            let mut stream = app.stream(job_id, after).await;
+            let caught_up = stream.until("the line `second`", |e| e.event == "stdout" && e.data == "second").await;
+            (after, stream, caught_up)
+        }
+    }));
+    let crowd = within("200 followers to catch up with the running job", crowd).await;
+    gate.open();
+    let mut all = seen;
+    all.extend(watcher.until_done().await);
+    assert_consecutive_ids(&all, 1);
+    for (after, mut stream, mut events) in crowd {
+        events.extend(stream.until_done().await);
+        stream.assert_ends().await;
+        let from = after.unwrap_or(0) as usize;
+        assert_eq!(events, all[from..], "a follower after {after:?} got exactly the events after it");
+    }
+}
