@@ -17,6 +17,10 @@
 //! 8. on another fresh server: a running job with a retry policy on `lost`, the server killed with SIGKILL and
 //!    started again on the same database: time until it listens, and until the job shows its second attempt.
 //!
+//! 8b. on another fresh server: `--followers` (10,000) `$stream`s of one running job opened at once: connect →
+//!     first event, the server's memory per follower, the time until all have the job's last line, and whether
+//!     each got every event once (`--followers-only` runs just this).
+//!
 //! Then the cluster part (skip it with `--no-cluster`): several nodes of the same binary on one PostgreSQL server
 //! (`--postgres-url`), each measurement on a fresh database that is dropped afterwards:
 //! 9. end-to-end jobs/s as in (3) with 1, 2 and 3 nodes, the `$execute`s spread round-robin over the nodes;
@@ -44,6 +48,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+#[path = "bench/followers.rs"]
+mod followers;
 
 /// How often the end-to-end measurement asks the server how many jobs have completed.
 const POLL_EVERY: Duration = Duration::from_millis(10);
@@ -118,6 +125,12 @@ struct Args {
     /// `--lease-seconds` given to the nodes of the cluster rescue measurement
     #[arg(long, default_value_t = 2, value_name = "SECONDS")]
     cluster_lease_seconds: u64,
+    /// Concurrent followers of one running job in the followers measurement (0 skips it)
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    followers: usize,
+    /// Run only the followers measurement
+    #[arg(long)]
+    followers_only: bool,
 }
 
 #[tokio::main]
@@ -156,6 +169,17 @@ async fn run(args: Args) -> Result<()> {
         .install_default()
         .map_err(|_| anyhow!("a rustls crypto provider was already installed"))?;
     let phase_timeout = Duration::from_secs(args.phase_timeout);
+    followers::raise_open_files_limit();
+    if args.followers_only {
+        ensure!(args.followers > 0, "--followers-only needs --followers N with N at least 1");
+        eprintln!("followers: {} `$stream`s of one running job at once, on a fresh server", args.followers);
+        let crowd = followers::followers(&server_bin, args.followers, phase_timeout).await?;
+        let mut out = format!("\nCommand: `{}`\nMachine: {}.\n\n", invocation(), machine());
+        out.push_str("| measurement | how | result |\n| --- | --- | --- |\n");
+        followers::report(&mut out, &crowd);
+        print!("{out}");
+        return Ok(());
+    }
     let machine = machine();
     // Before anything else, so that an unreachable PostgreSQL fails the run at once rather than after the SQLite part.
     let postgres = if args.no_cluster { None } else { Some(Postgres::connect(&args.postgres_url).await?) };
@@ -215,6 +239,14 @@ async fn run(args: Args) -> Result<()> {
         );
     }
 
+    let crowd = match args.followers {
+        0 => None,
+        n => {
+            eprintln!("[7b/{steps}] followers: {n} `$stream`s of one running job at once, on a fresh server");
+            Some(followers::followers(&server_bin, n, phase_timeout).await?)
+        }
+    };
+
     let cluster = match &postgres {
         Some(postgres) => Some(cluster(&args, &server_bin, &api.http, postgres, phase_timeout).await?),
         None => None,
@@ -230,6 +262,7 @@ async fn run(args: Args) -> Result<()> {
         peak_rss_kib: peak_rss,
         big,
         rescue,
+        crowd,
         cluster,
     };
     print!("{}", report(&args, &server_bin, &results));
@@ -275,6 +308,8 @@ struct Server {
     child: Child,
     pid: u32,
     addr: String,
+    /// Its stderr after the `listening on` line.
+    log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -338,12 +373,17 @@ impl Server {
                 bail!("the server did not start ({why}); its stderr:\n{}", seen.join("\n"));
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        let mut rest = lines.into_inner();
+        // Keep draining stderr so the server never blocks on a full pipe, keeping the warnings.
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    kept.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            }
         });
-        Ok(Server { child, pid, addr })
+        Ok(Server { child, pid, addr, log })
     }
 
     /// SIGTERM, then SIGKILL if the server is still there after 5 s.
@@ -363,6 +403,11 @@ impl Server {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).context("SIGKILL the server")?;
         self.child.wait().await.context("reaping the killed server")?;
         Ok(at)
+    }
+
+    /// Warning and error lines of its log so far that contain `text`.
+    fn log_count(&self, text: &str) -> usize {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|l| l.contains(text)).count()
     }
 
     fn api(&self, http: &reqwest::Client) -> Api {
@@ -1238,11 +1283,12 @@ struct Results {
     peak_rss_kib: u64,
     big: BigOutput,
     rescue: Rescue,
+    crowd: Option<followers::Followers>,
     cluster: Option<ClusterResults>,
 }
 
 fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
-    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue, cluster } = r;
+    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue, crowd, cluster } = r;
     let spawn_rate = *spawn_rate;
     let jobs_per_s = args.jobs as f64 / e2e.elapsed.as_secs_f64();
     let mut out = String::new();
@@ -1361,6 +1407,9 @@ fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
         rescue.first_attempt_processes,
         rescue.left_at_end.len()
     );
+    if let Some(crowd) = crowd {
+        followers::report(&mut out, crowd);
+    }
     if let Some(cluster) = cluster {
         report_cluster(&mut out, args, spawn_rate, jobs_per_s, cluster);
     }
