@@ -6,7 +6,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_attempts;
 mod m20261123_000003_nodes;
 mod m20261123_000004_cancel_requests;
-mod m20261201_000001_node_clock_offsets;
+mod m20261201_000007_node_clock_offsets;
 
 pub struct Migrator;
 
@@ -18,7 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_attempts::Migration),
             Box::new(m20261123_000003_nodes::Migration),
             Box::new(m20261123_000004_cancel_requests::Migration),
-            Box::new(m20261201_000001_node_clock_offsets::Migration),
+            Box::new(m20261201_000007_node_clock_offsets::Migration),
         ]
     }
 }
