@@ -9,13 +9,17 @@
 //! 1. the raw spawn rate of `/bin/true` from a tight tokio loop (the physical ceiling for trivial jobs);
 //! 2. the real server binary (`target/release/taskyard`) started on a temporary SQLite database;
 //! 3. end-to-end jobs/s of a `true` task through the HTTP API, and its ratio to (1);
-//! 4. latency from `$execute` to the first SSE byte and to the terminal job record;
+//! 4. latency from `$execute` to the first SSE event and to the terminal job record;
 //! 5. create-task latency and req/s under concurrent clients;
 //! 6. the server's RSS when idle at start and its peak (VmHWM) at the end;
 //! 7. on a fresh server: one job that prints 1 GiB to stdout (wall time, MB/s, the server's memory meanwhile, and
 //!    the job's output totals);
 //! 8. on another fresh server: a running job with a retry policy on `lost`, the server killed with SIGKILL and
 //!    started again on the same database: time until it listens, and until the job shows its second attempt.
+//!
+//! 8b. on another fresh server: `--followers` (10,000) `$stream`s of one running job opened at once: connect →
+//!     first event, the server's memory per follower, the time until all have the job's last line, and whether
+//!     each got every event once (`--followers-only` runs just this).
 //!
 //! Then the cluster part (skip it with `--no-cluster`): several nodes of the same binary on one PostgreSQL server
 //! (`--postgres-url`), each measurement on a fresh database that is dropped afterwards:
@@ -37,13 +41,16 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::Parser;
 use eventsource_stream::Eventsource;
-use futures_util::{StreamExt, stream};
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+#[path = "bench/followers.rs"]
+mod followers;
 
 /// How often the end-to-end measurement asks the server how many jobs have completed.
 const POLL_EVERY: Duration = Duration::from_millis(10);
@@ -118,6 +125,12 @@ struct Args {
     /// `--lease-seconds` given to the nodes of the cluster rescue measurement
     #[arg(long, default_value_t = 2, value_name = "SECONDS")]
     cluster_lease_seconds: u64,
+    /// Concurrent followers of one running job in the followers measurement (0 skips it)
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    followers: usize,
+    /// Run only the followers measurement
+    #[arg(long)]
+    followers_only: bool,
 }
 
 #[tokio::main]
@@ -156,6 +169,17 @@ async fn run(args: Args) -> Result<()> {
         .install_default()
         .map_err(|_| anyhow!("a rustls crypto provider was already installed"))?;
     let phase_timeout = Duration::from_secs(args.phase_timeout);
+    followers::raise_open_files_limit();
+    if args.followers_only {
+        ensure!(args.followers > 0, "--followers-only needs --followers N with N at least 1");
+        eprintln!("followers: {} `$stream`s of one running job at once, on a fresh server", args.followers);
+        let crowd = followers::followers(&server_bin, args.followers, phase_timeout).await?;
+        let mut out = format!("\nCommand: `{}`\nMachine: {}.\n\n", invocation(), machine());
+        out.push_str("| measurement | how | result |\n| --- | --- | --- |\n");
+        followers::report(&mut out, &crowd);
+        print!("{out}");
+        return Ok(());
+    }
     let machine = machine();
     // Before anything else, so that an unreachable PostgreSQL fails the run at once rather than after the SQLite part.
     let postgres = if args.no_cluster { None } else { Some(Postgres::connect(&args.postgres_url).await?) };
@@ -215,6 +239,14 @@ async fn run(args: Args) -> Result<()> {
         );
     }
 
+    let crowd = match args.followers {
+        0 => None,
+        n => {
+            eprintln!("[7b/{steps}] followers: {n} `$stream`s of one running job at once, on a fresh server");
+            Some(followers::followers(&server_bin, n, phase_timeout).await?)
+        }
+    };
+
     let cluster = match &postgres {
         Some(postgres) => Some(cluster(&args, &server_bin, &api.http, postgres, phase_timeout).await?),
         None => None,
@@ -230,6 +262,7 @@ async fn run(args: Args) -> Result<()> {
         peak_rss_kib: peak_rss,
         big,
         rescue,
+        crowd,
         cluster,
     };
     print!("{}", report(&args, &server_bin, &results));
@@ -275,6 +308,8 @@ struct Server {
     child: Child,
     pid: u32,
     addr: String,
+    /// Its stderr after the `listening on` line.
+    log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -338,12 +373,17 @@ impl Server {
                 bail!("the server did not start ({why}); its stderr:\n{}", seen.join("\n"));
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        let mut rest = lines.into_inner();
+        // Keep draining stderr so the server never blocks on a full pipe, keeping the warnings.
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("WARN") || line.contains("ERROR") {
+                    kept.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            }
         });
-        Ok(Server { child, pid, addr })
+        Ok(Server { child, pid, addr, log })
     }
 
     /// SIGTERM, then SIGKILL if the server is still there after 5 s.
@@ -363,6 +403,11 @@ impl Server {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).context("SIGKILL the server")?;
         self.child.wait().await.context("reaping the killed server")?;
         Ok(at)
+    }
+
+    /// Warning and error lines of its log so far that contain `text`.
+    fn log_count(&self, text: &str) -> usize {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|l| l.contains(text)).count()
     }
 
     fn api(&self, http: &reqwest::Client) -> Api {
@@ -562,7 +607,7 @@ async fn end_to_end(apis: &[Api], jobs: usize, clients: usize) -> Result<EndToEn
 
 struct Latency {
     accepted: Vec<Duration>,
-    first_byte: Vec<Duration>,
+    first_event: Vec<Duration>,
     finished: Vec<Duration>,
     /// Jobs that ran on another node than the one their `$stream` was opened on (counted only when the nodes'
     /// boot ids are given).
@@ -576,7 +621,7 @@ async fn latency(apis: &[Api], node_ids: &[String], n: usize) -> Result<Latency>
     let task_id = apis[0].create_task(&json!({"name": "bench-latency", "command": "true"})).await?;
     let mut lat = Latency {
         accepted: Vec::with_capacity(n),
-        first_byte: Vec::with_capacity(n),
+        first_event: Vec::with_capacity(n),
         finished: Vec::with_capacity(n),
         ran_elsewhere: 0,
     };
@@ -588,13 +633,14 @@ async fn latency(apis: &[Api], node_ids: &[String], n: usize) -> Result<Latency>
         lat.accepted.push(t0.elapsed());
         let resp = stream_api.http.get(stream_api.url(&format!("/api/v1/jobs/{job_id}/$stream"))).send().await?;
         ensure!(resp.status() == StatusCode::OK, "GET /api/v1/jobs/{{id}}/$stream: {}", resp.status());
-        let mut bytes = resp.bytes_stream();
-        let first = bytes.next().await;
-        lat.first_byte.push(t0.elapsed());
-        let mut events = stream::iter(first).chain(bytes).eventsource();
-        let mut last_job = None;
+        // The first bytes are the `retry:` field, sent at once; what a client waits for is the first event.
+        let mut events = resp.bytes_stream().eventsource();
+        let (mut last_job, mut first) = (None, true);
         while let Some(event) = events.next().await {
             let event = event.map_err(|err| anyhow!("job {job_id} stream: {err}"))?;
+            if std::mem::take(&mut first) {
+                lat.first_event.push(t0.elapsed());
+            }
             if event.event != "message" {
                 continue;
             }
@@ -1237,11 +1283,12 @@ struct Results {
     peak_rss_kib: u64,
     big: BigOutput,
     rescue: Rescue,
+    crowd: Option<followers::Followers>,
     cluster: Option<ClusterResults>,
 }
 
 fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
-    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue, cluster } = r;
+    let Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue, crowd, cluster } = r;
     let spawn_rate = *spawn_rate;
     let jobs_per_s = args.jobs as f64 / e2e.elapsed.as_secs_f64();
     let mut out = String::new();
@@ -1298,8 +1345,8 @@ fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "| `$execute` → first SSE byte | same; `$stream` opened right after the 202 | {} |",
-        p50_p99(&lat.first_byte)
+        "| `$execute` → first SSE event | same; `$stream` opened right after the 202 | {} |",
+        p50_p99(&lat.first_event)
     );
     let _ = writeln!(out, "| `$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
     let _ = writeln!(
@@ -1360,6 +1407,9 @@ fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
         rescue.first_attempt_processes,
         rescue.left_at_end.len()
     );
+    if let Some(crowd) = crowd {
+        followers::report(&mut out, crowd);
+    }
     if let Some(cluster) = cluster {
         report_cluster(&mut out, args, spawn_rate, jobs_per_s, cluster);
     }
@@ -1400,10 +1450,10 @@ fn report_cluster(out: &mut String, args: &Args, spawn_rate: f64, sqlite_jobs_pe
     );
     let _ = writeln!(
         out,
-        "| cluster `$execute` → first SSE byte | same; `$stream` opened right after the 202 on another node (i+1 mod {nodes}); the job ran on another node than the stream's in {} of {} | {} |",
+        "| cluster `$execute` → first SSE event | same; `$stream` opened right after the 202 on another node (i+1 mod {nodes}); the job ran on another node than the stream's in {} of {} | {} |",
         lat.ran_elsewhere,
         args.latency_n,
-        p50_p99(&lat.first_byte)
+        p50_p99(&lat.first_event)
     );
     let _ = writeln!(out, "| cluster `$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
     let _ = writeln!(

@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: taskyard::cli::ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    raise_open_files_limit();
     let allow = settings.allow.join(", ");
     let app = Application::build(settings.clone()).await?;
     tracing::info!(
@@ -41,6 +42,18 @@ async fn serve(args: taskyard::cli::ServeArgs) -> anyhow::Result<()> {
     );
     tracing::info!("listening on http://{}", app.address());
     app.run_until_stopped().await
+}
+
+/// Every SSE follower holds a socket: a soft limit of 1,024 open files (a common default) would refuse the
+/// thousand-and-first. Raise it to the hard limit, as far as this process may.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(soft, hard, error = %err, "cannot raise the open files limit");
+    }
 }
 
 /// Hides a password in a database URL before it is logged.

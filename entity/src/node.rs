@@ -20,6 +20,8 @@ pub struct Model {
     /// Jobs running on it at its last heartbeat.
     pub running: i32,
     pub max_concurrency: i32,
+    /// The node's wall clock minus the database's, in ms, at its last heartbeat (PostgreSQL); null on SQLite.
+    pub clock_offset_ms: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

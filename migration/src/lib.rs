@@ -8,6 +8,7 @@ mod m20261123_000003_nodes;
 mod m20261123_000004_cancel_requests;
 mod m20261201_000005_param_rules;
 mod m20261201_000006_sandbox;
+mod m20261201_000007_node_clock_offsets;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_cancel_requests::Migration),
             Box::new(m20261201_000005_param_rules::Migration),
             Box::new(m20261201_000006_sandbox::Migration),
+            Box::new(m20261201_000007_node_clock_offsets::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ use super::dto::{JobsQuery, Listing, OutputItem, OutputPage, OutputQuery, PageQu
 use super::{AppState, job_id, sse, task_id};
 use crate::domain::job::JobView;
 use crate::domain::{EventKind, JobId, JobStatus, format_ms};
+use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::{JobFilter, StoreError};
 
@@ -123,8 +124,10 @@ pub async fn output(
 /// (`{"stream", "dropped_lines", "dropped_bytes", "head_bytes", "tail_lines", "tail_bytes", "limit_bytes"}`) and
 /// precedes the kept tail; `retry` says why an attempt failed and when the next runs (`{"attempt", "outcome",
 /// "exit_code", "signal", "error", "next_attempt", "delay_ms", "run_at"}`). Each event's `id` is its sequence
-/// number: reconnect with `Last-Event-ID` (to any node) to get exactly the events after it. The stream ends after
-/// the final job record, or when the server shuts down.
+/// number: reconnect with `Last-Event-ID` (to any node) to get exactly the events after it. Every stream starts with
+/// `retry: 2000`, the reconnection delay (ms) for clients while the job runs. The stream ends after the final job
+/// record, or when the server shuts down. A resume of a finished job whose final record the client already has
+/// (`Last-Event-ID` at or past it) answers 204 No Content, which tells an EventSource client to stop reconnecting.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/$stream", tag = "jobs",
     params(
         ("id" = String, Path, description = "Job id (ULID)"),
@@ -132,6 +135,7 @@ pub async fn output(
     ),
     responses(
         (status = 200, description = "text/event-stream of the job's events", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The job has finished and Last-Event-ID is at or past its final record: nothing more will come, stop reconnecting"),
         (status = 400, description = "Last-Event-ID is not an event id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -147,8 +151,10 @@ pub async fn stream(
             ApiError::new(ErrorCode::InvalidHeader, "Last-Event-ID must be a non-negative integer (an event id)")
         })?,
     };
-    state.engine.store().jobs().get(id).await.map_err(not_found(id))?;
-    let events = crate::engine::follow::follow(&state.engine, id, after, state.sse_keepalive);
+    let events = match follow::open(&state.engine, id, after, state.sse_keepalive).await.map_err(not_found(id))? {
+        Opened::Finished => return Ok(HttpResponse::NoContent().finish()),
+        Opened::Stream(events) => events,
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))

@@ -8,7 +8,7 @@ use super::dto::{
 };
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
-use crate::domain::{Params, Task, TaskId, now_ms};
+use crate::domain::{Params, Task, TaskId};
 use crate::engine::Submission;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
@@ -29,7 +29,7 @@ fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
     ))]
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse(state.engine.task_rules())?;
-    let task = Task::create(new, now_ms());
+    let task = Task::create(new, state.engine.now_ms());
     state.engine.store().tasks().insert(&task).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/tasks/{}", task.id)))
@@ -81,7 +81,7 @@ pub async fn update(
     let patch = body.into_inner().parse(state.engine.task_rules())?;
     let tasks = state.engine.store().tasks();
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
-    task.apply(patch, now_ms());
+    task.apply(patch, state.engine.now_ms());
     task.check_param_rules().map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e))?;
     check_sandbox_cwd(task.sandbox.as_ref(), task.cwd.as_deref())?;
     tasks.update(&task).await.map_err(not_found(id))?;

@@ -16,6 +16,8 @@ pub struct Node {
     pub stopped_at: Option<i64>,
     pub running: i32,
     pub max_concurrency: i32,
+    /// Its wall clock minus the database's, in ms, as it last measured (`None` where they are one clock).
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// Whether a node is serving.
@@ -63,6 +65,10 @@ pub struct NodeView {
     /// Jobs running on it at its last heartbeat.
     pub running_jobs: i32,
     pub max_concurrency: i32,
+    /// Its wall clock minus the database's, in milliseconds, as measured at its last heartbeat (PostgreSQL; null
+    /// on SQLite, where the machine's clock is the only one). Leases and due times follow the database's clock
+    /// whatever this says; a node more than a second off logs a warning at start.
+    pub clock_offset_ms: Option<i64>,
 }
 
 impl NodeView {
@@ -78,6 +84,7 @@ impl NodeView {
             stopped_at: node.stopped_at.map(format_ms),
             running_jobs: if status == NodeStatus::Up { node.running } else { 0 },
             max_concurrency: node.max_concurrency,
+            clock_offset_ms: node.clock_offset_ms,
         }
     }
 }
@@ -98,6 +105,7 @@ mod tests {
             stopped_at: None,
             running: 2,
             max_concurrency: 5,
+            clock_offset_ms: None,
         };
         assert_eq!(node.status(1_500, 1_000), NodeStatus::Up);
         assert_eq!(node.status(2_001, 1_000), NodeStatus::Gone);

@@ -1,11 +1,13 @@
-//! Being one node among several on one PostgreSQL: the node registry (register, heartbeat, stopped), and the
-//! relay that turns the other nodes' notifications into wake-ups, stream pokes and cancels. On SQLite the
-//! registry holds this process alone and there is nothing to relay.
+//! Being one node among several on one PostgreSQL: the node registry (register, heartbeat, stopped), the reading
+//! of the database's clock that goes with them, and the relay that turns the other nodes' notifications into
+//! wake-ups, stream pokes and cancels. On SQLite the registry holds this process alone and there is nothing to
+//! relay.
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::clock::WARN_OFFSET_MS;
 use super::{Inner, StopReason};
-use crate::domain::{Node, now_ms};
+use crate::domain::Node;
 use crate::store::{Heard, Notice};
 
 /// Nodes not heard of for this long are forgotten.
@@ -16,7 +18,7 @@ fn hostname() -> String {
 }
 
 pub(super) fn this_node(inner: &Inner, address: &str) -> Node {
-    let now = now_ms();
+    let now = inner.now();
     Node {
         id: inner.node_id.clone(),
         address: address.to_string(),
@@ -27,7 +29,28 @@ pub(super) fn this_node(inner: &Inner, address: &str) -> Node {
         stopped_at: None,
         running: 0,
         max_concurrency: inner.config.max_concurrency as i32,
+        clock_offset_ms: inner.clock.offset_ms(),
     }
+}
+
+/// Before anything is decided: takes the database's clock (PostgreSQL), and says so when this machine's is off by
+/// more than a second. A database that cannot tell its time now (it answered a moment ago) fails the start,
+/// rather than leave this node judging other nodes' leases by its own clock.
+pub(super) async fn sync_clock_at_start(inner: &Inner) -> anyhow::Result<()> {
+    let offset = inner
+        .clock
+        .sync_at_start(&inner.store)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the database's clock: {e}"))?;
+    if let Some(offset) = offset.filter(|o| o.abs() > WARN_OFFSET_MS) {
+        tracing::warn!(
+            clock_offset_ms = offset,
+            "this machine's clock differs from the database's by {:.1} s; leases, due times and node heartbeats \
+             follow the database's clock (fix the machine's time, e.g. with NTP)",
+            offset as f64 / 1000.0
+        );
+    }
+    Ok(())
 }
 
 /// Registers this node (before it serves, so that it is listed as soon as it answers) and forgets long-gone ones.
@@ -35,7 +58,7 @@ pub(super) async fn register(inner: &Inner, node: &Node) {
     if let Err(err) = inner.store.nodes().register(node).await {
         tracing::warn!(error = %err, "cannot register this node; its heartbeat will retry");
     }
-    let _ = inner.store.nodes().forget(now_ms() - FORGET_AFTER.as_millis() as i64).await;
+    let _ = inner.store.nodes().forget(inner.now() - FORGET_AFTER.as_millis() as i64).await;
 }
 
 /// Heart-beats until shutdown (registering again if its row went missing).
@@ -47,11 +70,16 @@ pub(super) async fn heartbeat(inner: Arc<Inner>, node: Node) {
             _ = tokio::time::sleep(inner.config.lease_tick()) => {}
             _ = stopping.wait_for(|s| *s) => return,
         }
+        if let Err(err) = inner.clock.sync(&inner.store).await {
+            tracing::warn!(error = %err, "cannot read the database's clock; will retry");
+        }
         let running = inner.running_count() as i32;
-        match nodes().heartbeat(&node.id, now_ms(), running).await {
+        let offset = inner.clock.offset_ms();
+        match nodes().heartbeat(&node.id, inner.now(), running, offset).await {
             Ok(true) => {}
             Ok(false) => {
-                let _ = nodes().register(&Node { heartbeat_at: now_ms(), running, ..node.clone() }).await;
+                let again = Node { heartbeat_at: inner.now(), running, clock_offset_ms: offset, ..node.clone() };
+                let _ = nodes().register(&again).await;
             }
             Err(err) => tracing::warn!(error = %err, "cannot heart-beat; will retry"),
         }

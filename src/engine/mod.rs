@@ -3,6 +3,7 @@
 //! ([`follow`]). It is woken on submit, never by a fixed sleep; a slow poll is only a fallback.
 //!
 //! It uses `store` and `domain`, and never `api`.
+mod clock;
 mod cluster;
 pub mod follow;
 pub mod host;
@@ -29,7 +30,7 @@ use crate::domain::job::Finish;
 use crate::domain::task::OrphanReason;
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobId, JobStatus, Node, NodeStatus, Outcome,
-    Params, Task, TaskId, now_ms,
+    Params, Task, TaskId,
 };
 use crate::store::{Created, Notice, Store, StoreError};
 
@@ -151,6 +152,8 @@ pub(crate) struct Inner {
     pub(crate) programs: AllowList,
     /// Which variables tasks may set.
     pub(crate) env_policy: EnvPolicy,
+    /// The clock of every time the engine stores or compares (the database's, on PostgreSQL).
+    pub(crate) clock: clock::Clock,
     /// The environment every job starts from (a few of the server's variables; see [`host::job_base_env`]).
     base_env: Vec<(OsString, OsString)>,
     /// bubblewrap, which runs sandboxed jobs; `None`: this server cannot run them.
@@ -183,6 +186,7 @@ impl Engine {
             store,
             hub: Hub::default(),
             node_id: ulid::Ulid::generate().to_string(),
+            clock: clock::Clock::default(),
             slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             programs: host::resolve_allow_list(&config.allow),
             env_policy: EnvPolicy { allowed_hooks: config.allow_env_hooks.clone() },
@@ -198,6 +202,7 @@ impl Engine {
             stopping: watch::channel(false).0,
         });
         let engine = Engine { inner };
+        cluster::sync_clock_at_start(&engine.inner).await?;
         reaper::rescue_at_start(&engine.inner).await?;
         tokio::spawn(dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
@@ -240,7 +245,7 @@ impl Engine {
             }
         }
         inner.hub.close_all();
-        if let Err(err) = inner.store.nodes().stopped(&inner.node_id, now_ms()).await {
+        if let Err(err) = inner.store.nodes().stopped(&inner.node_id, inner.now()).await {
             tracing::warn!(error = %err, "cannot record this node as stopped");
         }
         interrupted
@@ -248,7 +253,7 @@ impl Engine {
 
     /// The nodes that used this database, newest first, with their status now.
     pub async fn nodes(&self) -> Result<Vec<(Node, NodeStatus)>, EngineError> {
-        let now = now_ms();
+        let now = self.inner.now();
         let gone_after = self.inner.config.lease_ms();
         let nodes = self.inner.store.nodes().recent(1000).await?;
         Ok(nodes
@@ -288,6 +293,11 @@ impl Engine {
         &self.inner.node_id
     }
 
+    /// Now, in Unix ms, on the clock that decides (the database's, on PostgreSQL).
+    pub fn now_ms(&self) -> i64 {
+        self.inner.now()
+    }
+
     /// Whether `task` could run here now: its program is allowed and its file is there, its working directory
     /// exists, and its environment is one this server accepts.
     pub fn runnable(&self, task: &Task) -> bool {
@@ -309,7 +319,7 @@ impl Engine {
         self.inner.env_policy.check(&task.env)?;
         let params = task.params_for(&submission.params).map_err(EngineError::Params)?;
         let argv = cmd.render(&params, &task.option_params)?;
-        let now = now_ms();
+        let now = self.inner.now();
         let job = Job {
             id: JobId::generate(),
             task_id: task.id,
@@ -354,7 +364,7 @@ impl Engine {
     /// The job that `Idempotency-Key` `key` already queued for task `task_id` within the last 24 h, if any: a
     /// repeat is answered with it before its body is even looked at.
     pub async fn replay(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
-        let since = now_ms() - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        let since = self.inner.now() - IDEMPOTENCY_WINDOW.as_millis() as i64;
         Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
     }
 
@@ -365,7 +375,7 @@ impl Engine {
             let job = self.inner.store.jobs().get(id).await?;
             match job.status {
                 JobStatus::Pending => {
-                    let now = now_ms();
+                    let now = self.inner.now();
                     let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now);
                     let event = done.state_event(now);
                     if self
@@ -387,7 +397,7 @@ impl Engine {
                     if !self.inner.store.exclusive() {
                         // Another node runs it. The stored request reaches its runner at the next lease renewal
                         // (or whoever rescues the job, if that node died); the notice makes it immediate.
-                        if self.inner.store.jobs().request_cancel(id, now_ms()).await? {
+                        if self.inner.store.jobs().request_cancel(id, self.inner.now()).await? {
                             self.inner.store.notify(Notice::Cancel(id)).await?;
                             return Ok(job);
                         }
@@ -405,10 +415,14 @@ impl Engine {
 }
 
 impl Inner {
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Notes that a pending job becomes due at `at`, so that the dispatcher wakes for it (a job due now needs
     /// only the wake-up).
     pub(crate) fn due_at(&self, at: i64) {
-        if at > now_ms() {
+        if at > self.now() {
             self.next_due.fetch_min(at, Ordering::SeqCst);
         }
     }
@@ -442,6 +456,7 @@ impl Inner {
     /// Called by a runner as it ends.
     fn finished_running(&self, id: JobId) {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.hub.not_running(id);
         self.runner_ended.notify_waiters();
     }
 
@@ -483,7 +498,7 @@ async fn dispatch(inner: Arc<Inner>) {
             }
         }
         let wanted = permits.len();
-        let now = now_ms();
+        let now = inner.now();
         let wait = match inner.store.jobs().claim(&inner.node_id, wanted, now, now + inner.config.lease_ms()).await {
             Ok(claimed) => {
                 let got = claimed.len();
@@ -495,6 +510,7 @@ async fn dispatch(inner: Arc<Inner>) {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(job.id, Running { stop, pgid: pgid.clone() });
+                    inner.hub.running(job.id);
                     inner.hub.publish(event);
                     tokio::spawn(runner::run(inner.clone(), job, Control { stop: asked, pgid }, permit));
                 }
@@ -520,7 +536,7 @@ async fn dispatch(inner: Arc<Inner>) {
 /// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll. The store
 /// is asked only when the known due time has passed (or is unknown).
 async fn until_next_due(inner: &Inner) -> Duration {
-    let now = now_ms();
+    let now = inner.now();
     let known = inner.next_due.load(Ordering::SeqCst);
     let due = if known > now {
         known

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 
 use super::Inner;
-use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress, now_ms};
+use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
 use crate::store::StoreResult;
 
 /// A longer line is cut into pieces of this size, so one newline-free stream cannot grow memory.
@@ -179,7 +179,7 @@ impl Sink {
     }
 
     pub fn line(&mut self, stream: OutputStream, text: String, bytes: u64) {
-        let now = now_ms();
+        let now = self.inner.now();
         if stream == OutputStream::Stdout
             && let Some(progress) = Progress::parse_line(&text)
         {
@@ -249,7 +249,7 @@ impl Sink {
             bound.tail_bytes = 0;
             bound.cut = Cut::Storage;
         }
-        let now = now_ms();
+        let now = self.inner.now();
         let data = serde_json::json!({
             "stream": stream.as_str(),
             "reason": bound.cut.as_str(),
@@ -305,7 +305,7 @@ impl Sink {
             return Ok(true);
         }
         let events = self.number_batch();
-        let lease = Some(now_ms() + self.inner.config.lease_ms());
+        let lease = Some(self.inner.now() + self.inner.config.lease_ms());
         let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &self.job, lease, &events).await;
         self.storage_answered(&saved);
         match saved {
@@ -363,7 +363,7 @@ impl Sink {
     /// for another attempt under its retry policy) and publishes them; a final record closes the job's live
     /// channel. `Ok(false)`: the job is no longer ours and nothing was written.
     pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.inner.now();
         let mut events = self.number_batch();
         let (next, mut moves) = self.job.after_attempt(finished, now, super::jitter());
         events.append(&mut moves);

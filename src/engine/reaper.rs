@@ -1,6 +1,6 @@
 //! Cleaning up after the dead and the old: jobs whose runner vanished (at start-up and by lease expiry) go where
 //! their retry policy says, and finished jobs past the retention limits are deleted in small batches.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use nix::sys::signal::{Signal, kill};
@@ -8,24 +8,26 @@ use nix::unistd::Pid;
 
 use super::{Inner, jitter};
 use crate::domain::job::Finish;
-use crate::domain::{Job, JobId, JobStatus, Outcome, now_ms};
+use crate::domain::{Job, JobId, JobStatus, Outcome};
 
 /// Jobs deleted per retention transaction: small, so the runners' writes never wait long.
 const RETENTION_BATCH: u64 = 200;
 
 /// At start-up: when this process alone can run the database's jobs (SQLite under its file lock), every
 /// `running` job belongs to a process that is gone, so it is rescued at once and any of its processes still
-/// alive are killed. Otherwise (PostgreSQL, other nodes alive) only jobs whose lease expired are rescued.
+/// alive are killed. Otherwise (PostgreSQL, other nodes alive) only jobs whose lease expired by the database's
+/// clock are rescued, and of their processes on this machine only those of the attempt whose lease expired: a
+/// job running elsewhere, or its next attempt, is none of this node's business.
 pub(super) async fn rescue_at_start(inner: &Inner) -> anyhow::Result<()> {
-    let jobs = if inner.store.exclusive() {
-        inner.store.jobs().running().await?
+    let (jobs, killed) = if inner.store.exclusive() {
+        let jobs = inner.store.jobs().running().await?;
+        let killed = kill_leftovers(&jobs.iter().map(|j| j.id).collect());
+        (jobs, killed)
     } else {
-        inner.store.jobs().expired(now_ms(), inner.config.lease_ms()).await?
+        let jobs = inner.store.jobs().expired(inner.now(), inner.config.lease_ms()).await?;
+        let killed = kill_attempts(&jobs);
+        (jobs, killed)
     };
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let killed = kill_leftovers(&jobs.iter().map(|j| j.id).collect());
     if killed > 0 {
         tracing::warn!(killed, "killed processes of jobs left running by a previous process");
     }
@@ -45,7 +47,7 @@ pub(super) async fn reap(inner: Arc<Inner>) {
             _ = tokio::time::sleep(every) => {}
             _ = stopping.wait_for(|s| *s) => return,
         }
-        let expired = match inner.store.jobs().expired(now_ms(), inner.config.lease_ms()).await {
+        let expired = match inner.store.jobs().expired(inner.now(), inner.config.lease_ms()).await {
             Ok(jobs) => jobs,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot look for expired leases; will retry");
@@ -56,7 +58,7 @@ pub(super) async fn reap(inner: Arc<Inner>) {
         // retries while the database refuses writes) or is about to give it up; its decision is the true one.
         let expired: Vec<Job> = expired.into_iter().filter(|job| !inner.runs(job.id)).collect();
         if !expired.is_empty() {
-            kill_leftovers(&expired.iter().map(|j| j.id).collect());
+            kill_attempts(&expired);
         }
         for job in expired {
             if let Err(err) = rescue(&inner, job, "runner lost: its lease expired (the runner or its node died)").await
@@ -70,7 +72,7 @@ pub(super) async fn reap(inner: Arc<Inner>) {
 /// Moves a job whose runner is gone on, as its retry policy says: back to `pending` for another attempt, or
 /// `failed` with outcome `lost`. Conditional on the job being as read, so exactly one rescuer wins.
 async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult<()> {
-    let now = now_ms();
+    let now = inner.now();
     // A cancel asked for while it ran is honoured, not retried.
     let finish = match job.cancel_requested_at {
         Some(_) => {
@@ -99,21 +101,39 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
 /// SIGKILLs every process (other than this one) whose environment marks it as belonging to one of `jobs`
 /// (`TASKYARD_JOB_ID`, set on every job process and inherited by its children). Returns how many it killed.
 pub(super) fn kill_leftovers(jobs: &HashSet<JobId>) -> usize {
+    kill_marked(|id, _| jobs.contains(&id))
+}
+
+/// SIGKILLs the processes of the current attempt of each of `jobs` (by `TASKYARD_JOB_ID` and `TASKYARD_ATTEMPT`),
+/// and no other: not those of a job's next attempt, which may already run on this machine.
+fn kill_attempts(jobs: &[Job]) -> usize {
+    if jobs.is_empty() {
+        return 0;
+    }
+    let attempts: HashMap<JobId, i32> = jobs.iter().map(|j| (j.id, j.attempt)).collect();
+    kill_marked(|id, attempt| attempt.is_some() && attempts.get(&id).copied() == attempt)
+}
+
+/// SIGKILLs every process (other than this one) whose `TASKYARD_JOB_ID` and `TASKYARD_ATTEMPT` (if it has one)
+/// `doomed` picks. Returns how many it killed.
+fn kill_marked(doomed: impl Fn(JobId, Option<i32>) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
     let me = std::process::id();
-    let marker = b"TASKYARD_JOB_ID=";
     let mut killed = 0;
     for pid in entries.filter_map(Result::ok).filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
         if pid == me {
             continue;
         }
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        let belongs = environ.split(|b| *b == 0).any(|var| {
-            var.strip_prefix(marker)
-                .and_then(|id| std::str::from_utf8(id).ok()?.parse::<JobId>().ok())
-                .is_some_and(|id| jobs.contains(&id))
-        });
-        if belongs && kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
+        let var = |name: &[u8]| -> Option<String> {
+            environ
+                .split(|b| *b == 0)
+                .find_map(|v| v.strip_prefix(name))
+                .and_then(|v| String::from_utf8(v.to_vec()).ok())
+        };
+        let Some(id) = var(b"TASKYARD_JOB_ID=").and_then(|id| id.parse::<JobId>().ok()) else { continue };
+        let attempt = var(b"TASKYARD_ATTEMPT=").and_then(|a| a.parse::<i32>().ok());
+        if doomed(id, attempt) && kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
             killed += 1;
         }
     }
@@ -144,7 +164,7 @@ async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
     let jobs = inner.store.jobs();
     let mut deleted = 0;
     if let Some(age) = inner.config.retention_age {
-        let before = now_ms() - age.as_millis() as i64;
+        let before = inner.now() - age.as_millis() as i64;
         loop {
             let batch: Vec<JobId> =
                 jobs.finished(Some(before), RETENTION_BATCH).await?.into_iter().map(|(id, _)| id).collect();

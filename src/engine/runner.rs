@@ -16,7 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 use super::output::{Piece, Sink, read_lines};
 use super::{Control, Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
-use crate::domain::{Job, Outcome, OutputStream, now_ms};
+use crate::domain::{Job, Outcome, OutputStream};
 
 /// How long the output may stay open after the job's process group is gone before the runner looks for processes
 /// of the job that left the group.
@@ -285,7 +285,7 @@ impl Renewer {
             loop {
                 tick.tick().await;
                 let started = Instant::now();
-                let until = now_ms() + inner.config.lease_ms();
+                let until = inner.now() + inner.config.lease_ms();
                 let answer = match inner.store.jobs().renew_lease(id, &inner.node_id, attempt, until).await {
                     Ok(Some(cancel)) => Lease::Renewed { at: started, cancel },
                     Ok(None) => Lease::Taken,

@@ -1,6 +1,6 @@
-//! What differs between SQLite and PostgreSQL, in one place: the claim statement, and the notifications that let
-//! several nodes on one PostgreSQL wake each other and follow each other's jobs. On SQLite one process owns the
-//! file, so there is nobody to notify and notifications are no-ops.
+//! What differs between SQLite and PostgreSQL, in one place: the claim statement, the notifications that let
+//! several nodes on one PostgreSQL wake each other and follow each other's jobs, and the database's clock. On
+//! SQLite one process owns the file, so there is nobody to notify, and no other clock than this machine's.
 use std::sync::LazyLock;
 
 use sea_orm::sqlx::postgres::PgListener;
@@ -103,6 +103,18 @@ pub(crate) fn notify(backend: Backend, signals: &[Notice]) -> Option<Statement> 
         format!("SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"),
         [payloads.into()],
     ))
+}
+
+/// The statement that reads the database's clock as Unix milliseconds (column `now_ms`), on PostgreSQL; `None` on
+/// SQLite, whose clock is this machine's. `clock_timestamp()`, not `now()`: the time of the reading, not of the
+/// transaction's start.
+pub(crate) fn clock(backend: Backend) -> Option<Statement> {
+    (backend == Backend::Postgres).then(|| {
+        Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT) AS now_ms",
+        )
+    })
 }
 
 /// PostgreSQL: takes (or releases) the session lock that serialises migrations between nodes starting together.

@@ -280,6 +280,14 @@ impl Store {
         }
     }
 
+    /// The database's clock in Unix milliseconds (PostgreSQL), or `None` where this machine's clock is the one
+    /// (SQLite).
+    pub async fn clock_ms(&self) -> StoreResult<Option<i64>> {
+        let Some(stmt) = dialect::clock(self.backend) else { return Ok(None) };
+        let row = self.read.query_one_raw(stmt).await?.ok_or_else(|| StoreError::Corrupt("no clock row".into()))?;
+        Ok(Some(row.try_get("", "now_ms")?))
+    }
+
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
         let stmt = Statement::from_string(self.read.get_database_backend(), "SELECT 1");

@@ -20,6 +20,7 @@ fn from_row(m: node::Model) -> Node {
         stopped_at: m.stopped_at,
         running: m.running,
         max_concurrency: m.max_concurrency,
+        clock_offset_ms: m.clock_offset_ms,
     }
 }
 
@@ -35,6 +36,7 @@ fn to_row(n: &Node) -> node::ActiveModel {
         stopped_at: Set(n.stopped_at),
         running: Set(n.running),
         max_concurrency: Set(n.max_concurrency),
+        clock_offset_ms: Set(n.clock_offset_ms),
     }
 }
 
@@ -48,11 +50,13 @@ impl<'a> NodesStore<'a> {
         Ok(())
     }
 
-    /// Records that node `id` is alive with `running` jobs. False when its row is gone (then register again).
-    pub async fn heartbeat(&self, id: &str, now: i64, running: i32) -> StoreResult<bool> {
+    /// Records that node `id` is alive with `running` jobs and its clock `clock_offset_ms` off the database's.
+    /// False when its row is gone (then register again).
+    pub async fn heartbeat(&self, id: &str, now: i64, running: i32, clock_offset_ms: Option<i64>) -> StoreResult<bool> {
         let res = node::Entity::update_many()
             .col_expr(node::Column::HeartbeatAt, now.into())
             .col_expr(node::Column::Running, running.into())
+            .col_expr(node::Column::ClockOffsetMs, clock_offset_ms.into())
             .filter(node::Column::Id.eq(id))
             .exec(self.db.write)
             .await;

@@ -15,6 +15,7 @@ mod job_record;
 mod jobs;
 mod lease_loss;
 mod leases;
+mod nodes;
 mod openapi;
 mod orphans;
 mod output;

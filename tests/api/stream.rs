@@ -6,7 +6,8 @@ use futures_util::StreamExt;
 use reqwest::Method;
 
 use crate::helpers::{
-    Gate, Reply, SseEvent, assert_consecutive_ids, fresh_ulid, lines_of, spawn_app, spawn_app_with, statuses, str_of,
+    Gate, Reply, SseEvent, assert_consecutive_ids, follow_like_eventsource, fresh_ulid, lines_of, spawn_app,
+    spawn_app_with, statuses, str_of,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,14 +60,53 @@ async fn last_event_id_resumes_a_finished_job_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resuming_after_the_terminal_record_ends_the_stream_at_once() {
+async fn resuming_at_or_after_the_terminal_record_is_204() {
     let app = spawn_app().await;
     let finished = app.run("echo done").await;
     let last = finished.events.last().expect("events").id;
 
-    // The client already holds the terminal record: there is nothing left to send, ever.
-    let mut stream = app.stream(&finished.job_id, Some(last)).await;
-    stream.assert_ends().await;
+    // The client already holds the terminal record: there is nothing left to send, ever, and 204 is how the HTML
+    // spec tells an EventSource to stop reconnecting.
+    for resume in [last, last + 1, 1_000_000] {
+        let request = app
+            .request(Method::GET, &format!("/api/v1/jobs/{}/$stream", finished.job_id))
+            .header("Last-Event-ID", resume.to_string());
+        let reply = Reply::send(request).await;
+        assert_eq!(reply.status, 204, "Last-Event-ID: {resume} of a job whose last event is {last}: {}", reply.text);
+        assert_eq!(reply.text, "", "a 204 has no body");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_following_client_of_a_finished_job_gets_one_replay_then_204_and_stops() {
+    let app = spawn_app().await;
+    let finished = app.run("printf '%s\\n' a b").await;
+
+    let run = follow_like_eventsource(&app, &finished.job_id, 5).await;
+    assert_eq!(run.statuses, [200, 204], "one replay, then 204 on the resume, then no further request");
+    assert_eq!(run.events, finished.events, "the replay holds every event once");
+    assert_eq!(run.retry_ms, Some(2000), "the stream tells the client how long to wait before reconnecting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_starts_with_a_retry_field() {
+    let app = spawn_app().await;
+    let task = app.task("sleep 30").await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    app.stream(&job_id, None).await.until_status("running").await;
+
+    let response =
+        app.request(Method::GET, &format!("/api/v1/jobs/{job_id}/$stream")).send().await.expect("open the stream");
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut raw = Vec::new();
+    while raw.len() < "retry: 2000\n\n".len() {
+        let chunk = within("the first bytes of a running job's stream", body.next()).await;
+        raw.extend_from_slice(&chunk.expect("the stream goes on").expect("read the stream"));
+    }
+    app.cancel(&job_id).await.expect(202, "stop the sleeper");
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("retry: 2000\n\n"), "a running job's stream starts with `retry: 2000`: {raw:?}");
 }
 
 /// Awaits `future` for at most 5 s. The gated job prints its first lines at once and then idles, so anything awaited
@@ -206,5 +246,48 @@ async fn a_bad_last_event_id_is_an_invalid_header() {
             .request(reqwest::Method::GET, &format!("/api/v1/jobs/{}/$stream", finished.job_id))
             .header("Last-Event-ID", bad);
         Reply::send(request).await.expect_problem(400, "invalid_header", &format!("Last-Event-ID: {bad}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_connecting_to_a_running_job_at_once_gets_every_event_once() {
+    // One database connection for readers: the crowd must not need one each.
+    let app = spawn_app_with(|s| {
+        s.allow.push("sh".into());
+        s.database_max_connections = Some(1);
+    })
+    .await;
+    let gate = Gate::new(app.dir.path());
+    let task = app.gated_task(&gate, "echo first; echo second", "echo third").await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    let mut watcher = app.stream(&job_id, None).await;
+    let seen = within(
+        "the job to print its first lines",
+        watcher.until("the line `second`", |e| e.event == "stdout" && e.data == "second"),
+    )
+    .await;
+    let at_second = seen.last().expect("an event").id;
+
+    // Half the crowd from the start, half resuming after `first`, all at once.
+    let crowd = futures_util::future::join_all((0..200u64).map(|i| {
+        let app = &app;
+        let job_id = &job_id;
+        async move {
+            let after = (i % 2 == 1).then_some(at_second - 1);
+            let mut stream = app.stream(job_id, after).await;
+            let caught_up = stream.until("the line `second`", |e| e.event == "stdout" && e.data == "second").await;
+            (after, stream, caught_up)
+        }
+    }));
+    let crowd = within("200 followers to catch up with the running job", crowd).await;
+    gate.open();
+    let mut all = seen;
+    all.extend(watcher.until_done().await);
+    assert_consecutive_ids(&all, 1);
+    for (after, mut stream, mut events) in crowd {
+        events.extend(stream.until_done().await);
+        stream.assert_ends().await;
+        let from = after.unwrap_or(0) as usize;
+        assert_eq!(events, all[from..], "a follower after {after:?} got exactly the events after it");
     }
 }

@@ -107,9 +107,14 @@ impl Cluster {
 
     /// Starts `count` more nodes at once and waits until each has registered.
     pub async fn add_nodes(&mut self, count: usize, args: &[String]) {
+        self.add_nodes_with_env(count, args, &[]).await;
+    }
+
+    /// Like [`Cluster::add_nodes`], with these environment variables set for the new nodes.
+    pub async fn add_nodes_with_env(&mut self, count: usize, args: &[String], env: &[(&str, &str)]) {
         let url = self.db.url().to_string();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let servers = futures_util::future::join_all((0..count).map(|_| serve(&url, &args, &[]))).await;
+        let servers = futures_util::future::join_all((0..count).map(|_| serve(&url, &args, env))).await;
         for server in servers {
             let api = TestApp::external(&server.address, self.dir.clone(), self.db.clone());
             let pid = server.pid as i64;

@@ -16,6 +16,7 @@ mod helpers;
 mod harness;
 
 mod cancel;
+mod clock;
 mod idempotency;
 mod lost_cancel;
 mod node_death;

@@ -122,3 +122,51 @@ pub fn assert_consecutive_ids(events: &[SseEvent], from: u64) {
     let expected: Vec<u64> = (from..from + ids.len() as u64).collect();
     assert_eq!(ids, expected, "event ids are not consecutive from {from}: {events:#?}");
 }
+
+/// What a client following the HTML spec's EventSource model did: the events it dispatched, the status of each
+/// request it made, and the reconnection time the server asked for.
+#[derive(Debug)]
+pub struct EventSourceRun {
+    pub events: Vec<SseEvent>,
+    pub statuses: Vec<u16>,
+    pub retry_ms: Option<u64>,
+}
+
+/// Follows a job as a spec-following EventSource does: read the stream to its end, dispatch its events, and
+/// reconnect with `Last-Event-ID` (the last id seen) when the server closes it; stop on 204 (or any other status
+/// but 200). The reconnection delay is not waited for: it changes nothing but the pace. Panics after
+/// `max_requests` requests, since a client that never stops is what this guards against.
+pub async fn follow_like_eventsource(app: &super::TestApp, job_id: &str, max_requests: usize) -> EventSourceRun {
+    let mut run = EventSourceRun { events: Vec::new(), statuses: Vec::new(), retry_ms: None };
+    let mut last_id: Option<String> = None;
+    while run.statuses.len() < max_requests {
+        let mut request = app
+            .request(reqwest::Method::GET, &format!("/api/v1/jobs/{job_id}/$stream"))
+            .header("Accept", "text/event-stream");
+        if let Some(id) = &last_id {
+            request = request.header("Last-Event-ID", id.as_str());
+        }
+        let response = request.send().await.expect("open the SSE stream");
+        run.statuses.push(response.status().as_u16());
+        if response.status() != reqwest::StatusCode::OK {
+            return run;
+        }
+        let raw = tokio::time::timeout(EVENT_TIMEOUT, response.text())
+            .await
+            .unwrap_or_else(|_| panic!("the stream of job {job_id} did not end within {EVENT_TIMEOUT:?}"))
+            .expect("read the stream");
+        for line in raw.lines() {
+            if let Some(ms) = line.strip_prefix("retry:").and_then(|v| v.trim().parse().ok()) {
+                run.retry_ms = Some(ms);
+            }
+        }
+        let chunk: Result<Vec<u8>, std::convert::Infallible> = Ok(raw.into_bytes());
+        let events = futures_util::stream::iter([chunk]).eventsource().map(|event| event.map_err(|e| e.to_string()));
+        let mut stream = JobStream { job_id: job_id.to_string(), events: Box::pin(events) };
+        while let Some(event) = stream.next_event().await {
+            last_id = Some(event.id.to_string());
+            run.events.push(event);
+        }
+    }
+    panic!("the client was never told to stop: {max_requests} requests, statuses {:?}", run.statuses);
+}
