@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Gate, Immutable, Ledger, Tmpfs, data_of, db_path, health_becomes, immutable, lines_of, marker_task, markers,
-    poll_until, root_only, spawn_app_in, spawn_app_with, sqlite_only, str_of,
+    Gate, Immutable, Ledger, Tmpfs, data_of, db_path, health_becomes, immutable, immutable_unsupported, lines_of,
+    marker_task, markers, poll_until, root_only, spawn_app_in, spawn_app_with, sqlite_only, str_of,
 };
 
 const BIG: &str = "sh -c 'yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop | head -c 3000000'";
@@ -157,6 +157,9 @@ async fn a_read_only_database_file_answers_503_keeps_decisions_and_recovers() {
     }
     let marks = tempfile::tempdir().expect("a marker dir");
     let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
+    if immutable_unsupported(app.dir.path()) {
+        return;
+    }
     let marker = app.create_task_ok(marker_task(marks.path())).await;
     let marker = str_of(&marker, "id").to_string();
     let gates = tempfile::tempdir().expect("a gate dir");

@@ -87,6 +87,21 @@ pub fn immutable(paths: &[PathBuf], on: bool) {
     }
 }
 
+/// Whether the file system of `dir` refuses writes to an immutable file through a descriptor opened before (ext4
+/// and xfs do; tmpfs does not). When it does not, the test says so loudly and returns.
+pub fn immutable_unsupported(dir: &Path) -> bool {
+    let probe = dir.join("immutable-probe");
+    let mut file = std::fs::File::create(&probe).expect("create a probe file");
+    let set = Command::new("chattr").arg("+i").arg(&probe).status().is_ok_and(|s| s.success());
+    let refused = set && file.write_all(b"x").and_then(|_| file.flush()).is_err();
+    let _ = Command::new("chattr").arg("-i").arg(&probe).status();
+    let _ = std::fs::remove_file(&probe);
+    if !refused {
+        eprintln!("SKIPPED: {} does not refuse writes to an immutable file that is already open", dir.display());
+    }
+    !refused
+}
+
 /// Clears the immutable flag when dropped, so that a failing test never leaves an undeletable file behind.
 pub struct Immutable(pub Vec<PathBuf>);
 
