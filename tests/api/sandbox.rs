@@ -106,8 +106,11 @@ async fn a_sandboxed_job_s_daemons_die_with_it() {
     let _cleanup = Cleanup;
     let app = app().await;
     let dir = app.dir.path().display().to_string();
-    // A daemon: it leaves the job's process group and closes the job's output.
-    let script = "setsid sleep 61.37 </dev/null >/dev/null 2>&1 & echo started";
+    // A daemon: it leaves the job's process group and closes the job's output. The job ends only once the daemon
+    // has left the group (it writes its pid after setsid), so that the group's kill at the job's end cannot be
+    // what ends it.
+    let script = "rm -f daemon.pid; setsid sh -c \"echo \\$\\$ > daemon.pid; exec sleep 61.37\" </dev/null >/dev/null 2>&1 & \
+                  while [ ! -s daemon.pid ]; do sleep 0.01; done; echo started";
 
     let boxed = run_sh(&app, script, &dir, Some(json!({}))).await;
     assert_eq!(boxed["stdout"], json!(["started"]), "{boxed}");
