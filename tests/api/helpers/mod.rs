@@ -41,9 +41,16 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// The client every test uses. Its idle connections are dropped before the server's keep-alive (actix: 5 s) would
+/// close them: a request sent on a connection the server is closing at that moment fails with `IncompleteMessage`,
+/// and a POST cannot be retried blindly.
 pub fn http_client() -> reqwest::Client {
     install_crypto_provider();
-    reqwest::Client::builder().no_proxy().build().expect("build the HTTP client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("build the HTTP client")
 }
 
 /// A running application and a client for it.
