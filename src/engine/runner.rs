@@ -147,7 +147,7 @@ async fn supervise(
     let mut lease_ends = Instant::now() + lease;
     let mut renewals = Renewer::start(inner, &sink.job);
 
-    let mut exit: Option<ExitStatus> = None;
+    let mut exit: Option<std::io::Result<ExitStatus>> = None;
     let mut readers_open = true;
     let mut stopping = Stopping { why: None, kill_at: None, grace: inner.config.kill_grace };
     let mut escapees_at: Option<Instant> = None;
@@ -164,7 +164,7 @@ async fn supervise(
                 None => readers_open = false,
             },
             status = child.wait(), if exit.is_none() => {
-                exit = Some(status.unwrap_or_else(|_| ExitStatus::from_raw(0)));
+                exit = Some(status);
                 // The job is its main process: whatever it left behind in its group goes with it, which also
                 // closes the pipes those leftovers held open.
                 guard.signal(Signal::SIGKILL);
@@ -215,8 +215,17 @@ async fn supervise(
             }
         }
     }
-    let status = exit.unwrap_or_else(|| ExitStatus::from_raw(0));
-    Some(describe(status, stopping.why, sink.job.timeout_seconds))
+    Some(ended(exit, stopping.why, sink.job.timeout_seconds))
+}
+
+/// How the attempt ended. When the runner could not learn the process's status (`wait` failed), the job did not
+/// succeed as far as anyone knows: it is `lost`, with the reason.
+fn ended(exit: Option<std::io::Result<ExitStatus>>, stop: Option<Stop>, timeout: Option<i64>) -> Finish {
+    match exit {
+        Some(Ok(status)) => describe(status, stop, timeout),
+        Some(Err(e)) => Finish::without_exit(Outcome::Lost, &format!("cannot tell how the process ended: {e}")),
+        None => Finish::without_exit(Outcome::Lost, "the process was never waited for"),
+    }
 }
 
 /// Stopping the process ourselves: why, and when TERM turns into KILL.
@@ -389,5 +398,18 @@ async fn record_finish(sink: &mut Sink, finish: Finish) {
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_wait_is_no_success() {
+        let lost = ended(Some(Err(std::io::Error::other("ECHILD"))), None, None);
+        assert_eq!((lost.outcome, lost.exit_code), (Outcome::Lost, None));
+        assert!(lost.error.is_some_and(|e| e.contains("ECHILD")));
+        assert_eq!(ended(Some(Ok(ExitStatus::from_raw(0))), None, None).outcome, Outcome::Success);
     }
 }
