@@ -293,6 +293,45 @@ impl From<&Job> for JobView {
 }
 
 impl Job {
+    /// A new job of `task`, queued at `now` and due at `run_at`: attempt 1, with the task's environment, directory,
+    /// timeout, retry policy and sandbox copied, so that it runs as it was submitted.
+    pub fn pending(
+        task: &super::Task,
+        argv: Vec<String>,
+        now: i64,
+        run_at: i64,
+        idempotency_key: Option<String>,
+    ) -> Job {
+        Job {
+            id: JobId::generate(),
+            task_id: task.id,
+            status: JobStatus::Pending,
+            outcome: None,
+            attempt: 1,
+            argv,
+            env: task.env.clone(),
+            cwd: task.cwd.clone(),
+            timeout_seconds: task.timeout_seconds,
+            submitted_at: now,
+            run_at,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            signal: None,
+            error: None,
+            totals: Default::default(),
+            last_seq: 1,
+            node_id: None,
+            retry: task.retry.clone(),
+            progress: None,
+            idempotency_key,
+            cancel_requested_at: None,
+            sandbox: task.sandbox.clone(),
+        }
+    }
+}
+
+impl Job {
     /// What follows an attempt that ended with `finish` at `now`: the job's next record and the events that record
     /// the move (numbered from `last_seq + 1`). Every way an attempt ends goes through here, so the retry policy is
     /// applied the same way to a finished process, a lost runner and an interrupted server. `jitter` is a random

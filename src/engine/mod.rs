@@ -320,36 +320,12 @@ impl Engine {
         let params = task.params_for(&submission.params).map_err(EngineError::Params)?;
         let argv = cmd.render(&params, &task.option_params)?;
         let now = self.inner.now();
-        let job = Job {
-            id: JobId::generate(),
-            task_id: task.id,
-            status: JobStatus::Pending,
-            outcome: None,
-            attempt: 1,
-            argv,
-            env: task.env.clone(),
-            cwd: task.cwd.clone(),
-            timeout_seconds: task.timeout_seconds,
-            submitted_at: now,
-            run_at: match submission.due {
-                Due::Now => now,
-                Due::At(at) => at.max(now),
-                Due::After(delay) => now + delay.as_millis() as i64,
-            },
-            started_at: None,
-            finished_at: None,
-            exit_code: None,
-            signal: None,
-            error: None,
-            totals: Default::default(),
-            last_seq: 1,
-            node_id: None,
-            retry: task.retry.clone(),
-            progress: None,
-            idempotency_key: submission.idempotency_key,
-            cancel_requested_at: None,
-            sandbox: task.sandbox.clone(),
+        let run_at = match submission.due {
+            Due::Now => now,
+            Due::At(at) => at.max(now),
+            Due::After(delay) => now + delay.as_millis() as i64,
         };
+        let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
             Created::New => {

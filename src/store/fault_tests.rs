@@ -8,7 +8,7 @@ use sea_orm::sqlx::{self, AssertSqlSafe, Row, SqliteConnection};
 use sea_orm::{ConnectionTrait, Statement};
 
 use super::{DbOptions, Store, StoreError};
-use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Task, TaskId, now_ms};
+use crate::domain::{EventKind, Job, JobEvent, JobStatus, Task, TaskId, now_ms};
 
 /// The database file whose writer connections are capped, and the cap in pages.
 static CAP: Mutex<Option<(String, i64)>> = Mutex::new(None);
@@ -48,34 +48,10 @@ fn task(n: usize) -> Task {
     }
 }
 
-fn job(task_id: TaskId) -> Job {
+/// A job of a task that is not stored (jobs carry no foreign key), with a long argument so that each takes room.
+fn job(owner: &Task) -> Job {
     let now = now_ms();
-    Job {
-        id: JobId::generate(),
-        task_id,
-        status: JobStatus::Pending,
-        outcome: None,
-        attempt: 1,
-        argv: vec!["echo".into(), "x".repeat(2000)],
-        env: BTreeMap::new(),
-        cwd: None,
-        timeout_seconds: None,
-        submitted_at: now,
-        run_at: now,
-        started_at: None,
-        finished_at: None,
-        exit_code: None,
-        signal: None,
-        error: None,
-        totals: Default::default(),
-        last_seq: 1,
-        node_id: None,
-        retry: None,
-        progress: None,
-        idempotency_key: None,
-        cancel_requested_at: None,
-        sandbox: None,
-    }
+    Job::pending(owner, vec!["echo".into(), "x".repeat(2000)], now, now, None)
 }
 
 /// The job's first event plus `extra` output lines, so that each create needs a few pages.
@@ -104,7 +80,7 @@ async fn sqlite_store(dir: &std::path::Path) -> Store {
 async fn after_sqlite_full_every_acknowledged_write_is_stored() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = sqlite_store(dir.path()).await;
-    let task_id = TaskId::generate();
+    let owner = task(0);
 
     // Cap the file a few pages above its size (on the writer's connection, and on any it opens later) and fill
     // it with jobs until the writer reports SQLITE_FULL.
@@ -114,7 +90,7 @@ async fn after_sqlite_full_every_acknowledged_write_is_stored() {
     pragma(&store, &format!("PRAGMA max_page_count = {}", pages + 40)).await;
     let mut full = None;
     for _ in 0..1000 {
-        let j = job(task_id);
+        let j = job(&owner);
         if let Err(err) = store.jobs().create(&j, &events(&j, 4), 0).await {
             full = Some(err);
             break;
@@ -127,7 +103,7 @@ async fn after_sqlite_full_every_acknowledged_write_is_stored() {
     // one already stored, a constraint error) is rolled back by the store; nothing of it may linger.
     set_cap(None);
     pragma(&store, "PRAGMA max_page_count = 1000000").await;
-    let twice = job(task_id);
+    let twice = job(&owner);
     store.jobs().create(&twice, &events(&twice, 1), 0).await.expect("a job fits again");
     let mut moved = twice.clone();
     moved.last_seq = 2;
@@ -140,7 +116,7 @@ async fn after_sqlite_full_every_acknowledged_write_is_stored() {
         store.tasks().insert(&t).await.expect("insert a task");
         let seen = store.tasks().get(t.id).await;
         assert!(seen.is_ok(), "task {n} was acknowledged but readers cannot see it: {seen:?}");
-        let j = job(t.id);
+        let j = job(&t);
         store.jobs().create(&j, &events(&j, 1), 0).await.expect("create a job");
         let seen = store.jobs().get(j.id).await;
         assert!(seen.is_ok(), "job {n} was acknowledged but readers cannot see it: {seen:?}");
