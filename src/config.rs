@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::env::is_hook;
+use crate::domain::env::{is_hook, is_name};
 use crate::engine::EngineConfig;
 use crate::store::DbOptions;
 
@@ -139,10 +139,6 @@ impl Settings {
             }),
             "allow entries must be bare program names or absolute paths, without spaces",
         )?;
-        let is_name = |n: &String| {
-            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
         check(
             self.env_passthrough.iter().all(|n| is_name(n) && !n.starts_with("TASKYARD_")),
             "env_passthrough entries must be variable names (letters, digits, '_'), and not TASKYARD_* (the \

@@ -70,6 +70,11 @@ const TOUCHES_FILES: &[&str] = &[
     "numfmt", "readlink", "realpath", "unzip", "gzip", "gunzip", "zcat", "bzip2", "xz", "zstd", "scp", "sftp", "ftp",
 ];
 
+/// A program's file name without a version suffix: `python3.12` is `python`, `gcc-12` is `gcc`.
+pub(crate) fn without_version(name: &str) -> &str {
+    name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-')
+}
+
 /// How risky the program behind an entry is, judged by its name and by the name of the file it resolved to (so a
 /// `/bin/sh` that is dash, or a link to busybox, is seen for what it is). Version suffixes are ignored
 /// (`python3.12` is `python`).
@@ -78,7 +83,7 @@ pub fn risk(entry: &str, resolved: Option<&Path>) -> Option<Risk> {
     let mut worst = None;
     for name in names {
         let name = name.to_ascii_lowercase();
-        let bare = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+        let bare = without_version(&name);
         for candidate in [name.as_str(), bare] {
             if RUNS_PROGRAMS.contains(&candidate) {
                 return Some(Risk::RunsPrograms);

@@ -98,6 +98,16 @@ impl CommandLine {
         marks
     }
 
+    /// Each argument filled from `params`, under the option rule.
+    fn rendered<'a>(
+        &'a self,
+        params: &'a Params,
+        options: &'a BTreeSet<String>,
+    ) -> impl Iterator<Item = Result<String, CommandError>> + 'a {
+        let marks = self.option_marks();
+        self.argv.iter().zip(self.positions()).map(move |(arg, at)| render_arg(arg, params, options, at, &marks))
+    }
+
     /// The names of the parameters the command's arguments refer to.
     pub fn placeholders(&self) -> BTreeSet<&str> {
         self.argv.iter().flat_map(|arg| placeholders(arg)).collect()
@@ -105,16 +115,10 @@ impl CommandLine {
 
     /// Fills every `{name}` from `params`; `{{name}}` stays as a literal `{name}`. Each value lands inside the one
     /// argv element that named it, whatever characters it holds. A value that would turn an argument into an
-    /// option (the argument as written does not start with `-`, the value puts a `-` first) is refused unless its
-    /// parameter is one of `options`.
+    /// option (a `-`, or this program's `+` or `@`, put first; any value in a bare-options position) is
+    /// refused unless its parameter is one of `options`.
     pub fn render(&self, params: &Params, options: &BTreeSet<String>) -> Result<Vec<String>, CommandError> {
-        let marks = self.option_marks();
-        let argv: Vec<String> = self
-            .argv
-            .iter()
-            .zip(self.positions())
-            .map(|(arg, at)| render_arg(arg, params, options, at, &marks))
-            .collect::<Result<_, _>>()?;
+        let argv: Vec<String> = self.rendered(params, options).collect::<Result<_, _>>()?;
         for (i, arg) in argv.iter().enumerate() {
             if arg.len() > MAX_ARG_BYTES {
                 return Err(CommandError::ArgTooLong(i, arg.len()));
@@ -130,9 +134,8 @@ impl CommandLine {
     /// Checks the values that are known (a task's stored defaults) the way [`render`](Self::render) will: an
     /// argument with a parameter that has no value yet is passed over.
     pub fn check_values(&self, params: &Params, options: &BTreeSet<String>) -> Result<(), CommandError> {
-        let marks = self.option_marks();
-        for (arg, at) in self.argv.iter().zip(self.positions()) {
-            match render_arg(arg, params, options, at, &marks) {
+        for arg in self.rendered(params, options) {
+            match arg {
                 Ok(_) | Err(CommandError::MissingParam(_)) => {}
                 Err(other) => return Err(other),
             }
@@ -235,7 +238,7 @@ const AT_FILE_PROGRAMS: &[&str] = &[
 /// Whether `program` (a file name) is `name`, also in the forms distributions install it under: with a version
 /// (`gcc-12`, `python3.11`), a target triple or tool prefix (`x86_64-linux-gnu-ar`, `llvm-ar`, `gcc-ar`).
 fn is_program(program: &str, names: &[&str]) -> bool {
-    let bare = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    let bare = super::allow::without_version(program);
     [program, bare].iter().any(|p| names.iter().any(|n| p == n || p.ends_with(&format!("-{n}"))))
 }
 

@@ -70,7 +70,8 @@ pub enum EnvError {
     TooMany(usize),
 }
 
-fn is_name(name: &str) -> bool {
+/// Whether `name` can be an environment variable's name: letters, digits and `_`, not starting with a digit.
+pub fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 256
         && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')

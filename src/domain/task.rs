@@ -180,14 +180,18 @@ pub fn check_param_rules(
     if let Some(unknown) = option_params.iter().find(|p| !placeholders.contains(p.as_str())) {
         return Err(format!("option_params names '{unknown}', which is not a {{placeholder}} of the command"));
     }
-    let defaults = match schema {
-        Some(schema) => {
-            schema.check(params, true)?;
-            schema.defaults().merged_with(params)
-        }
+    if let Some(schema) = schema {
+        schema.check(params, true)?;
+    }
+    command.check_values(&with_schema_defaults(params, schema), option_params).map_err(|e| e.to_string())
+}
+
+/// A task's stored values over its schema's defaults.
+fn with_schema_defaults(params: &Params, schema: Option<&ParamsSchema>) -> Params {
+    match schema {
+        Some(schema) => schema.defaults().merged_with(params),
         None => params.clone(),
-    };
-    command.check_values(&defaults, option_params).map_err(|e| e.to_string())
+    }
 }
 
 impl Task {
@@ -200,11 +204,7 @@ impl Task {
     /// The parameter values of one run: the schema's defaults, then the task's, then the request's; checked
     /// against the schema.
     pub fn params_for(&self, request: &Params) -> Result<Params, String> {
-        let stored = match &self.params_schema {
-            Some(schema) => schema.defaults().merged_with(&self.params),
-            None => self.params.clone(),
-        };
-        let params = stored.merged_with(request);
+        let params = with_schema_defaults(&self.params, self.params_schema.as_ref()).merged_with(request);
         if let Some(schema) = &self.params_schema {
             schema.check(&params, false)?;
         }
