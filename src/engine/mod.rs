@@ -299,12 +299,13 @@ impl Engine {
     }
 
     /// Whether `task` could run here now: its program is allowed and its file is there, its working directory
-    /// exists, and its environment is one this server accepts.
+    /// exists, its environment is one this server accepts, and it has bubblewrap if the task asks for a sandbox.
     pub fn runnable(&self, task: &Task) -> bool {
         let Ok(cmd) = CommandLine::parse(&task.command) else { return false };
         matches!(self.inner.programs.program(cmd.program()), Ok(Some(file)) if host::is_executable(file))
             && task.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
             && self.inner.env_policy.check(&task.env).is_ok()
+            && (task.sandbox.is_none() || self.inner.bwrap.is_some())
     }
 
     /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says;

@@ -163,6 +163,31 @@ async fn a_sandbox_keeps_system_directories_and_host_sockets_out_of_reach() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandboxed_task_is_not_runnable_where_bubblewrap_is_missing() {
+    if !have_bwrap() {
+        return;
+    }
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let url = sqlite_url(dir.path());
+    let mut with = serve(&url, &["--allow", "echo"], &[]).await;
+    let task = with.app(&dir).create_task_ok(json!({ "command": "echo hi", "sandbox": {} })).await;
+    with.kill9().await;
+
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin dir");
+    std::os::unix::fs::symlink("/bin/echo", bin.join("echo")).expect("link echo");
+    let path = bin.display().to_string();
+    let without = serve(&url, &["--allow", "echo"], &[("PATH", path.as_str())]).await;
+    let app = without.app(&dir);
+    let orphans = app.orphaned("?reason=not_runnable").await.expect(200, "orphans");
+    let listed: Vec<&str> = orphans["orphaned_tasks"].as_array().unwrap().iter().map(|o| str_of(o, "id")).collect();
+    assert_eq!(listed, [str_of(&task, "id")], "{orphans}");
+    let run = app.run_task(&task, None).await;
+    assert_eq!(run.job["outcome"], "spawn_error", "{}", run.job);
+    assert!(str_of(&run.job, "error").contains("bubblewrap"), "{}", run.job);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_bubblewrap_refuses_sandboxed_tasks() {
     // A PATH with echo and nothing else.
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
