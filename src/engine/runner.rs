@@ -79,7 +79,9 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
 /// directory. Each is checked again here, as this node sees it: the job may have been queued by another node, or
 /// before the allow-list, the environment rules or the directory changed.
 fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
-    let Some(program) = job.argv.first() else { return Err("the stored job has an empty command".into()) };
+    let Some((program, args)) = job.argv.split_first() else {
+        return Err("the stored job has an empty command".into());
+    };
     let file = match inner.programs.program(program) {
         Ok(Some(file)) => file,
         Ok(None) => return Err(format!("program '{program}' was not found on the server's PATH when it started")),
@@ -93,7 +95,7 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
         None => {
             let mut cmd = Command::new(file);
             cmd.as_std_mut().arg0(program);
-            cmd.args(&job.argv[1..]);
+            cmd.args(args);
             cmd
         }
         Some(sandbox) => {
@@ -102,7 +104,7 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
                 sandbox::check_cwd(cwd)?;
             }
             let mut cmd = Command::new(bwrap);
-            cmd.args(sandbox::bwrap_args(sandbox, file, &job.argv[1..], job.cwd.as_deref()));
+            cmd.args(sandbox::bwrap_args(sandbox, file, args, job.cwd.as_deref()));
             cmd
         }
     };

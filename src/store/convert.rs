@@ -16,8 +16,10 @@ fn json<T: serde::de::DeserializeOwned>(what: &str, id: &str, text: &str) -> Res
     serde_json::from_str(text).map_err(|e| corrupt(what, id, e))
 }
 
-pub fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("our maps, lists and policies always serialise")
+/// A value as the JSON text of its column. Our maps, lists and policies always serialise; should one ever not, the
+/// write fails with the reason instead of taking its caller down.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Encode(e.to_string()))
 }
 
 pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
@@ -47,24 +49,24 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
     })
 }
 
-pub fn task_to_row(t: &Task) -> task::ActiveModel {
-    task::ActiveModel {
+pub fn task_to_row(t: &Task) -> Result<task::ActiveModel, StoreError> {
+    Ok(task::ActiveModel {
         id: Set(t.id.to_string()),
         name: Set(t.name.as_ref().map(|n| n.as_str().to_string())),
         command: Set(t.command.clone()),
         enabled: Set(t.enabled),
         params: Set(t.params.to_json().to_string()),
         params_schema: Set(t.params_schema.as_ref().map(|s| s.document().to_string())),
-        option_params: Set(to_json(&t.option_params)),
-        env: Set(to_json(&t.env)),
+        option_params: Set(to_json(&t.option_params)?),
+        env: Set(to_json(&t.env)?),
         cwd: Set(t.cwd.clone()),
         timeout_seconds: Set(t.timeout_seconds),
-        tags: Set(to_json(&t.tags)),
-        retry: Set(t.retry.as_ref().map(to_json)),
-        sandbox: Set(t.sandbox.as_ref().map(to_json)),
+        tags: Set(to_json(&t.tags)?),
+        retry: Set(t.retry.as_ref().map(to_json).transpose()?),
+        sandbox: Set(t.sandbox.as_ref().map(to_json).transpose()?),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
-    }
+    })
 }
 
 pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
@@ -106,16 +108,16 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
 }
 
 /// Every column of a job, for inserts and for conditional whole-row updates.
-pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
+pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveModel, StoreError> {
     let t = j.totals;
-    job::ActiveModel {
+    Ok(job::ActiveModel {
         id: Set(j.id.to_string()),
         task_id: Set(j.task_id.to_string()),
         status: Set(j.status.as_str().to_string()),
         outcome: Set(j.outcome.map(|o| o.as_str().to_string())),
         attempt: Set(j.attempt),
-        argv: Set(to_json(&j.argv)),
-        env: Set(to_json(&j.env)),
+        argv: Set(to_json(&j.argv)?),
+        env: Set(to_json(&j.env)?),
         cwd: Set(j.cwd.clone()),
         timeout_seconds: Set(j.timeout_seconds),
         submitted_at: Set(j.submitted_at),
@@ -134,14 +136,14 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
         last_seq: Set(j.last_seq),
         node_id: Set(j.node_id.clone()),
         lease_expires_at: Set(lease_expires_at),
-        retry: Set(j.retry.as_ref().map(to_json)),
-        progress: Set(j.progress.as_ref().map(to_json)),
+        retry: Set(j.retry.as_ref().map(to_json).transpose()?),
+        progress: Set(j.progress.as_ref().map(to_json).transpose()?),
         idempotency_key: Set(j.idempotency_key.clone()),
         stored_bytes: Set(t.stored_bytes),
         // Written only by `request_cancel`: a runner saving its job must not erase a request it has not seen.
         cancel_requested_at: NotSet,
-        sandbox: Set(j.sandbox.as_ref().map(to_json)),
-    }
+        sandbox: Set(j.sandbox.as_ref().map(to_json).transpose()?),
+    })
 }
 
 pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {

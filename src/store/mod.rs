@@ -70,6 +70,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot listen for notifications: {0}")]
     Listen(String),
+    #[error("cannot encode a value for storing: {0}")]
+    Encode(String),
+    #[error("the job write was aborted by an internal fault and may not have been applied: {0}")]
+    WriteAborted(String),
 }
 
 impl From<DbErr> for StoreError {

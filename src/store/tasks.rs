@@ -24,7 +24,7 @@ impl<'a> TasksStore<'a> {
 
     pub async fn insert(&self, task: &Task) -> StoreResult<()> {
         self.db.room_for_new_work()?;
-        let res = task::Entity::insert(task_to_row(task)).exec_without_returning(self.db.write).await;
+        let res = task::Entity::insert(task_to_row(task)?).exec_without_returning(self.db.write).await;
         self.db.wrote(res.map_err(name_conflict))?;
         Ok(())
     }
@@ -38,7 +38,7 @@ impl<'a> TasksStore<'a> {
     pub async fn update(&self, task: &Task) -> StoreResult<()> {
         self.db.room_for_new_work()?;
         let res = task::Entity::update_many()
-            .set(task_to_row(task))
+            .set(task_to_row(task)?)
             .filter(task::Column::Id.eq(task.id.to_string()))
             .exec(self.db.write)
             .await;

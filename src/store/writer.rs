@@ -8,10 +8,12 @@
 //! rolled back) and each write is retried alone, so one bad write cannot fail the others: each caller gets its
 //! own outcome. A retry first looks whether its write is already there (a commit whose answer was lost with the
 //! connection), and a lost connection is retried for a moment before its error is answered.
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use entity::{job, job_event};
+use futures_util::FutureExt as _;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
@@ -125,13 +127,13 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
                     return Ok(Applied::Existing(id));
                 }
             }
-            job::Entity::insert(job_to_row(job, None)).exec_without_returning(db).await?;
+            job::Entity::insert(job_to_row(job, None)?).exec_without_returning(db).await?;
             insert_events(db, events).await?;
             Ok(Applied::Done)
         }
         JobWrite::Save { expected, expected_seq, job, lease_until, events } => {
             let res = job::Entity::update_many()
-                .set(job_to_row(job, *lease_until))
+                .set(job_to_row(job, *lease_until)?)
                 .filter(job::Column::Id.eq(job.id.to_string()))
                 .filter(job::Column::Status.eq(expected.as_str()))
                 .filter(job::Column::LastSeq.eq(*expected_seq))
@@ -242,27 +244,125 @@ async fn alone(db: &DatabaseConnection, backend: Backend, write: &JobWrite, dead
     }
 }
 
+/// The writer task. Each group is committed under `catch_unwind`: a panic while writing one group answers each of
+/// its writers with an error and the task goes on with the next, so no fault in one write stops every job's writes.
 async fn run(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>, mut incoming: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while incoming.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let writes: Vec<&JobWrite> = group.iter().map(|r| &r.write).collect();
-        match in_one_transaction(&db, backend, &writes, Try::First).await {
+        let (writes, replies): (Vec<JobWrite>, Vec<_>) = group.drain(..).map(|r| (r.write, r.reply)).unzip();
+        let results = AssertUnwindSafe(commit_group(&db, backend, &faults, &writes)).catch_unwind().await;
+        match results {
             Ok(results) => {
-                faults.note(None, true);
-                for (req, result) in group.drain(..).zip(results) {
-                    let _ = req.reply.send(Ok(result));
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
                 }
             }
-            Err(err) => {
-                tracing::debug!(error = %err, writes = group.len(), "shared job transaction failed; each write alone");
-                let deadline = Instant::now() + RETRY_FOR;
-                for req in group.drain(..) {
-                    let result = alone(&db, backend, &req.write, deadline).await;
-                    faults.note(result.as_ref().err().and_then(StoreError::fault), result.is_ok());
-                    let _ = req.reply.send(result);
+            Err(panic) => {
+                let why = panic_message(panic.as_ref());
+                tracing::error!(writes = writes.len(), panic = %why, "a job write panicked; its group is answered with an error");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::WriteAborted(why.clone())));
                 }
             }
         }
-        group.clear();
+    }
+}
+
+/// Applies a group in one transaction, or, if that fails, each write alone; one result per write, in order.
+async fn commit_group(
+    db: &DatabaseConnection,
+    backend: Backend,
+    faults: &Faults,
+    writes: &[JobWrite],
+) -> Vec<StoreResult<Applied>> {
+    #[cfg(test)]
+    tests::maybe_panic(writes);
+    let shared: Vec<&JobWrite> = writes.iter().collect();
+    match in_one_transaction(db, backend, &shared, Try::First).await {
+        Ok(results) => {
+            faults.note(None, true);
+            results.into_iter().map(Ok).collect()
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, writes = writes.len(), "shared job transaction failed; each write alone");
+            let deadline = Instant::now() + RETRY_FOR;
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                let result = alone(db, backend, write, deadline).await;
+                faults.note(result.as_ref().err().and_then(StoreError::fault), result.is_ok());
+                results.push(result);
+            }
+            results
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(text)) => text.clone(),
+        (None, None) => "a panic without a message".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::domain::{JobId, Task, TaskId, now_ms};
+    use crate::store::{DbOptions, Store};
+
+    /// The job whose write panics inside the writer, once (unit tests inject the fault this way).
+    static PANIC_ON: Mutex<Option<JobId>> = Mutex::new(None);
+
+    pub(super) fn maybe_panic(writes: &[JobWrite]) {
+        let mut doomed = PANIC_ON.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = writes.iter().any(|w| match w {
+            JobWrite::Create { job, .. } | JobWrite::Save { job, .. } => Some(job.id) == *doomed,
+        });
+        if hit {
+            *doomed = None;
+            drop(doomed);
+            panic!("injected fault in the job writer");
+        }
+    }
+
+    fn job() -> Job {
+        let now = now_ms();
+        let task = Task {
+            id: TaskId::generate(),
+            name: None,
+            command: "echo".into(),
+            enabled: true,
+            params: Default::default(),
+            params_schema: None,
+            option_params: Default::default(),
+            env: Default::default(),
+            cwd: None,
+            timeout_seconds: None,
+            tags: Vec::new(),
+            retry: None,
+            sandbox: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Job::pending(&task, vec!["echo".into()], now, now, None)
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_one_group_answers_its_writers_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("writer.db").display());
+        let store = Store::connect(&url, DbOptions { min_free_bytes: 0, ..DbOptions::default() }).await.unwrap();
+        let doomed = job();
+        *PANIC_ON.lock().unwrap() = Some(doomed.id);
+        let err = store.jobs().create(&doomed, &[doomed.state_event(doomed.submitted_at)], 0).await.unwrap_err();
+        assert!(matches!(err, StoreError::WriteAborted(ref why) if why.contains("injected")), "{err:?}");
+
+        let next = job();
+        store.jobs().create(&next, &[next.state_event(next.submitted_at)], 0).await.expect("the writer still writes");
+        assert_eq!(store.jobs().get(next.id).await.unwrap().id, next.id);
+        assert!(matches!(store.jobs().get(doomed.id).await, Err(StoreError::NotFound)), "nothing of the aborted write");
     }
 }

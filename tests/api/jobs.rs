@@ -276,3 +276,28 @@ async fn list_jobs_newest_first_with_filters_and_pages() {
     assert_eq!(filtered["pages"], 2);
     assert_eq!(ids_of(&filtered["items"]), [a2.as_str()]);
 }
+
+/// A job row whose stored argv is empty (written by hand, or by an older version) ends as `spawn_error` with the
+/// reason; the runner never takes its program from an empty list, and the server goes on running jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_job_with_an_empty_argv_fails_to_spawn_and_the_server_goes_on() {
+    use sea_orm::{ConnectionTrait, Database};
+
+    let app = spawn_app().await;
+    let task = app.task("echo never").await;
+    let accepted =
+        app.execute(str_of(&task, "id"), Some(&json!({ "delay_seconds": 3600 }))).await.expect(202, "delay 1 h");
+    let job = str_of(&accepted, "job_id").to_string();
+    let db = Database::connect(app.db.url()).await.expect("open the database from the test");
+    db.execute_unprepared(&format!("UPDATE jobs SET argv = '[]', run_at = 0 WHERE id = '{job}'"))
+        .await
+        .expect("empty the job's argv and make it due");
+    // Another submission wakes the dispatcher, which claims the oldest due job first.
+    let poke = app.run("echo poke").await;
+    assert_eq!(poke.stdout(), ["poke"], "{}", poke.job);
+
+    let ended = app.wait_job(&job).await;
+    assert_eq!((ended["status"].as_str(), ended["outcome"].as_str()), (Some("failed"), Some("spawn_error")), "{ended}");
+    assert!(str_of(&ended, "error").contains("empty command"), "{ended}");
+    assert_eq!(app.run("echo after").await.stdout(), ["after"], "the server still runs jobs");
+}
