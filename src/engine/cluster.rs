@@ -73,7 +73,7 @@ pub(super) async fn heartbeat(inner: Arc<Inner>, node: Node) {
         if let Err(err) = inner.clock.sync(&inner.store).await {
             tracing::warn!(error = %err, "cannot read the database's clock; will retry");
         }
-        let running = inner.running_count() as i32;
+        let running = inner.running.count() as i32;
         let offset = inner.clock.offset_ms();
         match nodes().heartbeat(&node.id, inner.now(), running, offset).await {
             Ok(true) => {}
@@ -109,17 +109,17 @@ pub(super) async fn relay(inner: Arc<Inner>) {
                 _ = stopping.wait_for(|s| *s) => return,
             };
             match heard {
-                Ok(Heard::Notice(Notice::Queue)) => {
-                    inner.forget_next_due();
-                    inner.wake.notify_one();
-                }
+                Ok(Heard::Notice(Notice::Queue)) => inner.queue.changed_elsewhere(),
                 Ok(Heard::Notice(Notice::Events(job))) => {
-                    if !inner.runs(job) {
+                    if !inner.running.runs(job) {
                         inner.hub.poke(job);
                     }
                 }
                 Ok(Heard::Notice(Notice::Cancel(job))) => {
-                    inner.stop_local(job, StopReason::Cancel);
+                    // A job this node just claimed has its runner registered once claims are settled; one that
+                    // is not ours is none of this node's business (its own runner reads the stored request).
+                    let _settled = inner.queue.claims_settled().await;
+                    inner.running.stop(job, StopReason::Cancel);
                 }
                 Ok(Heard::Reconnected) => {
                     tracing::warn!("lost the notification connection; reconnecting");
@@ -135,7 +135,6 @@ pub(super) async fn relay(inner: Arc<Inner>) {
 }
 
 fn caught_up(inner: &Inner) {
-    inner.forget_next_due();
-    inner.wake.notify_one();
+    inner.queue.changed_elsewhere();
     inner.hub.poke_all();
 }

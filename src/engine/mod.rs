@@ -3,41 +3,36 @@
 //! ([`follow`]). It is woken on submit, never by a fixed sleep; a slow poll is only a fallback.
 //!
 //! It uses `store` and `domain`, and never `api`.
+mod cancel;
 mod clock;
 mod cluster;
 pub mod follow;
 pub mod host;
 pub mod hub;
+mod orphans;
 mod output;
+mod queue;
 mod reaper;
 mod runner;
+mod running;
 pub mod sandbox;
 mod spawner;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
 pub use hub::Hub;
 
-use crate::domain::job::Finish;
-use crate::domain::task::OrphanReason;
 use crate::domain::{
-    AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobId, JobStatus, Node, NodeStatus, Outcome,
-    Params, Task, TaskId,
+    AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Params,
+    Task, TaskId,
 };
-use crate::store::{Created, Notice, Store, StoreError};
-
-/// How many jobs one claim statement takes at most.
-const CLAIM_BATCH: usize = 32;
-/// The dispatcher looks at the queue at least this often even without a wake-up.
-const POLL_FALLBACK: Duration = Duration::from_secs(2);
+use crate::store::{Created, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -72,18 +67,6 @@ pub enum StopReason {
     Cancel,
     /// The server is shutting down and the drain period is over.
     Interrupt,
-}
-
-/// The handle on a running job: how to ask its runner to stop it, and its process group (0 until spawned).
-#[derive(Clone)]
-pub(crate) struct Control {
-    stop: watch::Receiver<Option<StopReason>>,
-    pgid: Arc<AtomicI32>,
-}
-
-struct Running {
-    stop: watch::Sender<Option<StopReason>>,
-    pgid: Arc<AtomicI32>,
 }
 
 /// What a task may ask of this server: programs of its allow-list, environment variables its policy accepts, and
@@ -159,17 +142,12 @@ pub(crate) struct Inner {
     /// bubblewrap, which runs sandboxed jobs; `None`: this server cannot run them.
     bwrap: Option<std::path::PathBuf>,
     spawner: spawner::Spawner,
-    pub(crate) wake: Notify,
+    pub(crate) queue: queue::Queue,
     slots: Arc<Semaphore>,
     /// The jobs this process runs.
-    running: Mutex<HashMap<JobId, Running>>,
-    /// Signalled whenever a runner ends.
-    runner_ended: Notify,
+    pub(crate) running: running::Registry,
     /// Set once shutdown began: nothing more is claimed.
     draining: AtomicBool,
-    /// When the earliest delayed pending job is due, as far as this process knows (Unix ms); `i64::MAX`: none;
-    /// a time already past: ask the store. Saves the dispatcher a query each time it goes idle.
-    next_due: AtomicI64,
     stopping: watch::Sender<bool>,
 }
 
@@ -194,17 +172,15 @@ impl Engine {
             bwrap: host::find_bwrap(),
             config,
             spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
-            wake: Notify::new(),
-            running: Mutex::new(HashMap::new()),
-            runner_ended: Notify::new(),
+            queue: queue::Queue::default(),
+            running: running::Registry::default(),
             draining: AtomicBool::new(false),
-            next_due: AtomicI64::new(0),
             stopping: watch::channel(false).0,
         });
         let engine = Engine { inner };
         cluster::sync_clock_at_start(&engine.inner).await?;
         reaper::rescue_at_start(&engine.inner).await?;
-        tokio::spawn(dispatch(engine.inner.clone()));
+        tokio::spawn(queue::dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
         tokio::spawn(reaper::retention(engine.inner.clone()));
         let node = cluster::this_node(&engine.inner, address);
@@ -226,21 +202,18 @@ impl Engine {
         let inner = &self.inner;
         inner.draining.store(true, Ordering::SeqCst);
         inner.stopping.send_replace(true);
-        let running = inner.running_count();
+        let running = inner.running.count();
         if running > 0 {
             tracing::info!(running, grace_seconds = grace.as_secs_f64(), "draining: waiting for running jobs");
         }
-        let finished = tokio::time::timeout(grace, inner.all_runners_ended()).await.is_ok();
+        let finished = tokio::time::timeout(grace, inner.running.all_ended()).await.is_ok();
         let mut interrupted = 0;
         if !finished {
-            for r in inner.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
-                r.stop.send_replace(Some(StopReason::Interrupt));
-                interrupted += 1;
-            }
+            interrupted = inner.running.stop_all(StopReason::Interrupt);
             tracing::warn!(interrupted, "drain period over: stopping the jobs still running");
             // The runners signal TERM, wait the kill grace, KILL, then record the end: give them that and a bit.
             let bound = inner.config.kill_grace + Duration::from_secs(10);
-            if tokio::time::timeout(bound, inner.all_runners_ended()).await.is_err() {
+            if tokio::time::timeout(bound, inner.running.all_ended()).await.is_err() {
                 tracing::error!("some runners did not finish recording; their jobs will be rescued as lost");
             }
         }
@@ -268,12 +241,7 @@ impl Engine {
     /// Immediate stop (a second signal): SIGKILL every running job's process group. Their jobs stay `running`
     /// and are rescued at the next start.
     pub fn kill_all(&self) {
-        for r in self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
-            let pgid = r.pgid.load(Ordering::SeqCst);
-            if pgid > 0 {
-                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-            }
-        }
+        self.inner.running.kill_all();
     }
 
     pub fn store(&self) -> &Store {
@@ -330,8 +298,7 @@ impl Engine {
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
             Created::New => {
-                self.inner.due_at(job.run_at);
-                self.inner.wake.notify_one();
+                self.inner.queued(job.run_at);
                 Ok((job, false))
             }
             Created::Existing(existing) => Ok((*existing, true)),
@@ -344,51 +311,6 @@ impl Engine {
         let since = self.inner.now() - IDEMPOTENCY_WINDOW.as_millis() as i64;
         Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
     }
-
-    /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL),
-    /// wherever it runs; the final state follows on the job's stream. Returns the job as it is now.
-    pub async fn cancel(&self, id: JobId) -> Result<Job, EngineError> {
-        for _ in 0..50 {
-            let job = self.inner.store.jobs().get(id).await?;
-            match job.status {
-                JobStatus::Pending => {
-                    let now = self.inner.now();
-                    let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now);
-                    let event = done.state_event(now);
-                    if self
-                        .inner
-                        .store
-                        .jobs()
-                        .save(JobStatus::Pending, job.last_seq, &done, None, std::slice::from_ref(&event))
-                        .await?
-                    {
-                        self.inner.hub.publish(event);
-                        self.inner.hub.close(id);
-                        return Ok(done);
-                    }
-                }
-                JobStatus::Running => {
-                    if self.inner.stop_local(id, StopReason::Cancel) {
-                        return Ok(job);
-                    }
-                    if !self.inner.store.exclusive() {
-                        // Another node runs it. The stored request reaches its runner at the next lease renewal
-                        // (or whoever rescues the job, if that node died); the notice makes it immediate.
-                        if self.inner.store.jobs().request_cancel(id, self.inner.now()).await? {
-                            self.inner.store.notify(Notice::Cancel(id)).await?;
-                            return Ok(job);
-                        }
-                        continue;
-                    }
-                }
-                finished => return Err(EngineError::JobFinished(finished)),
-            }
-            // On a lone SQLite node: the job is between its claim and its runner's registration, or it has just
-            // ended; look again.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(self.inner.store.jobs().get(id).await?)
-    }
 }
 
 impl Inner {
@@ -396,161 +318,32 @@ impl Inner {
         self.clock.now_ms()
     }
 
-    /// Notes that a pending job becomes due at `at`, so that the dispatcher wakes for it (a job due now needs
-    /// only the wake-up).
-    pub(crate) fn due_at(&self, at: i64) {
-        if at > self.now() {
-            self.next_due.fetch_min(at, Ordering::SeqCst);
+    /// A pending job becomes due at `at`: the dispatcher is woken (now, or then).
+    pub(crate) fn queued(&self, at: i64) {
+        self.queue.due(at, self.now());
+    }
+
+    /// Publishes the events of a move that is stored, then follows it up: the live channel of a job that ended
+    /// closes, and a job handed back to the queue (another attempt) is due at its `run_at`.
+    pub(crate) fn announce(&self, job: &Job, events: impl IntoIterator<Item = JobEvent>) {
+        for event in events {
+            self.hub.publish(event);
         }
-    }
-
-    /// Another node queued a job, maybe a delayed one this process cannot know the time of: the dispatcher asks
-    /// the store when it next goes idle.
-    fn forget_next_due(&self) {
-        self.next_due.store(0, Ordering::SeqCst);
-    }
-
-    /// Whether this process runs `job` now.
-    fn runs(&self, job: JobId) -> bool {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&job)
-    }
-
-    /// Asks this process's runner of `job` to stop it; false when this process does not run it.
-    fn stop_local(&self, job: JobId, reason: StopReason) -> bool {
-        match self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&job) {
-            Some(r) => {
-                r.stop.send_replace(Some(reason));
-                true
-            }
-            None => false,
+        match job.status {
+            JobStatus::Pending => self.queued(job.run_at),
+            JobStatus::Running => {}
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled => self.hub.close(job.id),
         }
-    }
-
-    fn running_count(&self) -> usize {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Called by a runner as it ends.
-    fn finished_running(&self, id: JobId) {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    fn finished_running(&self, id: crate::domain::JobId) {
+        self.running.leave(id);
         self.hub.not_running(id);
-        self.runner_ended.notify_waiters();
-    }
-
-    async fn all_runners_ended(&self) {
-        loop {
-            let ended = self.runner_ended.notified();
-            if self.running_count() == 0 {
-                return;
-            }
-            ended.await;
-        }
     }
 }
 
 /// A random number in [0, 1), for retry jitter.
 pub(crate) fn jitter() -> f64 {
     (ulid::Ulid::generate().random() & 0xFFFF_FFFF) as f64 / (1u64 << 32) as f64
-}
-
-/// The dispatcher: waits for a free slot, claims as many due jobs as there are free slots, starts a runner for
-/// each, and sleeps until woken (a submit, a rescue), until the next delayed job is due, or for the fallback poll
-/// when the queue is empty. It stops when shutdown begins.
-async fn dispatch(inner: Arc<Inner>) {
-    let mut stopping = inner.stopping.subscribe();
-    loop {
-        let first = tokio::select! {
-            permit = inner.slots.clone().acquire_owned() => permit,
-            _ = stopping.wait_for(|s| *s) => return,
-        };
-        let Ok(first) = first else { return };
-        if *stopping.borrow() {
-            return;
-        }
-        let mut permits = vec![first];
-        while permits.len() < CLAIM_BATCH {
-            match inner.slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        let wanted = permits.len();
-        let now = inner.now();
-        let wait = match inner.store.jobs().claim(&inner.node_id, wanted, now, now + inner.config.lease_ms()).await {
-            Ok(claimed) => {
-                let got = claimed.len();
-                for ((job, event), permit) in claimed.into_iter().zip(permits.drain(..)) {
-                    let (stop, asked) = watch::channel(None);
-                    let pgid = Arc::new(AtomicI32::new(0));
-                    inner
-                        .running
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(job.id, Running { stop, pgid: pgid.clone() });
-                    inner.hub.running(job.id);
-                    inner.hub.publish(event);
-                    tokio::spawn(runner::run(inner.clone(), job, Control { stop: asked, pgid }, permit));
-                }
-                drop(permits);
-                if got < wanted { Some(until_next_due(&inner).await) } else { None }
-            }
-            Err(err) => {
-                drop(permits);
-                tracing::warn!(error = %err, "cannot claim jobs; retrying");
-                Some(Duration::from_secs(1))
-            }
-        };
-        if let Some(wait) = wait {
-            tokio::select! {
-                _ = inner.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopping.wait_for(|s| *s) => return,
-            }
-        }
-    }
-}
-
-/// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll. The store
-/// is asked only when the known due time has passed (or is unknown).
-async fn until_next_due(inner: &Inner) -> Duration {
-    let now = inner.now();
-    let known = inner.next_due.load(Ordering::SeqCst);
-    let due = if known > now {
-        known
-    } else {
-        let due = match inner.store.jobs().next_due().await {
-            Ok(due) => due.unwrap_or(i64::MAX),
-            Err(_) => now,
-        };
-        // Keep an earlier time someone noted meanwhile.
-        if inner.next_due.compare_exchange(known, due, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            inner.next_due.fetch_min(due, Ordering::SeqCst);
-        }
-        inner.next_due.load(Ordering::SeqCst)
-    };
-    Duration::from_millis(due.saturating_sub(now).clamp(0, POLL_FALLBACK.as_millis() as i64) as u64)
-}
-
-impl Engine {
-    /// Tasks that fell through, each with the first reason that applies: `not_runnable` (enabled, but its program
-    /// is no longer allowed or found), `lost` (its newest job's runner died), `never_run` (enabled, never run).
-    pub async fn orphans(&self) -> Result<Vec<(Task, OrphanReason)>, EngineError> {
-        let tasks = self.inner.store.tasks().all().await?;
-        let latest = self.inner.store.jobs().latest_per_task().await?;
-        let mut out = Vec::new();
-        for task in tasks {
-            let newest = latest.get(&task.id);
-            let reason = if task.enabled && !self.runnable(&task) {
-                OrphanReason::NotRunnable
-            } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
-                OrphanReason::Lost
-            } else if task.enabled && newest.is_none() {
-                OrphanReason::NeverRun
-            } else {
-                continue;
-            };
-            out.push((task, reason));
-        }
-        Ok(out)
-    }
 }

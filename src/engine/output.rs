@@ -293,9 +293,7 @@ impl Sink {
 
     fn published(&mut self, events: Vec<JobEvent>) {
         self.stored_seq = self.job.last_seq;
-        for event in events {
-            self.inner.hub.publish(event);
-        }
+        self.inner.announce(&self.job, events);
     }
 
     /// Writes the batch and the running totals in one transaction (extending the lease), then publishes it.
@@ -372,14 +370,8 @@ impl Sink {
         match saved {
             Ok(true) => {
                 self.job = next;
-                self.published(events);
-                if self.job.status.is_terminal() {
-                    self.inner.hub.close(self.job.id);
-                } else {
-                    // Another attempt is queued: the dispatcher must see when it is due.
-                    self.inner.due_at(self.job.run_at);
-                    self.inner.wake.notify_one();
-                }
+                self.stored_seq = self.job.last_seq;
+                self.inner.announce(&self.job, events);
                 Ok(true)
             }
             other => {

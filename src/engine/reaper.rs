@@ -56,7 +56,7 @@ pub(super) async fn reap(inner: Arc<Inner>) {
         };
         // A job whose runner in this process is still alive is not lost: its runner is storing its end (it
         // retries while the database refuses writes) or is about to give it up; its decision is the true one.
-        let expired: Vec<Job> = expired.into_iter().filter(|job| !inner.runs(job.id)).collect();
+        let expired: Vec<Job> = expired.into_iter().filter(|job| !inner.running.runs(job.id)).collect();
         if !expired.is_empty() {
             kill_attempts(&expired);
         }
@@ -84,15 +84,10 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
     if !inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? {
         return Ok(());
     }
-    for event in events {
-        inner.hub.publish(event);
-    }
+    inner.announce(&next, events);
     if next.status.is_terminal() {
-        inner.hub.close(next.id);
         tracing::warn!(job = %job.id, task = %job.task_id, attempt = job.attempt, "job lost: its runner is gone");
     } else {
-        inner.due_at(next.run_at);
-        inner.wake.notify_one();
         tracing::warn!(job = %job.id, task = %job.task_id, next_attempt = next.attempt, "job lost: retrying");
     }
     Ok(())

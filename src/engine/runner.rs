@@ -14,7 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::output::{Piece, Sink, read_lines};
-use super::{Control, Inner, StopReason, host, sandbox};
+use super::running::Control;
+use super::{Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
 use crate::domain::{Job, Outcome, OutputStream};
 

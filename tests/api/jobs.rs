@@ -301,3 +301,35 @@ async fn a_stored_job_with_an_empty_argv_fails_to_spawn_and_the_server_goes_on()
     assert!(str_of(&ended, "error").contains("empty command"), "{ended}");
     assert_eq!(app.run("echo after").await.stdout(), ["after"], "the server still runs jobs");
 }
+
+/// A cancel answered by a server that does not run the job (two applications on one SQLite file, as an embedding
+/// program may open) is stored, and the job's runner acts on it at its next lease renewal: the 202 is no promise
+/// left unkept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_reaches_a_runner_of_another_application_on_the_same_database() {
+    if crate::helpers::sqlite_only("two applications share one SQLite file in this process") {
+        return;
+    }
+    let _cleanup = crate::helpers::KillOnDrop(&[&["sleep", "30.9"]]);
+    let app = spawn_app_with(|s| s.lease_seconds = 1).await;
+    let other = app.reopen_with(|s| s.lease_seconds = 1).await;
+    let task = app.task("sleep 30.9").await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    let mut stream = app.stream(&job_id, None).await;
+    let running = stream.until_status("running").await;
+    let runner = running.last().and_then(|e| e.job()).expect("the running record")["node_id"].clone();
+    let nodes = app.get("/api/v1/nodes").await.expect(200, "GET /api/v1/nodes");
+    let address = nodes
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["id"] == runner))
+        .unwrap_or_else(|| panic!("the runner {runner} among {nodes}"))["address"]
+        .clone();
+    let bystander = if address == app.address.as_str() { &other } else { &app };
+
+    bystander.cancel(&job_id).await.expect(202, "cancel through the application that does not run it");
+    let rest = tokio::time::timeout(Duration::from_secs(10), stream.until_done())
+        .await
+        .expect("the runner stops the job within a few lease renewals");
+    let job = rest.last().and_then(|e| e.job()).expect("terminal record");
+    assert_eq!((job["status"].as_str(), job["outcome"].as_str()), (Some("canceled"), Some("canceled")), "{job}");
+}
