@@ -9,7 +9,7 @@ use super::dto::{
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
 use crate::domain::{Params, Task, TaskId};
-use crate::engine::Submission;
+use crate::engine::{Submission, Submitted};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
 
@@ -125,11 +125,11 @@ pub async fn execute(
     let idempotency_key = idempotency_key(&req)?;
     // A repeat gets the first answer, whatever it says now: the first request is what counted.
     let earlier = match &idempotency_key {
-        Some(key) => state.engine.replay(id, key).await?,
+        Some(key) => state.engine.job_of_key(id, key).await?,
         None => None,
     };
-    let (job, replayed) = match earlier {
-        Some(job) => (job, true),
+    let submitted = match earlier {
+        Some(job) => Submitted::Existing(job),
         None => {
             let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
             let due = request.due()?;
@@ -139,10 +139,14 @@ pub async fn execute(
         }
     };
     let mut reply = HttpResponse::Accepted();
+    let job = match submitted {
+        Submitted::Queued(job) => job,
+        Submitted::Existing(job) => {
+            reply.insert_header(("Idempotency-Replayed", "true"));
+            job
+        }
+    };
     reply.insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)));
-    if replayed {
-        reply.insert_header(("Idempotency-Replayed", "true"));
-    }
     Ok(reply.json(ExecuteResponse {
         job_id: job.id.to_string(),
         message: format!("Task submitted for execution. Job ID: {}", job.id),

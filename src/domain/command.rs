@@ -2,6 +2,9 @@
 //! parameters substituted into single argv elements after the split.
 use std::collections::BTreeSet;
 
+use super::option_rule::{
+    AT_FILE_PROGRAMS, BARE_OPTION_PROGRAMS, PLUS_COMMAND_PROGRAMS, Position, is_program, render_arg,
+};
 use super::params::{Params, is_param_name};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +62,7 @@ impl CommandLine {
             return Err(CommandError::Empty);
         }
         // Not even an escaped `{{name}}`: the program is checked against the allow-list exactly as it runs.
-        if !placeholders(&argv[0]).is_empty() || pieces(&argv[0]).len() > 1 {
+        if !placeholders(&argv[0]).is_empty() || segments(&argv[0]).len() > 1 {
             return Err(CommandError::PlaceholderInProgram);
         }
         Ok(Self { argv })
@@ -144,14 +147,15 @@ impl CommandLine {
     }
 }
 
-enum Piece<'a> {
+/// A run of an argument's text: literal, or a placeholder to fill.
+pub(super) enum Segment<'a> {
     Literal(&'a str),
     Placeholder(&'a str),
 }
 
 /// Splits an argument into literal text and placeholders. `{name}` is a placeholder when `name` is a valid
 /// parameter name; `{{name}}` is the literal text `{name}`; every other brace is literal.
-fn pieces(arg: &str) -> Vec<Piece<'_>> {
+pub(super) fn segments(arg: &str) -> Vec<Segment<'_>> {
     let mut out = Vec::new();
     let mut rest = arg;
     while let Some(open) = rest.find('{') {
@@ -160,144 +164,34 @@ fn pieces(arg: &str) -> Vec<Piece<'_>> {
             && let Some(close) = inner.find("}}")
             && is_param_name(&inner[..close])
         {
-            out.push(Piece::Literal(&rest[..open]));
-            out.push(Piece::Literal(&rest[open + 1..open + 2 + close + 1]));
+            out.push(Segment::Literal(&rest[..open]));
+            out.push(Segment::Literal(&rest[open + 1..open + 2 + close + 1]));
             rest = &inner[close + 2..];
             continue;
         }
         if let Some(close) = after.find('}')
             && is_param_name(&after[..close])
         {
-            out.push(Piece::Literal(&rest[..open]));
-            out.push(Piece::Placeholder(&after[..close]));
+            out.push(Segment::Literal(&rest[..open]));
+            out.push(Segment::Placeholder(&after[..close]));
             rest = &after[close + 1..];
             continue;
         }
-        out.push(Piece::Literal(&rest[..=open]));
+        out.push(Segment::Literal(&rest[..=open]));
         rest = after;
     }
-    out.push(Piece::Literal(rest));
+    out.push(Segment::Literal(rest));
     out
 }
 
 fn placeholders(arg: &str) -> Vec<&str> {
-    pieces(arg)
+    segments(arg)
         .into_iter()
         .filter_map(|p| match p {
-            Piece::Placeholder(name) => Some(name),
-            Piece::Literal(_) => None,
+            Segment::Placeholder(name) => Some(name),
+            Segment::Literal(_) => None,
         })
         .collect()
-}
-
-/// Where an argument stands, for the option rule.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Position {
-    /// After a literal `--`: the program takes it as an operand whatever it starts with.
-    Operand,
-    /// The first argument of a program that reads it as options even without a dash (`tar cf`, `ps aux`).
-    BareOptions,
-    /// Anywhere else: an option if it starts with `-`.
-    Ordinary,
-}
-
-/// Programs whose first argument is a cluster of options with or without a leading dash.
-const BARE_OPTION_PROGRAMS: &[&str] = &["tar", "gtar", "bsdtar", "ar", "ps", "jar"];
-/// Programs that take `+command` arguments (an editor command to run, a line to start at).
-const PLUS_COMMAND_PROGRAMS: &[&str] =
-    &["vi", "vim", "nvim", "view", "vimdiff", "ex", "rvim", "more", "less", "emacs", "nano"];
-/// Programs that read options from `@file` (binutils, compilers, Java tools).
-const AT_FILE_PROGRAMS: &[&str] = &[
-    "ar",
-    "ranlib",
-    "nm",
-    "objdump",
-    "objcopy",
-    "strip",
-    "readelf",
-    "size",
-    "strings",
-    "addr2line",
-    "ld",
-    "as",
-    "gcc",
-    "g++",
-    "cc",
-    "c++",
-    "cpp",
-    "clang",
-    "clang++",
-    "javac",
-    "java",
-    "jar",
-    "javadoc",
-    "jlink",
-    "windres",
-];
-
-/// Whether `program` (a file name) is `name`, also in the forms distributions install it under: with a version
-/// (`gcc-12`, `python3.11`), a target triple or tool prefix (`x86_64-linux-gnu-ar`, `llvm-ar`, `gcc-ar`).
-fn is_program(program: &str, names: &[&str]) -> bool {
-    let bare = super::allow::without_version(program);
-    [program, bare].iter().any(|p| names.iter().any(|n| p == n || p.ends_with(&format!("-{n}"))))
-}
-
-/// One argument with its placeholders filled. A value may make it an option only through parameters listed in
-/// `options`: in an argument written without a leading `-`, the parameter whose value puts a `-` first, or, when
-/// the dash is the template's own, the empty values before it; in a bare-options position, every parameter.
-fn render_arg(
-    arg: &str,
-    params: &Params,
-    options: &BTreeSet<String>,
-    at: Position,
-    marks: &[char],
-) -> Result<String, CommandError> {
-    let mut out = String::with_capacity(arg.len());
-    let mut filled_by = Vec::new();
-    // The parameters answerable for the argument's first byte: the one that wrote it, or the empty ones before
-    // the literal text that did.
-    let mut first_byte_by: Option<Vec<&str>> = None;
-    let mut empties = Vec::new();
-    for piece in pieces(arg) {
-        match piece {
-            Piece::Literal(text) => {
-                if first_byte_by.is_none() && !text.is_empty() {
-                    first_byte_by = Some(std::mem::take(&mut empties));
-                }
-                out.push_str(text);
-            }
-            Piece::Placeholder(name) => {
-                let value = params.text(name).ok_or_else(|| CommandError::MissingParam(name.to_string()))?;
-                if first_byte_by.is_none() {
-                    if value.is_empty() {
-                        empties.push(name);
-                    } else {
-                        first_byte_by = Some(vec![name]);
-                    }
-                }
-                out.push_str(&value);
-                filled_by.push(name);
-            }
-        }
-    }
-    let unlisted = |names: &[&str]| names.iter().find(|name| !options.contains(**name)).map(|name| name.to_string());
-    match at {
-        Position::Operand => {}
-        Position::BareOptions => {
-            if let Some(name) = unlisted(&filled_by) {
-                return Err(CommandError::OptionPosition(name));
-            }
-        }
-        Position::Ordinary => {
-            if !arg.starts_with(marks)
-                && out.starts_with(marks)
-                && let Some(name) = unlisted(first_byte_by.as_deref().unwrap_or_default())
-            {
-                return Err(CommandError::OptionValue(name));
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,152 +1,13 @@
 //! Jobs: one run of a task, its state machine and its result.
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::progress::Progress;
 use super::retry::{self, Next, RetryPolicy};
+pub use super::status::{IllegalMove, JobStatus, Outcome, UnknownVariant};
 use super::{EventKind, JobEvent, JobId, TaskId, format_ms};
-
-/// Where a job is in its life. `pending` → `running` → `completed` | `failed` | `canceled`; a pending job may also
-/// be canceled directly, and a running one goes back to `pending` when its retry policy runs it again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Canceled,
-}
-
-impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [Self::Pending, Self::Running, Self::Completed, Self::Failed, Self::Canceled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Canceled)
-    }
-
-    /// The one place that says which moves are legal.
-    pub fn can_become(self, next: JobStatus) -> bool {
-        use JobStatus::*;
-        matches!(
-            (self, next),
-            (Pending, Running | Canceled | Failed) | (Running, Pending | Completed | Failed | Canceled)
-        )
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} '{value}'; expected one of: {expected}")]
-pub struct UnknownVariant {
-    pub kind: &'static str,
-    pub value: String,
-    pub expected: String,
-}
-
-fn parse_variant<T: Copy>(
-    kind: &'static str,
-    s: &str,
-    all: &[T],
-    name: fn(T) -> &'static str,
-) -> Result<T, UnknownVariant> {
-    all.iter().copied().find(|v| name(*v) == s).ok_or_else(|| UnknownVariant {
-        kind,
-        value: s.chars().take(64).collect(),
-        expected: all.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", "),
-    })
-}
-
-impl FromStr for JobStatus {
-    type Err = UnknownVariant;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_variant("status", s, &Self::ALL, Self::as_str)
-    }
-}
-
-/// How a finished job ended, so that a non-zero exit, a kill, a spawn failure, a timeout and a lost runner can be
-/// told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Exited with code 0.
-    Success,
-    /// Exited with a non-zero code.
-    ExitCode,
-    /// Killed by a signal it did not get from us.
-    Signal,
-    /// The program could not be started.
-    SpawnError,
-    /// Ran past its `timeout_seconds` and was killed.
-    Timeout,
-    /// Canceled by a user.
-    Canceled,
-    /// Its runner died (crash, kill -9) while it ran.
-    Lost,
-    /// The server was stopped while it ran and it could not be handed back for another attempt.
-    Interrupted,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 8] = [
-        Self::Success,
-        Self::ExitCode,
-        Self::Signal,
-        Self::SpawnError,
-        Self::Timeout,
-        Self::Canceled,
-        Self::Lost,
-        Self::Interrupted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::ExitCode => "exit_code",
-            Self::Signal => "signal",
-            Self::SpawnError => "spawn_error",
-            Self::Timeout => "timeout",
-            Self::Canceled => "canceled",
-            Self::Lost => "lost",
-            Self::Interrupted => "interrupted",
-        }
-    }
-
-    /// The status a job ends in with this outcome.
-    pub fn final_status(self) -> JobStatus {
-        match self {
-            Self::Success => JobStatus::Completed,
-            Self::Canceled => JobStatus::Canceled,
-            _ => JobStatus::Failed,
-        }
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = UnknownVariant;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_variant("outcome", s, &Self::ALL, Self::as_str)
-    }
-}
 
 /// What a finished run left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,15 +196,16 @@ impl Job {
     /// What follows an attempt that ended with `finish` at `now`: the job's next record and the events that record
     /// the move (numbered from `last_seq + 1`). Every way an attempt ends goes through here, so the retry policy is
     /// applied the same way to a finished process, a lost runner and an interrupted server. `jitter` is a random
-    /// number in [0, 1) for the backoff.
-    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> (Job, Vec<JobEvent>) {
+    /// number in [0, 1) for the backoff. Refused when the job is in no state to make that move.
+    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> Result<(Job, Vec<JobEvent>), IllegalMove> {
         match retry::next(self.retry.as_ref(), self.attempt, finish.outcome, finish.exit_code, jitter) {
             Next::End => {
-                let done = self.ended(finish, now);
+                let done = self.ended(finish, now)?;
                 let event = done.state_event(now);
-                (done, vec![event])
+                Ok((done, vec![event]))
             }
             Next::Retry { attempt, delay } => {
+                self.status.check_move(JobStatus::Pending)?;
                 let delay_ms = delay.as_millis() as i64;
                 let mut next = self.clone();
                 next.status = JobStatus::Pending;
@@ -377,14 +239,16 @@ impl Job {
                 };
                 next.last_seq += 1;
                 let state = next.state_event(now);
-                (next, vec![retry_event, state])
+                Ok((next, vec![retry_event, state]))
             }
         }
     }
 
     /// This job as it ends for good with `finish` at `now`: final status, outcome, exit details, and the next
-    /// sequence number for the state event that records it.
-    pub fn ended(&self, finish: Finish, now: i64) -> Job {
+    /// sequence number for the state event that records it. Refused when the job cannot end that way (it ended
+    /// already).
+    pub fn ended(&self, finish: Finish, now: i64) -> Result<Job, IllegalMove> {
+        self.status.check_move(finish.outcome.final_status())?;
         let mut done = self.clone();
         done.status = finish.outcome.final_status();
         done.outcome = Some(finish.outcome);
@@ -393,7 +257,7 @@ impl Job {
         done.error = finish.error;
         done.finished_at = Some(now);
         done.last_seq += 1;
-        done
+        Ok(done)
     }
 
     /// The event that records this job's current state: its record as the API shows it, numbered `last_seq`.
@@ -411,40 +275,58 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use JobStatus::*;
+    use crate::domain::{Task, TaskId};
+
+    fn job(status: JobStatus, retry: Option<RetryPolicy>) -> Job {
+        let task = Task {
+            id: TaskId::generate(),
+            name: None,
+            command: "true".into(),
+            enabled: true,
+            params: Default::default(),
+            params_schema: None,
+            option_params: Default::default(),
+            env: Default::default(),
+            cwd: None,
+            timeout_seconds: None,
+            tags: Vec::new(),
+            retry,
+            sandbox: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        Job { status, ..Job::pending(&task, vec!["true".into()], 0, 0, None) }
+    }
+
+    fn failed() -> Finish {
+        Finish { outcome: Outcome::ExitCode, exit_code: Some(1), signal: None, error: None }
+    }
 
     #[test]
-    fn legal_transitions() {
-        let legal = [
-            (Pending, Running),
-            (Pending, Canceled),
-            (Pending, Failed),
-            (Running, Pending),
-            (Running, Completed),
-            (Running, Failed),
-            (Running, Canceled),
-        ];
-        for from in JobStatus::ALL {
-            for to in JobStatus::ALL {
-                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
-            }
-        }
-        for s in JobStatus::ALL {
-            assert_eq!(s.is_terminal(), !matches!(s, Pending | Running), "{s}");
+    fn a_finished_job_cannot_end_again() {
+        for status in [JobStatus::Completed, JobStatus::Failed, JobStatus::Canceled] {
+            let done = job(status, None);
+            let err = done.ended(Finish::without_exit(Outcome::Canceled, "again"), 1).unwrap_err();
+            assert_eq!(err, IllegalMove { from: status, to: JobStatus::Canceled });
+            assert_eq!(done.after_attempt(failed(), 1, 0.0).unwrap_err().from, status);
         }
     }
 
     #[test]
-    fn names_round_trip() {
-        for s in JobStatus::ALL {
-            assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), s);
-            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-        }
-        for o in Outcome::ALL {
-            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
-            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
-        }
-        let err = "done".parse::<JobStatus>().unwrap_err();
-        assert!(err.to_string().contains("pending, running, completed, failed, canceled"), "{err}");
+    fn a_running_job_ends_or_goes_back_to_pending() {
+        let (done, events) = job(JobStatus::Running, None).after_attempt(failed(), 5, 0.0).unwrap();
+        assert_eq!((done.status, done.outcome, events.len()), (JobStatus::Failed, Some(Outcome::ExitCode), 1));
+        let retry = serde_json::from_value(serde_json::json!({ "max_attempts": 2 })).unwrap();
+        let (again, events) = job(JobStatus::Running, Some(retry)).after_attempt(failed(), 5, 0.0).unwrap();
+        assert_eq!((again.status, again.attempt, events.len()), (JobStatus::Pending, 2, 2));
+    }
+
+    #[test]
+    fn a_pending_job_is_not_retried_before_it_ran() {
+        let retry = serde_json::from_value(serde_json::json!({ "max_attempts": 2 })).unwrap();
+        let err = job(JobStatus::Pending, Some(retry)).after_attempt(failed(), 5, 0.0).unwrap_err();
+        assert_eq!(err, IllegalMove { from: JobStatus::Pending, to: JobStatus::Pending });
+        let canceled = job(JobStatus::Pending, None).ended(Finish::without_exit(Outcome::Canceled, "no"), 5).unwrap();
+        assert_eq!(canceled.status, JobStatus::Canceled);
     }
 }

@@ -7,11 +7,13 @@ pub mod event;
 pub mod ids;
 pub mod job;
 pub mod node;
+mod option_rule;
 pub mod params;
 pub mod progress;
 pub mod retry;
 pub mod sandbox;
 pub mod schema;
+pub mod status;
 pub mod task;
 
 pub use allow::AllowList;

@@ -4,7 +4,7 @@
 use super::{Engine, EngineError, Inner, StopReason};
 use crate::domain::job::Finish;
 use crate::domain::{Job, JobStatus, Outcome};
-use crate::store::Notice;
+use crate::store::{CancelRequest, Notice, Saved};
 
 impl Engine {
     /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL); the
@@ -32,9 +32,10 @@ impl Engine {
 /// Ends a pending job as canceled; `None` when it is no longer as read.
 async fn cancel_pending(inner: &Inner, job: &Job) -> Result<Option<Job>, EngineError> {
     let now = inner.now();
-    let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now);
+    let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now)?;
     let event = done.state_event(now);
-    if !inner.store.jobs().save(JobStatus::Pending, job.last_seq, &done, None, std::slice::from_ref(&event)).await? {
+    let jobs = inner.store.jobs();
+    if jobs.save(JobStatus::Pending, job.last_seq, &done, None, std::slice::from_ref(&event)).await? == Saved::Stale {
         return Ok(None);
     }
     inner.announce(&done, [event]);
@@ -44,7 +45,7 @@ async fn cancel_pending(inner: &Inner, job: &Job) -> Result<Option<Job>, EngineE
 /// Stores the cancel request of a running job and tells its runner: directly when it runs here, else through the
 /// notice (and its lease renewals). `None` when the job is no longer running.
 async fn ask_runner(inner: &Inner, job: Job) -> Result<Option<Job>, EngineError> {
-    if !inner.store.jobs().request_cancel(job.id, inner.now()).await? {
+    if inner.store.jobs().request_cancel(job.id, inner.now()).await? == CancelRequest::NotRunning {
         return Ok(None);
     }
     if !inner.running.stop(job.id, StopReason::Cancel) && !inner.store.exclusive() {

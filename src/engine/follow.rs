@@ -37,6 +37,14 @@ pub enum Followed {
 
 const REPLAY_PAGE: u64 = 1000;
 
+/// Where a replay found the events it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The hub's window of a job this process runs.
+    Window,
+    Store,
+}
+
 /// Opens a follow of `job` after `after_seq`: [`Opened::Finished`] when the job has finished and `after_seq` is
 /// at or past its final record, else a stream of the events after `after_seq`. `StoreError::NotFound` for an
 /// unknown job.
@@ -75,38 +83,38 @@ struct Follower {
 }
 
 /// Why following stopped.
-enum Stop {
+enum Ended {
     Done,
     Store(StoreError),
 }
 
-impl From<StoreError> for Stop {
+impl From<StoreError> for Ended {
     fn from(e: StoreError) -> Self {
-        Stop::Store(e)
+        Ended::Store(e)
     }
 }
 
-impl std::fmt::Display for Stop {
+impl std::fmt::Display for Ended {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Stop::Done => f.write_str("done"),
-            Stop::Store(e) => e.fmt(f),
+            Ended::Done => f.write_str("done"),
+            Ended::Store(e) => e.fmt(f),
         }
     }
 }
 
 impl Follower {
-    async fn run(&mut self, mut sub: broadcast::Receiver<Live>, idle_every: Duration) -> Result<(), Stop> {
+    async fn run(&mut self, mut sub: broadcast::Receiver<Live>, idle_every: Duration) -> Result<(), Ended> {
         match self.follow(&mut sub, idle_every).await {
-            Ok(()) | Err(Stop::Done) => Ok(()),
+            Ok(()) | Err(Ended::Done) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    async fn follow(&mut self, sub: &mut broadcast::Receiver<Live>, idle_every: Duration) -> Result<(), Stop> {
+    async fn follow(&mut self, sub: &mut broadcast::Receiver<Live>, idle_every: Duration) -> Result<(), Ended> {
         // Resumed at or past the final record of a finished job: nothing more will come. (A job whose window
         // answered runs here: its final record is yet to be published.)
-        if !self.replay().await? {
+        if self.replay().await? == Source::Store {
             let job = self.engine.store().jobs().get(self.job).await?;
             if job.status.is_terminal() && self.last >= job.last_seq {
                 return Ok(());
@@ -143,16 +151,15 @@ impl Follower {
         }
     }
 
-    /// Sends the events after `last`: from the hub's window if it has them all (true), else from the store, page
-    /// by page (false).
-    async fn replay(&mut self) -> Result<bool, Stop> {
+    /// Sends the events after `last`: from the hub's window if it has them all, else from the store, page by page.
+    async fn replay(&mut self) -> Result<Source, Ended> {
         if let Some(events) = self.recent().await? {
             for event in events {
                 if event.seq > self.last {
                     self.emit(event).await?;
                 }
             }
-            return Ok(true);
+            return Ok(Source::Window);
         }
         loop {
             let page = self.engine.store().jobs().events_after(self.job, self.last, REPLAY_PAGE, &[]).await?;
@@ -161,14 +168,14 @@ impl Follower {
                 self.emit(Arc::new(event)).await?;
             }
             if !full {
-                return Ok(false);
+                return Ok(Source::Store);
             }
         }
     }
 
     /// The window's events after `last`, if it has them all, filling it from the store first if need be: the
     /// first follower to get here reads the job's history once, the others wait for it without a connection.
-    async fn recent(&self) -> Result<Option<Vec<Arc<JobEvent>>>, Stop> {
+    async fn recent(&self) -> Result<Option<Vec<Arc<JobEvent>>>, Ended> {
         let hub = self.engine.hub();
         let lock = match hub.recent(self.job, self.last) {
             Recent::Events(events) => return Ok(Some(events)),
@@ -186,14 +193,14 @@ impl Follower {
         })
     }
 
-    async fn emit(&mut self, event: Arc<JobEvent>) -> Result<(), Stop> {
+    async fn emit(&mut self, event: Arc<JobEvent>) -> Result<(), Ended> {
         let terminal = event.is_terminal();
         self.last = event.seq;
         self.send(Followed::Event(event)).await?;
-        if terminal { Err(Stop::Done) } else { Ok(()) }
+        if terminal { Err(Ended::Done) } else { Ok(()) }
     }
 
-    async fn send(&self, item: Followed) -> Result<(), Stop> {
-        self.tx.send(item).await.map_err(|_| Stop::Done)
+    async fn send(&self, item: Followed) -> Result<(), Ended> {
+        self.tx.send(item).await.map_err(|_| Ended::Done)
     }
 }

@@ -9,6 +9,7 @@ mod cluster;
 pub mod follow;
 pub mod host;
 pub mod hub;
+mod lease;
 mod orphans;
 mod output;
 mod queue;
@@ -89,6 +90,15 @@ pub enum Due {
     After(Duration),
 }
 
+/// What `submit` did.
+#[derive(Debug)]
+pub enum Submitted {
+    /// A new job is queued.
+    Queued(Job),
+    /// The idempotency key is held by this earlier job of the task: nothing was queued.
+    Existing(Job),
+}
+
 /// What `submit` is asked for besides the task.
 #[derive(Debug, Clone, Default)]
 pub struct Submission {
@@ -121,6 +131,8 @@ pub enum EngineError {
     Env(#[from] EnvError),
     #[error("job has already finished ({0})")]
     JobFinished(JobStatus),
+    #[error(transparent)]
+    Move(#[from] crate::domain::job::IllegalMove),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -278,8 +290,8 @@ impl Engine {
 
     /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says;
     /// the dispatcher is woken. With an idempotency key that a job of this task already holds (within 24 h),
-    /// nothing is queued and that job is returned with `true`.
-    pub async fn submit(&self, task: &Task, submission: Submission) -> Result<(Job, bool), EngineError> {
+    /// nothing is queued and that job is returned.
+    pub async fn submit(&self, task: &Task, submission: Submission) -> Result<Submitted, EngineError> {
         if !task.enabled {
             return Err(EngineError::TaskDisabled);
         }
@@ -299,15 +311,15 @@ impl Engine {
         match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
             Created::New => {
                 self.inner.queued(job.run_at);
-                Ok((job, false))
+                Ok(Submitted::Queued(job))
             }
-            Created::Existing(existing) => Ok((*existing, true)),
+            Created::Existing(existing) => Ok(Submitted::Existing(*existing)),
         }
     }
 
     /// The job that `Idempotency-Key` `key` already queued for task `task_id` within the last 24 h, if any: a
     /// repeat is answered with it before its body is even looked at.
-    pub async fn replay(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
+    pub async fn job_of_key(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
         let since = self.inner.now() - IDEMPOTENCY_WINDOW.as_millis() as i64;
         Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
     }

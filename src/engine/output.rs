@@ -8,8 +8,20 @@ use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 
 use super::Inner;
+use crate::domain::job::{Finish, IllegalMove};
 use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
-use crate::store::StoreResult;
+use crate::store::{Saved, StoreResult};
+
+/// What ending an attempt did.
+#[derive(Debug)]
+pub enum Recorded {
+    /// The job's next record is stored and published.
+    Stored,
+    /// The job is no longer this runner's: nothing was written.
+    Taken,
+    /// The state machine refuses the move (the job's record is in no state to end that way): nothing was written.
+    Refused(IllegalMove),
+}
 
 /// A longer line is cut into pieces of this size, so one newline-free stream cannot grow memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -17,13 +29,13 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH: usize = 512;
 
 /// What the pipe readers send to the job's runner.
-pub enum Piece {
+pub enum PipeItem {
     Line { stream: OutputStream, text: String, bytes: u64 },
     Closed(OutputStream),
 }
 
-/// Reads `pipe` to its end, sending one `Piece::Line` per line (without its `\n` or a `\r` before it).
-pub async fn read_lines<R: AsyncRead + Unpin>(pipe: R, stream: OutputStream, tx: mpsc::Sender<Piece>) {
+/// Reads `pipe` to its end, sending one `PipeItem::Line` per line (without its `\n` or a `\r` before it).
+pub async fn read_lines<R: AsyncRead + Unpin>(pipe: R, stream: OutputStream, tx: mpsc::Sender<PipeItem>) {
     let mut reader = BufReader::with_capacity(MAX_LINE_BYTES, pipe);
     let mut line: Vec<u8> = Vec::new();
     while let Ok(buf) = reader.fill_buf().await {
@@ -54,19 +66,19 @@ pub async fn read_lines<R: AsyncRead + Unpin>(pipe: R, stream: OutputStream, tx:
         let bytes = line.len() as u64;
         let _ = send_line(&tx, stream, &mut line, bytes).await;
     }
-    let _ = tx.send(Piece::Closed(stream)).await;
+    let _ = tx.send(PipeItem::Closed(stream)).await;
 }
 
 async fn send_line(
-    tx: &mpsc::Sender<Piece>,
+    tx: &mpsc::Sender<PipeItem>,
     stream: OutputStream,
     line: &mut Vec<u8>,
     bytes: u64,
-) -> Result<(), mpsc::error::SendError<Piece>> {
+) -> Result<(), mpsc::error::SendError<PipeItem>> {
     let body = line.strip_suffix(b"\r").unwrap_or(line);
     let text = String::from_utf8_lossy(body).into_owned();
     line.clear();
-    tx.send(Piece::Line { stream, text, bytes }).await
+    tx.send(PipeItem::Line { stream, text, bytes }).await
 }
 
 /// The newest lines of a stream kept past its head, at most this many (besides the byte bound), so that a flood
@@ -297,19 +309,19 @@ impl Sink {
     }
 
     /// Writes the batch and the running totals in one transaction (extending the lease), then publishes it.
-    /// `Ok(false)`: the job is no longer ours.
-    pub async fn flush(&mut self) -> StoreResult<bool> {
+    /// [`Saved::Stale`]: the job is no longer ours.
+    pub async fn flush(&mut self) -> StoreResult<Saved> {
         if self.batch.is_empty() {
-            return Ok(true);
+            return Ok(Saved::Written);
         }
         let events = self.number_batch();
         let lease = Some(self.inner.now() + self.inner.config.lease_ms());
         let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &self.job, lease, &events).await;
         self.storage_answered(&saved);
         match saved {
-            Ok(true) => {
+            Ok(Saved::Written) => {
                 self.published(events);
-                Ok(true)
+                Ok(Saved::Written)
             }
             other => {
                 self.unnumber(events);
@@ -342,7 +354,7 @@ impl Sink {
 
     /// Keeps track of whether the storage takes writes: while it fails, new output is not kept for storing and
     /// flushes back off.
-    fn storage_answered(&mut self, saved: &StoreResult<bool>) {
+    fn storage_answered(&mut self, saved: &StoreResult<Saved>) {
         match saved {
             Err(err) if err.fault().is_some() => {
                 self.storage_failing = true;
@@ -359,25 +371,36 @@ impl Sink {
 
     /// Ends the attempt with `finished`: writes what output is left with the job's next record (final, or pending
     /// for another attempt under its retry policy) and publishes them; a final record closes the job's live
-    /// channel. `Ok(false)`: the job is no longer ours and nothing was written.
-    pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
+    /// channel.
+    pub async fn finish(&mut self, finished: Finish) -> StoreResult<Recorded> {
         let now = self.inner.now();
         let mut events = self.number_batch();
-        let (next, mut moves) = self.job.after_attempt(finished, now, super::jitter());
+        let (next, mut moves) = match self.job.after_attempt(finished, now, super::jitter()) {
+            Ok(moved) => moved,
+            Err(illegal) => {
+                self.unnumber(events);
+                return Ok(Recorded::Refused(illegal));
+            }
+        };
         events.append(&mut moves);
         let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &next, None, &events).await;
         self.storage_answered(&saved);
         match saved {
-            Ok(true) => {
+            Ok(Saved::Written) => {
                 self.job = next;
                 self.stored_seq = self.job.last_seq;
                 self.inner.announce(&self.job, events);
-                Ok(true)
+                Ok(Recorded::Stored)
             }
-            other => {
+            Ok(Saved::Stale) => {
                 let output: Vec<JobEvent> = events.into_iter().filter(|e| e.seq <= self.job.last_seq).collect();
                 self.unnumber(output);
-                other
+                Ok(Recorded::Taken)
+            }
+            Err(err) => {
+                let output: Vec<JobEvent> = events.into_iter().filter(|e| e.seq <= self.job.last_seq).collect();
+                self.unnumber(output);
+                Err(err)
             }
         }
     }

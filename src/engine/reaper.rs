@@ -9,6 +9,7 @@ use nix::unistd::Pid;
 use super::{Inner, jitter};
 use crate::domain::job::Finish;
 use crate::domain::{Job, JobId, JobStatus, Outcome};
+use crate::store::Saved;
 
 /// Jobs deleted per retention transaction: small, so the runners' writes never wait long.
 const RETENTION_BATCH: u64 = 200;
@@ -80,8 +81,14 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
         }
         None => Finish::without_exit(Outcome::Lost, why),
     };
-    let (next, events) = job.after_attempt(finish, now, jitter());
-    if !inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? {
+    let (next, events) = match job.after_attempt(finish, now, jitter()) {
+        Ok(moved) => moved,
+        Err(illegal) => {
+            tracing::error!(job = %job.id, error = %illegal, "cannot rescue the job");
+            return Ok(());
+        }
+    };
+    if inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? == Saved::Stale {
         return Ok(());
     }
     inner.announce(&next, events);

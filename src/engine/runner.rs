@@ -13,7 +13,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
-use super::output::{Piece, Sink, read_lines};
+use super::lease::{Lease, LeaseNews};
+use super::output::{PipeItem, Recorded, Sink, read_lines};
 use super::running::Control;
 use super::{Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
@@ -47,7 +48,7 @@ impl Drop for GroupGuard {
 
 /// Why we are stopping the process ourselves.
 #[derive(Clone, Copy)]
-enum Stop {
+enum StopCause {
     Timeout,
     Asked(StopReason),
 }
@@ -146,9 +147,7 @@ async fn supervise(
     let timeout_at = sink.job.timeout_seconds.map(|s| Instant::now() + Duration::from_secs(s.max(0) as u64));
     let mut flush = interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let lease = inner.config.lease;
-    let mut lease_ends = Instant::now() + lease;
-    let mut renewals = Renewer::start(inner, &sink.job);
+    let mut lease = Lease::start(inner, &sink.job);
 
     let mut exit: Option<std::io::Result<ExitStatus>> = None;
     let mut readers_open = true;
@@ -156,14 +155,14 @@ async fn supervise(
     let mut escapees_at: Option<Instant> = None;
     while exit.is_none() || readers_open {
         tokio::select! {
-            piece = rx.recv(), if readers_open => match piece {
-                Some(Piece::Line { stream, text, bytes }) => {
+            item = rx.recv(), if readers_open => match item {
+                Some(PipeItem::Line { stream, text, bytes }) => {
                     sink.line(stream, text, bytes);
-                    if sink.batch_full() && !flush_within_lease(sink, &mut lease_ends, lease).await {
+                    if sink.batch_full() && lease.flush(sink).await.is_break() {
                         return None;
                     }
                 }
-                Some(Piece::Closed(stream)) => sink.stream_closed(stream),
+                Some(PipeItem::Closed(stream)) => sink.stream_closed(stream),
                 None => readers_open = false,
             },
             status = child.wait(), if exit.is_none() => {
@@ -183,12 +182,12 @@ async fn supervise(
                 escapees_at = Some(Instant::now() + ESCAPE_CHECK * 5);
             }
             _ = until(timeout_at), if stopping.why.is_none() && exit.is_none() => {
-                stopping.begin(Stop::Timeout, &guard);
+                stopping.begin(StopCause::Timeout, &guard);
             }
             changed = asked.changed(), if stopping.why.is_none() && exit.is_none() => {
                 let reason = *asked.borrow();
                 if let (Ok(()), Some(reason)) = (changed, reason) {
-                    stopping.begin(Stop::Asked(reason), &guard);
+                    stopping.begin(StopCause::Asked(reason), &guard);
                 }
             }
             _ = until(stopping.kill_at), if exit.is_none() => {
@@ -196,26 +195,18 @@ async fn supervise(
                 stopping.kill_at = None;
             }
             _ = flush.tick(), if sink.has_pending() => {
-                if !flush_within_lease(sink, &mut lease_ends, lease).await {
+                if lease.flush(sink).await.is_break() {
                     return None;
                 }
             }
-            renewed = renewals.recv() => match renewed {
-                Some(Lease::Renewed { at, cancel }) => {
-                    lease_ends = lease_ends.max(at + lease);
-                    if cancel && stopping.why.is_none() && exit.is_none() {
-                        stopping.begin(Stop::Asked(StopReason::Cancel), &guard);
+            news = lease.next() => match news {
+                LeaseNews::Renewed { cancel_requested } => {
+                    if cancel_requested && stopping.why.is_none() && exit.is_none() {
+                        stopping.begin(StopCause::Asked(StopReason::Cancel), &guard);
                     }
                 }
-                Some(Lease::Taken) | None => {
-                    tracing::warn!(job = %sink.job.id, "job was taken from this runner; killing its processes");
-                    return None;
-                }
+                LeaseNews::Gone => return None,
             },
-            _ = sleep_until(lease_ends) => {
-                lease_lost(sink);
-                return None;
-            }
         }
     }
     Some(ended(exit, stopping.why, sink.job.timeout_seconds))
@@ -223,7 +214,7 @@ async fn supervise(
 
 /// How the attempt ended. When the runner could not learn the process's status (`wait` failed), the job did not
 /// succeed as far as anyone knows: it is `lost`, with the reason.
-fn ended(exit: Option<std::io::Result<ExitStatus>>, stop: Option<Stop>, timeout: Option<i64>) -> Finish {
+fn ended(exit: Option<std::io::Result<ExitStatus>>, stop: Option<StopCause>, timeout: Option<i64>) -> Finish {
     match exit {
         Some(Ok(status)) => describe(status, stop, timeout),
         Some(Err(e)) => Finish::without_exit(Outcome::Lost, &format!("cannot tell how the process ended: {e}")),
@@ -233,96 +224,17 @@ fn ended(exit: Option<std::io::Result<ExitStatus>>, stop: Option<Stop>, timeout:
 
 /// Stopping the process ourselves: why, and when TERM turns into KILL.
 struct Stopping {
-    why: Option<Stop>,
+    why: Option<StopCause>,
     kill_at: Option<Instant>,
     grace: Duration,
 }
 
 impl Stopping {
     /// TERM to the group now, KILL after the grace.
-    fn begin(&mut self, why: Stop, guard: &GroupGuard) {
+    fn begin(&mut self, why: StopCause, guard: &GroupGuard) {
         self.why = Some(why);
         guard.signal(Signal::SIGTERM);
         self.kill_at = Some(Instant::now() + self.grace);
-    }
-}
-
-/// Flushes within the lease, which a successful flush extends (it writes the lease too). False when the runner
-/// must stop: the job was taken from it, or the lease ran out before the write went through.
-async fn flush_within_lease(sink: &mut Sink, lease_ends: &mut Instant, lease: Duration) -> bool {
-    let started = Instant::now();
-    match tokio::time::timeout_at(*lease_ends, flush_or_fenced(sink)).await {
-        Ok(true) => {
-            *lease_ends = (*lease_ends).max(started + lease);
-            true
-        }
-        Ok(false) => false,
-        Err(_) => {
-            lease_lost(sink);
-            false
-        }
-    }
-}
-
-/// The runner could not renew its lease in time (the database is unreachable): someone may rescue the job, so its
-/// processes must not go on. They are killed when the runner returns.
-fn lease_lost(sink: &Sink) {
-    tracing::error!(job = %sink.job.id, "cannot renew the job's lease; killing its processes (it will be rescued)");
-}
-
-enum Lease {
-    /// The lease was extended by a write that started at `at`; `cancel`: someone asked (on any node) to cancel
-    /// the job.
-    Renewed { at: Instant, cancel: bool },
-    /// The job is no longer this runner's.
-    Taken,
-}
-
-/// Renews a running job's lease every third of its length, off the runner's loop, so a slow database cannot
-/// hold up the runner's own deadline. Stops when dropped.
-struct Renewer {
-    task: tokio::task::JoinHandle<()>,
-    rx: mpsc::Receiver<Lease>,
-}
-
-impl Renewer {
-    fn start(inner: &Arc<Inner>, job: &Job) -> Renewer {
-        let (tx, rx) = mpsc::channel(4);
-        let (inner, id, attempt) = (inner.clone(), job.id, job.attempt);
-        let every = inner.config.lease_tick();
-        let task = tokio::spawn(async move {
-            let mut tick = interval(every);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            tick.reset();
-            loop {
-                tick.tick().await;
-                let started = Instant::now();
-                let until = inner.now() + inner.config.lease_ms();
-                let answer = match inner.store.jobs().renew_lease(id, &inner.node_id, attempt, until).await {
-                    Ok(Some(cancel)) => Lease::Renewed { at: started, cancel },
-                    Ok(None) => Lease::Taken,
-                    Err(err) => {
-                        tracing::warn!(job = %id, error = %err, "cannot renew the job's lease; will retry");
-                        continue;
-                    }
-                };
-                let taken = matches!(answer, Lease::Taken);
-                if tx.send(answer).await.is_err() || taken {
-                    return;
-                }
-            }
-        });
-        Renewer { task, rx }
-    }
-
-    async fn recv(&mut self) -> Option<Lease> {
-        self.rx.recv().await
-    }
-}
-
-impl Drop for Renewer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -333,29 +245,15 @@ async fn until(deadline: Option<Instant>) {
     }
 }
 
-/// Flushes; false when the job is no longer ours. A database error keeps the batch for the next try.
-async fn flush_or_fenced(sink: &mut Sink) -> bool {
-    match sink.flush().await {
-        Ok(ours) => {
-            if !ours {
-                tracing::warn!(job = %sink.job.id, "job was taken from this runner; killing its processes");
-            }
-            ours
-        }
-        Err(err) => {
-            tracing::warn!(job = %sink.job.id, error = %err, "cannot store output yet; will retry");
-            true
-        }
-    }
-}
-
-fn describe(status: ExitStatus, stop: Option<Stop>, timeout: Option<i64>) -> Finish {
+fn describe(status: ExitStatus, stop: Option<StopCause>, timeout: Option<i64>) -> Finish {
     let exit_code = status.code();
     let signal = status.signal();
     let (outcome, error) = match (stop, exit_code, signal) {
-        (Some(Stop::Timeout), ..) => (Outcome::Timeout, Some(format!("timed out after {} s", timeout.unwrap_or(0)))),
-        (Some(Stop::Asked(StopReason::Cancel)), ..) => (Outcome::Canceled, Some("canceled".to_string())),
-        (Some(Stop::Asked(StopReason::Interrupt)), ..) => {
+        (Some(StopCause::Timeout), ..) => {
+            (Outcome::Timeout, Some(format!("timed out after {} s", timeout.unwrap_or(0))))
+        }
+        (Some(StopCause::Asked(StopReason::Cancel)), ..) => (Outcome::Canceled, Some("canceled".to_string())),
+        (Some(StopCause::Asked(StopReason::Interrupt)), ..) => {
             (Outcome::Interrupted, Some("interrupted: the server was stopped while the job ran".to_string()))
         }
         (None, Some(0), _) => (Outcome::Success, None),
@@ -379,14 +277,18 @@ async fn record_finish(sink: &mut Sink, finish: Finish) {
     let mut failures = 0u32;
     loop {
         match sink.finish(finish.clone()).await {
-            Ok(true) => {
+            Ok(Recorded::Stored) => {
                 if failures > 0 {
                     tracing::info!(job = %sink.job.id, failures, "stored the job's result after the database came back");
                 }
                 return;
             }
-            Ok(false) => {
+            Ok(Recorded::Taken) => {
                 tracing::warn!(job = %sink.job.id, "job was taken from this runner; its result is discarded");
+                return;
+            }
+            Ok(Recorded::Refused(illegal)) => {
+                tracing::error!(job = %sink.job.id, error = %illegal, "the job's result cannot be recorded");
                 return;
             }
             Err(err) => {

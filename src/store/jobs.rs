@@ -14,6 +14,32 @@ use super::writer::{Applied, JobWrite, Writer, insert_events};
 use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 
+/// What a conditional `save` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Written,
+    /// The job had moved on meanwhile: nothing was written.
+    Stale,
+}
+
+/// What a lease renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The lease is extended; `cancel_requested`: someone asked (on any node) to cancel the job.
+    Renewed { cancel_requested: bool },
+    /// The job is no longer that attempt of this node's (rescued, canceled, finished): its runner must stop.
+    Lost,
+}
+
+/// What `request_cancel` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelRequest {
+    /// Stored, for the job's runner and whoever rescues the job.
+    Stored,
+    /// The job is not running: nothing was stored.
+    NotRunning,
+}
+
 /// What `create` did.
 #[derive(Debug)]
 pub enum Created {
@@ -148,8 +174,8 @@ impl<'a> JobsStore<'a> {
     }
 
     /// Writes `job` over its row and appends `events`, atomically (group-committed with other job writes), only
-    /// if the row is still in `expected` status with `expected_seq` as its newest event. Returns false (and writes
-    /// nothing) when the job moved on meanwhile: that is the fence that keeps a stale writer from overwriting a
+    /// if the row is still in `expected` status with `expected_seq` as its newest event. [`Saved::Stale`] (nothing
+    /// written) when the job moved on meanwhile: that is the fence that keeps a stale writer from overwriting a
     /// newer state.
     pub async fn save(
         &self,
@@ -158,11 +184,11 @@ impl<'a> JobsStore<'a> {
         job: &Job,
         lease_until: Option<i64>,
         events: &[JobEvent],
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Saved> {
         self.writer
             .submit(JobWrite::Save { expected, expected_seq, job: job.clone(), lease_until, events: events.to_vec() })
             .await
-            .map(|applied| applied == Applied::Done)
+            .map(|applied| if applied == Applied::Done { Saved::Written } else { Saved::Stale })
     }
 
     /// Every running job.
@@ -199,9 +225,8 @@ impl<'a> JobsStore<'a> {
             .collect()
     }
 
-    /// Extends the lease of attempt `attempt` of a job this node runs. `None`: the job is no longer that attempt
-    /// of ours (rescued, canceled, finished) and its runner must stop; else whether a cancel was requested.
-    pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<Option<bool>> {
+    /// Extends the lease of attempt `attempt` of a job this node runs.
+    pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<Renewal> {
         let rows = job::Entity::update_many()
             .col_expr(job::Column::LeaseExpiresAt, until.into())
             .filter(job::Column::Id.eq(id.to_string()))
@@ -210,19 +235,22 @@ impl<'a> JobsStore<'a> {
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec_with_returning(self.db.write)
             .await;
-        Ok(self.db.wrote(rows)?.first().map(|row| row.cancel_requested_at.is_some()))
+        Ok(match self.db.wrote(rows)?.first() {
+            Some(row) => Renewal::Renewed { cancel_requested: row.cancel_requested_at.is_some() },
+            None => Renewal::Lost,
+        })
     }
 
     /// Records that someone asked to cancel a running job, for its runner (wherever it is) to see at its next
-    /// lease renewal, and for whoever rescues it. False when the job is not running.
-    pub async fn request_cancel(&self, id: JobId, now: i64) -> StoreResult<bool> {
+    /// lease renewal, and for whoever rescues it.
+    pub async fn request_cancel(&self, id: JobId, now: i64) -> StoreResult<CancelRequest> {
         let res = job::Entity::update_many()
             .col_expr(job::Column::CancelRequestedAt, Some(now).into())
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(self.db.write)
             .await;
-        Ok(self.db.wrote(res)?.rows_affected == 1)
+        Ok(if self.db.wrote(res)?.rows_affected == 1 { CancelRequest::Stored } else { CancelRequest::NotRunning })
     }
 
     /// When the earliest pending job is due, if there is one.

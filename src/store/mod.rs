@@ -24,7 +24,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 
 pub use dialect::{Heard, Listener, Notice};
 pub use fault::{Degraded, Fault};
-pub use jobs::{Created, JobFilter, JobsStore, OutputLine};
+pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
 pub use nodes::NodesStore;
 pub use tasks::TasksStore;
 
