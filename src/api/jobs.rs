@@ -113,7 +113,12 @@ pub async fn output(
     let next_after_seq = events.last().map_or(after, |e| e.seq);
     let items = events
         .into_iter()
-        .map(|e| OutputItem { seq: e.seq, stream: e.kind.as_str().to_string(), line: e.data, at: format_ms(e.at) })
+        .map(|e| OutputItem {
+            seq: e.seq,
+            stream: e.kind().as_str().to_string(),
+            line: e.body.into_data(),
+            at: format_ms(e.at),
+        })
         .collect();
     Ok(HttpResponse::Ok().json(OutputPage { items, next_after_seq, has_more }))
 }

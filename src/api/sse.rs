@@ -12,16 +12,16 @@ use crate::engine::follow::Followed;
 /// One SSE frame. State events are unnamed (`message`, as servicekit clients expect); the rest are named by kind.
 /// A CR or LF inside the data would end an SSE line, so the data is split into several `data:` lines there.
 pub fn frame(event: &JobEvent) -> Bytes {
-    let mut out = String::with_capacity(event.data.len() + 40);
+    let mut out = String::with_capacity(event.data().len() + 40);
     out.push_str("id: ");
     out.push_str(&event.seq.to_string());
     out.push('\n');
-    if event.kind != EventKind::State {
+    if event.kind() != EventKind::State {
         out.push_str("event: ");
-        out.push_str(event.kind.as_str());
+        out.push_str(event.kind().as_str());
         out.push('\n');
     }
-    for line in event.data.split(['\n', '\r']) {
+    for line in event.data().split(['\n', '\r']) {
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
@@ -49,14 +49,15 @@ pub fn body(events: mpsc::Receiver<Followed>) -> impl Stream<Item = Result<Bytes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::JobId;
+    use crate::domain::{EventBody, JobId, JobStatus, StateRecord};
 
     #[test]
     fn frames_named_and_unnamed_events() {
         let job_id = JobId::generate();
-        let line = JobEvent { job_id, seq: 7, kind: EventKind::Stdout, data: "a\rb".into(), at: 0 };
+        let line = JobEvent { job_id, seq: 7, body: EventBody::Stdout("a\rb".into()), at: 0 };
         assert_eq!(frame(&line), "id: 7\nevent: stdout\ndata: a\ndata: b\n\n");
-        let state = JobEvent { job_id, seq: 1, kind: EventKind::State, data: "{}".into(), at: 0 };
+        let record = StateRecord { status: JobStatus::Pending, record: "{}".into() };
+        let state = JobEvent { job_id, seq: 1, body: EventBody::State(record), at: 0 };
         assert_eq!(frame(&state), "id: 1\ndata: {}\n\n");
     }
 

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::progress::Progress;
 use super::retry::{self, Next, RetryPolicy};
 pub use super::status::{IllegalMove, JobStatus, Outcome, UnknownVariant};
-use super::{EventKind, JobEvent, JobId, TaskId, format_ms};
+use super::{EventBody, JobEvent, JobId, StateRecord, TaskId, format_ms};
 
 /// What a finished run left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,13 +230,8 @@ impl Job {
                     "delay_ms": delay_ms,
                     "run_at": format_ms(next.run_at),
                 });
-                let retry_event = JobEvent {
-                    job_id: self.id,
-                    seq: next.last_seq,
-                    kind: EventKind::Retry,
-                    data: data.to_string(),
-                    at: now,
-                };
+                let retry_event =
+                    JobEvent { job_id: self.id, seq: next.last_seq, body: EventBody::Retry(data.to_string()), at: now };
                 next.last_seq += 1;
                 let state = next.state_event(now);
                 Ok((next, vec![retry_event, state]))
@@ -262,11 +257,11 @@ impl Job {
 
     /// The event that records this job's current state: its record as the API shows it, numbered `last_seq`.
     pub fn state_event(&self, at: i64) -> JobEvent {
+        let record = serde_json::to_string(&JobView::from(self)).unwrap_or_default();
         JobEvent {
             job_id: self.id,
             seq: self.last_seq,
-            kind: EventKind::State,
-            data: serde_json::to_string(&JobView::from(self)).unwrap_or_default(),
+            body: EventBody::State(StateRecord { status: self.status, record }),
             at,
         }
     }

@@ -19,7 +19,7 @@ pub mod task;
 pub use allow::AllowList;
 pub use command::{CommandError, CommandLine};
 pub use env::{EnvError, EnvPolicy};
-pub use event::{EventKind, JobEvent, OutputStream};
+pub use event::{EventBody, EventKind, JobEvent, OutputStream, StateRecord};
 pub use ids::{IdError, JobId, TaskId};
 pub use job::{Job, JobStatus, Outcome};
 pub use node::{Node, NodeStatus};

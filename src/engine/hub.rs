@@ -69,7 +69,7 @@ struct Window {
 }
 
 fn size_of(event: &JobEvent) -> usize {
-    event.data.len() + std::mem::size_of::<JobEvent>() + 16
+    event.data().len() + std::mem::size_of::<JobEvent>() + 16
 }
 
 impl Window {
@@ -257,10 +257,10 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::EventKind;
+    use crate::domain::EventBody;
 
     fn event(job_id: JobId, seq: i64) -> JobEvent {
-        JobEvent { job_id, seq, kind: EventKind::Stdout, data: format!("line {seq}"), at: 0 }
+        JobEvent { job_id, seq, body: EventBody::Stdout(format!("line {seq}")), at: 0 }
     }
 
     fn seqs(recent: Recent) -> Option<Vec<i64>> {

@@ -9,7 +9,7 @@ use tokio::time::{Duration, Instant};
 
 use super::Inner;
 use crate::domain::job::{Finish, IllegalMove};
-use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
+use crate::domain::{EventBody, EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
 use crate::store::{Saved, StoreResult};
 
 /// What ending an attempt did.
@@ -112,8 +112,7 @@ impl Cut {
 
 /// An event waiting to be stored; it gets its sequence number when it is written.
 struct Draft {
-    kind: EventKind,
-    data: String,
+    body: EventBody,
     at: i64,
 }
 
@@ -200,7 +199,7 @@ impl Sink {
                 self.batch.remove(i);
             }
             self.progress_at = Some(self.batch.len());
-            self.batch.push(Draft { kind: EventKind::Progress, data: progress.to_json(), at: now });
+            self.batch.push(Draft { body: EventBody::Progress(progress.to_json()), at: now });
             return;
         }
         let t = &mut self.job.totals;
@@ -219,7 +218,7 @@ impl Sink {
         if !bound.past_head && !short && bound.head_bytes + bytes <= self.head_limit {
             bound.head_bytes += bytes;
             t.stored_bytes += bytes as i64;
-            self.batch.push(Draft { kind: stream.kind(), data: text, at: now });
+            self.batch.push(Draft { body: stream.line(text), at: now });
             return;
         }
         if !bound.past_head {
@@ -272,10 +271,10 @@ impl Sink {
             "tail_bytes": bound.tail_bytes,
             "limit_bytes": limit,
         });
-        self.batch.push(Draft { kind: EventKind::Truncated, data: data.to_string(), at: now });
+        self.batch.push(Draft { body: EventBody::Truncated(data.to_string()), at: now });
         self.job.totals.stored_bytes += bound.tail_bytes as i64;
         for (text, _, at) in bound.tail.drain(..) {
-            self.batch.push(Draft { kind: stream.kind(), data: text, at });
+            self.batch.push(Draft { body: stream.line(text), at });
         }
         bound.tail_bytes = 0;
     }
@@ -288,7 +287,7 @@ impl Sink {
             .into_iter()
             .map(|d| {
                 self.job.last_seq += 1;
-                JobEvent { job_id: self.job.id, seq: self.job.last_seq, kind: d.kind, data: d.data, at: d.at }
+                JobEvent { job_id: self.job.id, seq: self.job.last_seq, body: d.body, at: d.at }
             })
             .collect()
     }
@@ -296,10 +295,9 @@ impl Sink {
     /// Puts events that could not be written back in front of the batch, unnumbered again.
     fn unnumber(&mut self, events: Vec<JobEvent>) {
         self.job.last_seq = self.stored_seq;
-        let mut drafts: Vec<Draft> =
-            events.into_iter().map(|e| Draft { kind: e.kind, data: e.data, at: e.at }).collect();
+        let mut drafts: Vec<Draft> = events.into_iter().map(|e| Draft { body: e.body, at: e.at }).collect();
         drafts.append(&mut self.batch);
-        self.progress_at = drafts.iter().rposition(|d| d.kind == EventKind::Progress);
+        self.progress_at = drafts.iter().rposition(|d| d.body.kind() == EventKind::Progress);
         self.batch = drafts;
     }
 
@@ -337,16 +335,16 @@ impl Sink {
         let t = &mut self.job.totals;
         let before = self.batch.len();
         self.batch.retain(|d| {
-            let output = matches!(d.kind, EventKind::Stdout | EventKind::Stderr);
+            let output = matches!(d.body, EventBody::Stdout(_) | EventBody::Stderr(_));
             if output {
-                let bytes = d.data.len() as i64 + 1;
+                let bytes = d.body.data().len() as i64 + 1;
                 t.dropped_lines += 1;
                 t.dropped_bytes += bytes;
                 t.stored_bytes -= bytes.min(t.stored_bytes);
             }
             !output
         });
-        self.progress_at = self.batch.iter().rposition(|d| d.kind == EventKind::Progress);
+        self.progress_at = self.batch.iter().rposition(|d| d.body.kind() == EventKind::Progress);
         if self.batch.len() < before {
             tracing::warn!(job = %self.job.id, lines = before - self.batch.len(), "no room: dropping output not yet stored");
         }

@@ -6,7 +6,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{EventKind, Job, JobEvent, Params, ParamsSchema, Task, TaskName};
+use crate::domain::{EventBody, EventKind, Job, JobEvent, Params, ParamsSchema, Task, TaskName};
 
 fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
@@ -149,9 +149,9 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveM
 pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {
     Ok(JobEvent {
         job_id: m.job_id.parse().map_err(|e| corrupt("event job_id", &m.job_id, e))?,
-        kind: m.kind.parse::<EventKind>().map_err(|e| corrupt("event kind", &m.job_id, e))?,
+        body: EventBody::parse(m.kind.parse::<EventKind>().map_err(|e| corrupt("event kind", &m.job_id, e))?, m.data)
+            .map_err(|e| corrupt(&format!("event {}", m.seq), &m.job_id, e))?,
         seq: m.seq,
-        data: m.data,
         at: m.at,
     })
 }
@@ -160,8 +160,8 @@ pub fn event_to_row(e: &JobEvent) -> job_event::ActiveModel {
     job_event::ActiveModel {
         job_id: Set(e.job_id.to_string()),
         seq: Set(e.seq),
-        kind: Set(e.kind.as_str().to_string()),
-        data: Set(e.data.clone()),
+        kind: Set(e.kind().as_str().to_string()),
+        data: Set(e.data().to_string()),
         at: Set(e.at),
     }
 }

@@ -8,7 +8,7 @@ use sea_orm::sqlx::{self, AssertSqlSafe, Row, SqliteConnection};
 use sea_orm::{ConnectionTrait, Statement};
 
 use super::{DbOptions, Store, StoreError};
-use crate::domain::{EventKind, Job, JobEvent, JobStatus, Task, TaskId, now_ms};
+use crate::domain::{EventBody, Job, JobEvent, JobStatus, Task, TaskId, now_ms};
 
 /// The database file whose writer connections are capped, and the cap in pages.
 static CAP: Mutex<Option<(String, i64)>> = Mutex::new(None);
@@ -58,7 +58,7 @@ fn job(owner: &Task) -> Job {
 fn events(job: &Job, extra: usize) -> Vec<JobEvent> {
     let mut events = vec![job.state_event(job.submitted_at)];
     for seq in 2..2 + extra as i64 {
-        events.push(JobEvent { job_id: job.id, seq, kind: EventKind::Stdout, data: "y".repeat(500), at: 0 });
+        events.push(JobEvent { job_id: job.id, seq, body: EventBody::Stdout("y".repeat(500)), at: 0 });
     }
     events
 }
