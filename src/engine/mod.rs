@@ -12,6 +12,7 @@ pub mod hub;
 mod lease;
 mod orphans;
 mod output;
+mod pipe;
 mod queue;
 mod reaper;
 mod runner;

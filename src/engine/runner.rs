@@ -14,7 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::lease::{Lease, LeaseNews};
-use super::output::{PipeItem, Recorded, Sink, read_lines};
+use super::output::{Recorded, Sink};
+use super::pipe::{PipeItem, read_lines};
 use super::running::Control;
 use super::{Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
@@ -135,14 +136,7 @@ async fn supervise(
     mut asked: watch::Receiver<Option<StopReason>>,
 ) -> Option<Finish> {
     let guard = GroupGuard(child.id().map(|pid| pid as i32));
-    let (tx, mut rx) = mpsc::channel(256);
-    if let Some(out) = child.stdout.take() {
-        tokio::spawn(read_lines(out, OutputStream::Stdout, tx.clone()));
-    }
-    if let Some(err) = child.stderr.take() {
-        tokio::spawn(read_lines(err, OutputStream::Stderr, tx.clone()));
-    }
-    drop(tx);
+    let mut rx = read_output(&mut child);
 
     let timeout_at = sink.job.timeout_seconds.map(|s| Instant::now() + Duration::from_secs(s.max(0) as u64));
     let mut flush = interval(FLUSH_EVERY);
@@ -210,6 +204,18 @@ async fn supervise(
         }
     }
     Some(ended(exit, stopping.why, sink.job.timeout_seconds))
+}
+
+/// Starts reading the child's stdout and stderr; the receiver ends when both are closed.
+fn read_output(child: &mut Child) -> mpsc::Receiver<PipeItem> {
+    let (tx, rx) = mpsc::channel(256);
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(read_lines(out, OutputStream::Stdout, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(read_lines(err, OutputStream::Stderr, tx));
+    }
+    rx
 }
 
 /// How the attempt ended. When the runner could not learn the process's status (`wait` failed), the job did not
