@@ -9,8 +9,8 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Gate, KillOnDrop, SseEvent, TestApp, assert_consecutive_ids, attempts, data_of, expected_attempts, kinds, lines_of,
-    poll_until, serve, sqlite_url, statuses, str_of, wait_for_processes,
+    Gate, KillOnDrop, SseEvent, TestApp, assert_consecutive_ids, attempts, data_of, expected_attempts, fail_first_runs,
+    kinds, lines_of, poll_until, serve, sqlite_url, statuses, str_of, wait_for_processes,
 };
 
 /// Polls /health until it answers 503; returns the body. A refused connection counts as a failure to answer.
@@ -90,16 +90,9 @@ async fn sigterm_interrupts_jobs_still_running_after_drain_seconds() {
 
     let plain = app.task(&PLAIN.join(" ")).await;
     let counter = dir.path().join("counter");
-    let retried = app
-        .create_task_ok(json!({
-            "command": concat!(
-                "sh -c 'n=$(cat \"$0\" 2>/dev/null || echo 0); echo $((n+1)) > \"$0\"; ",
-                "echo attempt $TASKYARD_ATTEMPT; [ \"$n\" -ge 1 ] || exec sleep 61.8' {counter}",
-            ),
-            "params": { "counter": counter.display().to_string() },
-            "retry": { "max_attempts": 2, "on": ["interrupted"], "backoff": "fixed", "initial_delay_seconds": 0 },
-        }))
-        .await;
+    let retry = json!({ "max_attempts": 2, "on": ["interrupted"], "backoff": "fixed", "initial_delay_seconds": 0 });
+    let retried =
+        app.create_task_ok(fail_first_runs(&counter, 1, "attempt $TASKYARD_ATTEMPT", "exec sleep 61.8", retry)).await;
     // Ignores TERM (its sleep inherits that): only the KILL after kill_grace_seconds ends it.
     let stubborn = app.task("sh -c 'trap \"\" TERM; sleep 61.9'").await;
     let plain_id = app.execute_ok(str_of(&plain, "id"), None).await;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    KillOnDrop, SseEvent, assert_consecutive_ids, attempts, data_of, expected_attempts, kinds, lines_of,
-    pids_with_cmdline, serve, sqlite_url, statuses, str_of, try_serve, wait_for_processes,
+    KillOnDrop, SseEvent, assert_consecutive_ids, attempts, data_of, expected_attempts, fail_first_runs, kinds,
+    lines_of, pids_with_cmdline, serve, sqlite_url, statuses, str_of, try_serve, wait_for_processes,
 };
 
 const ALLOW: &[&str] = &["--allow", "sh", "--allow", "sleep", "--allow", "echo"];
@@ -28,16 +28,9 @@ async fn after_a_crash_jobs_are_retried_or_failed_as_their_policy_says() {
     let app = first.app(&dir);
     let counter = dir.path().join("counter");
     // Attempt 1 sleeps (and is lost in the crash); later attempts print a line and succeed.
-    let retried = app
-        .create_task_ok(json!({
-            "command": concat!(
-                "sh -c 'n=$(cat \"$0\" 2>/dev/null || echo 0); echo $((n+1)) > \"$0\"; ",
-                "echo attempt $TASKYARD_ATTEMPT; [ \"$n\" -ge 1 ] || exec sleep 97.1' {counter}",
-            ),
-            "params": { "counter": counter.display().to_string() },
-            "retry": { "max_attempts": 3, "on": ["lost"], "backoff": "fixed", "initial_delay_seconds": 0 },
-        }))
-        .await;
+    let retry = json!({ "max_attempts": 3, "on": ["lost"], "backoff": "fixed", "initial_delay_seconds": 0 });
+    let retried =
+        app.create_task_ok(fail_first_runs(&counter, 1, "attempt $TASKYARD_ATTEMPT", "exec sleep 97.1", retry)).await;
     let plain = app.task(&PLAIN.join(" ")).await;
     let not_on_lost = app
         .create_task_ok(json!({

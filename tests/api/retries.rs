@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    KillOnDrop, Reply, SseEvent, TestApp, assert_consecutive_ids, attempts, data_of, expected_attempts, kinds,
-    lines_of, ms_between, spawn_app_with, statuses, str_of, utc_time, wait_for_processes,
+    KillOnDrop, Reply, SseEvent, TestApp, assert_consecutive_ids, attempts, data_of, expected_attempts,
+    fail_first_runs, kinds, lines_of, ms_between, spawn_app_with, statuses, str_of, utc_time, wait_for_processes,
 };
 
 async fn shell_app() -> TestApp {
@@ -129,16 +129,7 @@ async fn a_job_that_succeeds_on_its_second_attempt_completes_as_attempt_2() {
     let app = shell_app().await;
     let counter = app.dir.path().join("counter");
     // Fails while the counter file said 0 (or did not exist), succeeds from the second run on.
-    let task = app
-        .create_task_ok(json!({
-            "command": concat!(
-                "sh -c 'n=$(cat \"$0\" 2>/dev/null || echo 0); echo $((n+1)) > \"$0\"; ",
-                "echo run $((n+1)); [ \"$n\" -ge 1 ]' {counter}",
-            ),
-            "params": { "counter": counter.display().to_string() },
-            "retry": at_once(5),
-        }))
-        .await;
+    let task = app.create_task_ok(fail_first_runs(&counter, 1, "run $((n+1))", "false", at_once(5))).await;
     let finished = app.run_task(&task, None).await;
     let job = &finished.job;
 

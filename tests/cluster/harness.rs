@@ -3,11 +3,12 @@
 
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub use crate::helpers::poll_until;
 use crate::helpers::{DATABASE_ENV, START_POSTGRES, Server, TestApp, TestDb, kill_pids, pids_with_cmdline, serve};
 
 /// Where PostgreSQL is when `TASKYARD_TEST_DATABASE_URL` does not say.
@@ -148,19 +149,6 @@ pub fn serve_args(max_concurrency: usize, allow: &[&str], more: &[&str]) -> Vec<
     }
     args.extend(more.iter().map(|a| a.to_string()));
     args
-}
-
-/// For what happens periodically (the reaper, heartbeats, a queue draining): asks `check` every 100 ms until it
-/// answers `Ok`, for at most `deadline`; then fails with `what` and the last answer.
-pub async fn poll_until<T>(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(last) if start.elapsed() > deadline => panic!("no {what} within {deadline:?}; last seen: {last}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
 }
 
 /// How many jobs have this status, from `GET /api/v1/jobs?status=S&page=1&size=1`.

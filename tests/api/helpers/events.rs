@@ -47,7 +47,8 @@ pub fn ms_between(from: &Value, to: &Value) -> i64 {
 }
 
 /// Polls `check` every 50 ms until it gives `Ok`, for at most `deadline`; `Err` carries the last observation for the
-/// failure message. Only for what happens periodically by design; everything else is awaited over SSE.
+/// failure message. Only for what happens periodically by design (retention, the reaper, heartbeats, a queue
+/// draining); everything else is awaited over SSE. The API suite and the cluster suite both use this one.
 pub async fn poll_until<T>(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
     let start = Instant::now();
     loop {

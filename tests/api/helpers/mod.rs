@@ -10,6 +10,7 @@ mod gate;
 mod procs;
 mod reaping;
 mod reply;
+mod scripts;
 mod sse;
 mod storage;
 
@@ -29,6 +30,7 @@ pub use gate::*;
 pub use procs::*;
 pub use reaping::*;
 pub use reply::*;
+pub use scripts::*;
 pub use sse::*;
 pub use storage::*;
 
