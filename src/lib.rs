@@ -6,11 +6,16 @@
 //! - [`config`]: settings (defaults < TOML file < `TASKYARD_*` env < flags), validated once.
 //! - [`startup`]: builds the [`startup::Application`] from settings; used by `main` and the tests alike.
 //! - [`error`]: the one HTTP error type and its table of codes (RFC 9457 problem+json).
-//! - [`domain`]: plain types with invariants and no I/O: ids, job states, command lines, the allow-list, params
-//!   and their schema, environment rules, sandboxes.
-//! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm).
-//! - [`engine`]: claiming, running and following jobs; the live event hub; what the host has (the file behind each
-//!   allowed program, the jobs' base environment, bubblewrap).
+//! - [`domain`]: plain types with invariants and no I/O: ids, job states and their legal moves
+//!   ([`domain::status`]), jobs, the event log, command lines and the option rule, the allow-list, params and
+//!   their schema, environment rules, sandboxes.
+//! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm); job writes go through one
+//!   group-committing writer task that no panic stops.
+//! - [`engine`]: running work, one room per concern: the queue (dispatcher, due times), the runner (a job's
+//!   process) with its lease and output (pipe, sink), the registry of running jobs, cancel, the reaper (lost jobs,
+//!   retention), the orphan report, the cluster (nodes, notices), the clock; the live event hub and following a
+//!   job ([`engine::hub`], [`engine::follow`]); what the host has ([`engine::host`]: the file behind each allowed
+//!   program, the jobs' base environment, bubblewrap).
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line.

@@ -1,8 +1,17 @@
-//! Running work. The queue lives in the database; this module claims due jobs (up to `max_concurrency` at once),
-//! runs them ([`runner`]), fans their events out live ([`hub`]) and lets clients follow a job from any point
-//! ([`follow`]). It is woken on submit, never by a fixed sleep; a slow poll is only a fallback.
+//! Running work. The queue lives in the database; this module is the façade ([`Engine`]: start, submit, cancel,
+//! drain) over one room per concern:
+//! - `queue`: the dispatcher, which claims due jobs (up to `max_concurrency` at once) and starts their runners;
+//!   woken on submit, never by a fixed sleep (a slow poll is only a fallback); and when the next delayed job is due.
+//! - `runner`: one job's process (spawned directly, in its own group), its timeout and stops; `lease` renews and
+//!   guards its lease; `pipe` reads its output and `output` bounds, stores and publishes it.
+//! - `running`: the jobs this process runs, so that a cancel, a drain or a second signal reaches them.
+//! - `cancel`: a pending job at once; a running one by a stored request its runner acts on, wherever it runs.
+//! - `reaper`: lost jobs (expired leases, a crash before start) and retention; `orphans`: the orphan report.
+//! - `cluster`: this node in the registry, its heartbeat, and the other nodes' notices; `clock`: the one clock.
+//! - [`hub`] fans events out live and [`follow`] lets clients follow a job from any point.
 //!
-//! It uses `store` and `domain`, and never `api`.
+//! A move that is stored is announced in one way (`Inner::announce`): its events published, then the job's live
+//! channel closed (it ended) or the queue told (another attempt is due). It uses `store` and `domain`, never `api`.
 mod cancel;
 mod clock;
 mod cluster;
