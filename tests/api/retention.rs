@@ -1,6 +1,8 @@
 //! Retention: finished jobs older than `retention_days`, and the oldest finished jobs while the stored output of
 //! finished jobs exceeds `retention_max_output_bytes`, are deleted with their events; pending and running jobs never.
-//! Retention is periodic by design, so these tests poll (with a deadline) where others await events.
+//! Retention is periodic by design, so these tests poll (with a deadline) where others await events. No test waits
+//! for a job to age: a job is made old by moving its end back in the database (`finished_long_ago`), which is what
+//! the clock would have done.
 
 use std::time::Duration;
 
@@ -12,6 +14,23 @@ use crate::helpers::{KillOnDrop, Reply, TestApp, ids_of, poll_until, spawn_app_w
 async fn status_of(app: &TestApp, job_id: &str) -> u16 {
     app.get_job(job_id).await.status.as_u16()
 }
+
+/// Moves the end of the finished job `job_id` two days back, as if it had finished then.
+async fn finished_long_ago(app: &TestApp, job_id: &str) {
+    let db = sea_orm::Database::connect(app.db.url()).await.expect("open the database from the test");
+    let moved = sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        &format!(
+            "UPDATE jobs SET finished_at = finished_at - {TWO_DAYS_MS} WHERE id = '{job_id}' AND finished_at IS NOT NULL"
+        ),
+    )
+    .await
+    .expect("move the job's end back");
+    assert_eq!(moved.rows_affected(), 1, "job {job_id} is finished");
+    let _ = db.close().await;
+}
+
+const TWO_DAYS_MS: i64 = 2 * 86_400_000;
 
 /// A job that is running (`sleeper`, after printing 501 bytes) and one that waits an hour: neither may go.
 async fn unfinished(app: &TestApp, sleeper: &str) -> (String, String) {
@@ -88,14 +107,14 @@ async fn finished_jobs_older_than_retention_days_go() {
     let _cleanup = KillOnDrop(&[SLEEPER]);
     let app = spawn_app_with(|s| {
         s.allow.push("sh".into());
-        // 0.00002 days = 1.728 s.
-        s.retention_days = 0.00002;
+        s.retention_days = 1.0;
         s.retention_check_seconds = 1;
     })
     .await;
     let (running, pending) = unfinished(&app, "sleep 88.2").await;
     let old = app.run("echo old").await;
     let task_id = str_of(&old.task, "id").to_string();
+    finished_long_ago(&app, &old.job_id).await;
 
     poll_until("the finished job to be deleted", Duration::from_secs(15), async || {
         match status_of(&app, &old.job_id).await {
@@ -111,7 +130,7 @@ async fn finished_jobs_older_than_retention_days_go() {
     app.get_task(&task_id).await.expect(200, "retention deletes jobs, not tasks");
 
     let young = app.run_task(&old.task, None).await;
-    assert_eq!(status_of(&app, &young.job_id).await, 200, "a job that just finished is younger than 1.7 s");
+    assert_eq!(status_of(&app, &young.job_id).await, 200, "a job that just finished is younger than a day");
 
     app.cancel(&running).await.expect(202, "stop the sleeper");
     app.cancel(&pending).await.expect(202, "cancel the delayed job");
@@ -121,17 +140,13 @@ async fn finished_jobs_older_than_retention_days_go() {
 async fn retention_runs_once_at_start_up() {
     let first = spawn_app_with(|_| {}).await;
     let old = first.run("echo from an earlier server").await;
-    let finished_at = crate::helpers::utc_time(&old.job["finished_at"], "finished_at");
-    // Retention is by age: nothing to await but the clock. 0.000001 days is 86.4 ms; wait until the job is 150 ms old.
-    let age = chrono::Utc::now().signed_duration_since(finished_at).num_milliseconds();
-    if age < 150 {
-        tokio::time::sleep(Duration::from_millis((150 - age) as u64)).await;
-    }
+    let recent = first.run("echo finished just now").await;
+    finished_long_ago(&first, &old.job_id).await;
 
     // The periodic run is an hour away: only the run at start-up can delete the job.
     let second = first
         .reopen_with(|s| {
-            s.retention_days = 0.000001;
+            s.retention_days = 1.0;
             s.retention_check_seconds = 3600;
         })
         .await;
@@ -143,4 +158,5 @@ async fn retention_runs_once_at_start_up() {
         }
     })
     .await;
+    assert_eq!(status_of(&second, &recent.job_id).await, 200, "a job younger than a day stays");
 }
