@@ -1,6 +1,7 @@
 //! Canceling a job: a pending one at once; a running one by a stored request that its runner acts on, wherever
 //! it runs (at once on this node, at once through the notice on another, at the latest with its next lease
 //! renewal), and that whoever rescues the job honours.
+use super::running::Reached;
 use super::{Engine, EngineError, Inner, StopReason};
 use crate::domain::job::Finish;
 use crate::domain::{Job, JobStatus, Outcome};
@@ -48,7 +49,7 @@ async fn ask_runner(inner: &Inner, job: Job) -> Result<Option<Job>, EngineError>
     if inner.store.jobs().request_cancel(job.id, inner.now()).await? == CancelRequest::NotRunning {
         return Ok(None);
     }
-    if !inner.running.stop(job.id, StopReason::Cancel) && !inner.store.exclusive() {
+    if inner.running.stop(job.id, StopReason::Cancel) == Reached::NotHere && !inner.store.exclusive() {
         inner.store.notify(Notice::Cancel(job.id)).await?;
     }
     Ok(Some(job))

@@ -23,6 +23,14 @@ struct Running {
     pgid: Arc<AtomicI32>,
 }
 
+/// Whether a stop reached a runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reached {
+    Runner,
+    /// This process does not run the job.
+    NotHere,
+}
+
 #[derive(Default)]
 pub(crate) struct Registry {
     jobs: Mutex<HashMap<JobId, Running>>,
@@ -58,14 +66,14 @@ impl Registry {
         self.jobs().len()
     }
 
-    /// Asks this process's runner of `job` to stop it; false when this process does not run it.
-    pub(crate) fn stop(&self, job: JobId, reason: StopReason) -> bool {
+    /// Asks this process's runner of `job` to stop it.
+    pub(crate) fn stop(&self, job: JobId, reason: StopReason) -> Reached {
         match self.jobs().get(&job) {
             Some(r) => {
                 r.stop.send_replace(Some(reason));
-                true
+                Reached::Runner
             }
-            None => false,
+            None => Reached::NotHere,
         }
     }
 
