@@ -270,26 +270,10 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Task, TaskId};
+    use crate::domain::{Task, testing};
 
     fn job(status: JobStatus, retry: Option<RetryPolicy>) -> Job {
-        let task = Task {
-            id: TaskId::generate(),
-            name: None,
-            command: "true".into(),
-            enabled: true,
-            params: Default::default(),
-            params_schema: None,
-            option_params: Default::default(),
-            env: Default::default(),
-            cwd: None,
-            timeout_seconds: None,
-            tags: Vec::new(),
-            retry,
-            sandbox: None,
-            created_at: 0,
-            updated_at: 0,
-        };
+        let task = Task { retry, ..testing::task("true") };
         Job { status, ..Job::pending(&task, vec!["true".into()], 0, 0, None) }
     }
 

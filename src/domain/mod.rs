@@ -15,6 +15,8 @@ pub mod sandbox;
 pub mod schema;
 pub mod status;
 pub mod task;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use allow::AllowList;
 pub use command::{CommandError, CommandLine};

@@ -310,7 +310,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::domain::{JobId, Task, TaskId, now_ms};
+    use crate::domain::{JobId, now_ms, testing};
     use crate::store::{DbOptions, Store};
 
     /// The job whose write panics inside the writer, once (unit tests inject the fault this way).
@@ -330,24 +330,7 @@ mod tests {
 
     fn job() -> Job {
         let now = now_ms();
-        let task = Task {
-            id: TaskId::generate(),
-            name: None,
-            command: "echo".into(),
-            enabled: true,
-            params: Default::default(),
-            params_schema: None,
-            option_params: Default::default(),
-            env: Default::default(),
-            cwd: None,
-            timeout_seconds: None,
-            tags: Vec::new(),
-            retry: None,
-            sandbox: None,
-            created_at: now,
-            updated_at: now,
-        };
-        Job::pending(&task, vec!["echo".into()], now, now, None)
+        Job::pending(&testing::task("echo"), vec!["echo".into()], now, now, None)
     }
 
     #[tokio::test]
