@@ -333,3 +333,21 @@ async fn a_cancel_reaches_a_runner_of_another_application_on_the_same_database()
     let job = rest.last().and_then(|e| e.job()).expect("terminal record");
     assert_eq!((job["status"].as_str(), job["outcome"].as_str()), (Some("canceled"), Some("canceled")), "{job}");
 }
+
+/// A cancel sent the moment a job is queued meets it pending (canceled at once) or claimed, between its claim and
+/// its runner's start (the runner is asked before the answer): either way the job ends canceled, never run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_right_after_execute_always_cancels() {
+    let _cleanup = crate::helpers::KillOnDrop(&[&["sleep", "30.7"]]);
+    let app = spawn_app().await;
+    let task = app.task("sleep 30.7").await;
+    for round in 0..5 {
+        let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+        let answer = app.cancel(&job_id).await.expect(202, "cancel at once");
+        assert!(matches!(answer["status"].as_str(), Some("canceled" | "running")), "round {round}: {answer}");
+        let job = tokio::time::timeout(Duration::from_secs(10), app.wait_job(&job_id))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the job did not end after its cancel"));
+        assert_eq!((job["status"].as_str(), job["outcome"].as_str()), (Some("canceled"), Some("canceled")), "{job}");
+    }
+}
