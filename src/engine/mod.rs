@@ -8,6 +8,7 @@ mod cluster;
 pub mod follow;
 pub mod host;
 pub mod hub;
+mod orphans;
 mod output;
 mod reaper;
 mod runner;
@@ -25,14 +26,14 @@ use nix::unistd::Pid;
 use tokio::sync::{Notify, Semaphore, watch};
 
 pub use hub::Hub;
+pub use orphans::{MAX_SCANNED, Orphans};
 
 use crate::domain::job::Finish;
-use crate::domain::task::OrphanReason;
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobId, JobStatus, Node, NodeStatus, Outcome,
     Params, Task, TaskId,
 };
-use crate::store::{Created, Notice, Store, StoreError};
+use crate::store::{Created, Keyset, Notice, Slice, Store, StoreError};
 
 /// How many jobs one claim statement takes at most.
 const CLAIM_BATCH: usize = 32;
@@ -252,17 +253,14 @@ impl Engine {
     }
 
     /// The nodes that used this database, newest first, with their status now.
-    pub async fn nodes(&self) -> Result<Vec<(Node, NodeStatus)>, EngineError> {
+    pub async fn nodes(&self, req: Keyset<String>) -> Result<Slice<(Node, NodeStatus)>, EngineError> {
         let now = self.inner.now();
         let gone_after = self.inner.config.lease_ms();
-        let nodes = self.inner.store.nodes().recent(1000).await?;
-        Ok(nodes
-            .into_iter()
-            .map(|node| {
-                let status = node.status(now, gone_after);
-                (node, status)
-            })
-            .collect())
+        let nodes = self.inner.store.nodes().after(req).await?;
+        Ok(nodes.map(|node| {
+            let status = node.status(now, gone_after);
+            (node, status)
+        }))
     }
 
     /// Immediate stop (a second signal): SIGKILL every running job's process group. Their jobs stay `running`
@@ -529,28 +527,4 @@ async fn until_next_due(inner: &Inner) -> Duration {
         inner.next_due.load(Ordering::SeqCst)
     };
     Duration::from_millis(due.saturating_sub(now).clamp(0, POLL_FALLBACK.as_millis() as i64) as u64)
-}
-
-impl Engine {
-    /// Tasks that fell through, each with the first reason that applies: `not_runnable` (enabled, but its program
-    /// is no longer allowed or found), `lost` (its newest job's runner died), `never_run` (enabled, never run).
-    pub async fn orphans(&self) -> Result<Vec<(Task, OrphanReason)>, EngineError> {
-        let tasks = self.inner.store.tasks().all().await?;
-        let latest = self.inner.store.jobs().latest_per_task().await?;
-        let mut out = Vec::new();
-        for task in tasks {
-            let newest = latest.get(&task.id);
-            let reason = if task.enabled && !self.runnable(&task) {
-                OrphanReason::NotRunnable
-            } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
-                OrphanReason::Lost
-            } else if task.enabled && newest.is_none() {
-                OrphanReason::NeverRun
-            } else {
-                continue;
-            };
-            out.push((task, reason));
-        }
-        Ok(out)
-    }
 }
