@@ -254,7 +254,10 @@ impl ExecuteRequest {
     }
 }
 
-/// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
+/// The longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header, checked: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters.
 pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, ApiError> {
     let mut values = req.headers().get_all("idempotency-key");
     let Some(value) = values.next() else { return Ok(None) };
@@ -262,10 +265,13 @@ pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, A
         return Err(ApiError::new(ErrorCode::InvalidHeader, "send one Idempotency-Key header, not several"));
     }
     let bad = || {
-        ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters".to_string())
+        ApiError::new(
+            ErrorCode::InvalidHeader,
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        )
     };
     let text = value.to_str().map_err(|_| bad())?;
-    if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+    if text.is_empty() || text.len() > MAX_IDEMPOTENCY_KEY || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }
     Ok(Some(text.to_string()))

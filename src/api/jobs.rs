@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::dto::{Listing, OutputItem, OutputPage, Paginated};
 use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, StreamFilter, slice_reply};
+use super::schema::StreamHeaders;
 use super::{AppState, job_id, sse};
 use crate::domain::job::JobView;
 use crate::domain::{EventKind, JobId, format_ms};
@@ -127,7 +128,7 @@ pub async fn output(
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/$stream", operation_id = "stream_job", tag = "jobs",
     params(
         ("id" = inline(JobId), Path, description = "Job id"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id"),
+        StreamHeaders,
     ),
     responses(
         (status = 200, description = "text/event-stream of the job's events", content_type = "text/event-stream", body = String),

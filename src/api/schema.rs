@@ -4,9 +4,9 @@ use std::borrow::Cow;
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::dto::MAX_DELAY_MS;
+use super::dto::{MAX_DELAY_MS, MAX_IDEMPOTENCY_KEY};
 use super::query::{MAX_OUTPUT_LIMIT, MAX_PAGE, MAX_PAGE_SIZE};
 use crate::domain::task::rules::MAX_TIMEOUT_SECONDS;
 use crate::domain::{JobId, NodeId, TaskId, ULID_PATTERN};
@@ -75,4 +75,40 @@ pub fn delay_seconds() -> Object {
         .minimum(Some(0))
         .maximum(Some(MAX_DELAY_MS / 1000))
         .build()
+}
+
+/// `Last-Event-ID`: an event's sequence number.
+pub fn event_id() -> Object {
+    integer(0, i64::MAX).description(Some("Resume after this event id")).build()
+}
+
+/// `Idempotency-Key`: visible ASCII (what `is_ascii_graphic` accepts), 1 to [`MAX_IDEMPOTENCY_KEY`] characters.
+pub fn idempotency_key() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[!-~]+$"))
+        .min_length(Some(1))
+        .max_length(Some(MAX_IDEMPOTENCY_KEY))
+        .description(Some("A repeat within 24 h returns the first job (with `Idempotency-Replayed: true`)"))
+        .build()
+}
+
+/// The headers `$execute` reads (documentation only: the handler reads them from the request).
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct ExecuteHeaders {
+    /// A repeat within 24 h returns the first job (with `Idempotency-Replayed: true`).
+    #[param(rename = "Idempotency-Key", schema_with = idempotency_key)]
+    idempotency_key: Option<String>,
+}
+
+/// The headers `$stream` reads (documentation only: the handler reads them from the request).
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct StreamHeaders {
+    /// Resume after this event id.
+    #[param(rename = "Last-Event-ID", schema_with = event_id)]
+    last_event_id: Option<u64>,
 }

@@ -7,6 +7,7 @@ use super::dto::{
     check_sandbox_cwd, idempotency_key,
 };
 use super::query::{NoQuery, OrphansQuery, Paging, TasksQuery, ok_with_next, slice_reply};
+use super::schema::ExecuteHeaders;
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
 use crate::domain::{Params, Task, TaskId};
@@ -128,7 +129,7 @@ pub async fn delete(
 /// `Idempotency-Key` that this task already saw within 24 h, the job queued then is returned instead.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/$execute", operation_id = "execute_task", tag = "tasks", request_body(content = Option<ExecuteRequest>),
     params(("id" = inline(TaskId), Path, description = "Task id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a repeat within 24 h returns the first job (with `Idempotency-Replayed: true`)")),
+        ExecuteHeaders),
     responses(
         (status = 202, description = "Job queued (or, for a repeated Idempotency-Key, the job queued the first time)", body = ExecuteResponse,
             headers(("Location" = String, description = "/api/v1/jobs/{job_id}"),
