@@ -11,7 +11,8 @@
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm).
 //! - [`engine`]: claiming, running and following jobs; the live event hub; what the host has (the file behind each
 //!   allowed program, the jobs' base environment, bubblewrap).
-//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
+//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/query.rs` the strict
+//!   query types and the bounded forms of every list.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line.
 //!
