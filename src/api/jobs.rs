@@ -32,7 +32,7 @@ pub async fn list(
     let filter = JobFilter { status: query.status()?, task_id: query.task_id()? };
     let jobs = state.engine.store().jobs();
     Ok(match query.paging()? {
-        Paging::Keyset(k) => slice_reply(&req, &jobs.after(filter, k).await?, |j| j.id, |j| JobView::from(j)),
+        Paging::Keyset(k) => slice_reply(&req, &jobs.after(filter, k).await?, |j| j.id, |j| JobView::from(j))?,
         Paging::Numbered(r) => {
             let page = jobs.page(filter, r).await?;
             HttpResponse::Ok().json(Listing::Page(Paginated::new(

@@ -19,5 +19,5 @@ pub async fn list(
     query: web::Query<NodesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let nodes = state.engine.nodes(query.keyset()?).await?;
-    Ok(slice_reply(&req, &nodes, |(node, _)| node.id.clone(), |(node, status)| NodeView::new(node, *status)))
+    slice_reply(&req, &nodes, |(node, _)| node.id.clone(), |(node, status)| NodeView::new(node, *status))
 }

@@ -78,16 +78,18 @@ fn paging<I: FromStr<Err = IdError>>(
 }
 
 /// `200 OK`, with `Link: <this request with after=next>; rel="next"` when `next` is given.
-pub fn ok_with_next(req: &HttpRequest, next: Option<impl ToString>) -> HttpResponseBuilder {
+pub fn ok_with_next(req: &HttpRequest, next: Option<impl ToString>) -> Result<HttpResponseBuilder, ApiError> {
     let mut reply = HttpResponse::Ok();
     if let Some(next) = next {
-        let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+        // The query already parsed into its route's type, so it parses as pairs too.
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(req.query_string()).map_err(|e| ApiError::internal(&e))?;
         pairs.retain(|(k, _)| k != "after" && k != "page");
         pairs.push(("after".into(), next.to_string()));
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        let query = serde_urlencoded::to_string(&pairs).map_err(|e| ApiError::internal(&e))?;
         reply.insert_header((header::LINK, format!("<{}?{query}>; rel=\"next\"", req.path())));
     }
-    reply
+    Ok(reply)
 }
 
 /// The array form of a list: the slice's items as views, with `Link` to the next slice when more follow.
@@ -96,8 +98,8 @@ pub fn slice_reply<T, I: ToString, V: Serialize>(
     slice: &Slice<T>,
     id: impl FnOnce(&T) -> I,
     view: impl Fn(&T) -> V,
-) -> HttpResponse {
-    ok_with_next(req, slice.next(id)).json(Listing::<V>::All(slice.items.iter().map(view).collect()))
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok_with_next(req, slice.next(id))?.json(Listing::<V>::All(slice.items.iter().map(view).collect())))
 }
 
 /// `GET /api/v1/tasks`.

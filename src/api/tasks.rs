@@ -54,7 +54,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let tasks = state.engine.store().tasks();
     Ok(match query.paging()? {
-        Paging::Keyset(k) => slice_reply(&req, &tasks.after(k).await?, |t| t.id, |t| TaskView::from(t)),
+        Paging::Keyset(k) => slice_reply(&req, &tasks.after(k).await?, |t| t.id, |t| TaskView::from(t))?,
         Paging::Numbered(r) => {
             let page = tasks.page(r).await?;
             HttpResponse::Ok().json(Listing::Page(Paginated::new(
@@ -192,5 +192,5 @@ pub async fn orphaned(
         .iter()
         .map(|(task, reason)| OrphanedTask { task: TaskView::from(task), reason: *reason })
         .collect();
-    Ok(ok_with_next(&req, orphans.next).json(OrphansResponse { count: orphaned_tasks.len(), orphaned_tasks }))
+    Ok(ok_with_next(&req, orphans.next)?.json(OrphansResponse { count: orphaned_tasks.len(), orphaned_tasks }))
 }
