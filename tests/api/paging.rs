@@ -142,3 +142,26 @@ async fn execute_takes_a_null_body_as_no_body() {
     let reply = app.send_json(Method::POST, &path, &Value::Null).await;
     reply.expect(202, "execute with the JSON body null");
 }
+
+/// `$orphaned` reads at most 10,000 tasks per answer: past them it answers what it found (here nothing) with a
+/// `Link` to go on, and the next answer finds the orphan further on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_reads_a_bounded_number_of_tasks_per_answer() {
+    const MAX_SCANNED: usize = 10_000;
+    let app = spawn_app().await;
+    for chunk in (0..MAX_SCANNED).collect::<Vec<_>>().chunks(100) {
+        let disabled = chunk.iter().map(|_| app.create_task_ok(json!({ "command": "true", "enabled": false })));
+        join_all(disabled).await;
+    }
+    let orphan = app.task("true").await;
+
+    let first = app.orphaned("").await;
+    let body = first.expect(200, "the first 10,000 tasks");
+    assert_eq!(body["count"], 0, "disabled tasks are not orphaned: {body}");
+    let next = next_link(&first.headers).expect("a Link past the tasks read");
+    let rest = app.get(&next).await;
+    let body = rest.expect(200, "the rest");
+    assert_eq!(body["orphaned_tasks"][0]["id"], orphan["id"], "{body}");
+    assert_eq!(body["count"], 1);
+    assert_eq!(next_link(&rest.headers), None);
+}
