@@ -2,8 +2,8 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{Listing, OutputItem, OutputPage, Paginated};
-use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, StreamFilter, slice_reply};
+use super::dto::{Listing, OutputItem, OutputPage};
+use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, StreamFilter, page_reply, slice_reply};
 use super::schema::StreamHeaders;
 use super::{AppState, job_id, sse};
 use crate::domain::job::JobView;
@@ -33,14 +33,7 @@ pub async fn list(
     let jobs = state.engine.store().jobs();
     Ok(match query.paging()? {
         Paging::Keyset(k) => slice_reply(&req, &jobs.after(filter, k).await?, |j| j.id, |j| JobView::from(j))?,
-        Paging::Numbered(r) => {
-            let page = jobs.page(filter, r).await?;
-            HttpResponse::Ok().json(Listing::Page(Paginated::new(
-                page.items.iter().map(JobView::from).collect(),
-                page.total,
-                r,
-            )))
-        }
+        Paging::Numbered(r) => page_reply(&jobs.page(filter, r).await?, r, |j| JobView::from(j)),
     })
 }
 

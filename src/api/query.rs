@@ -14,10 +14,10 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{Listing, OrphanReason};
+use super::dto::{Listing, OrphanReason, Paginated};
 use crate::domain::{IdError, JobStatus};
 use crate::error::{ApiError, ErrorCode};
-use crate::store::{Keyset, PageRequest, Slice};
+use crate::store::{Keyset, Page, PageRequest, Slice};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -100,6 +100,11 @@ pub fn slice_reply<T, I: ToString, V: Serialize>(
     view: impl Fn(&T) -> V,
 ) -> Result<HttpResponse, ApiError> {
     Ok(ok_with_next(req, slice.next(id))?.json(Listing::<V>::All(slice.items.iter().map(view).collect())))
+}
+
+/// The numbered form of a list: the page's items as views, with the counts.
+pub fn page_reply<T, V: Serialize>(page: &Page<T>, req: PageRequest, view: impl Fn(&T) -> V) -> HttpResponse {
+    HttpResponse::Ok().json(Listing::Page(Paginated::new(page.items.iter().map(view).collect(), page.total, req)))
 }
 
 /// `GET /api/v1/tasks`.

@@ -3,10 +3,10 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::dto::{
-    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, Paginated, UpdateTask,
-    check_sandbox_cwd, idempotency_key,
+    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, UpdateTask, check_sandbox_cwd,
+    idempotency_key,
 };
-use super::query::{NoQuery, OrphansQuery, Paging, TasksQuery, ok_with_next, slice_reply};
+use super::query::{NoQuery, OrphansQuery, Paging, TasksQuery, ok_with_next, page_reply, slice_reply};
 use super::schema::ExecuteHeaders;
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
@@ -55,14 +55,7 @@ pub async fn list(
     let tasks = state.engine.store().tasks();
     Ok(match query.paging()? {
         Paging::Keyset(k) => slice_reply(&req, &tasks.after(k).await?, |t| t.id, |t| TaskView::from(t))?,
-        Paging::Numbered(r) => {
-            let page = tasks.page(r).await?;
-            HttpResponse::Ok().json(Listing::Page(Paginated::new(
-                page.items.iter().map(TaskView::from).collect(),
-                page.total,
-                r,
-            )))
-        }
+        Paging::Numbered(r) => page_reply(&tasks.page(r).await?, r, |t| TaskView::from(t)),
     })
 }
 
