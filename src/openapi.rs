@@ -1,5 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the docs UI (Swagger UI with its assets
-//! built in, so it works without internet).
+//! built in, so it works without internet). Modifiers add what the annotations cannot say once for all routes: the
+//! API key scheme, `PATCH` on tasks (the `PUT` handler), the storage errors and, in `errors`, the client errors
+//! every route can answer. `.ci/contract` holds the served document to what the server does.
 mod errors;
 
 use errors::ClientErrors;
