@@ -82,6 +82,7 @@ pub async fn get(
     responses(
         (status = 200, description = "The updated task", body = TaskView),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
