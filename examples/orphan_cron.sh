@@ -29,41 +29,54 @@ if [[ -n "${TASKYARD_API_KEY:-}" ]]; then
 fi
 
 body_file=$(mktemp)
-trap 'rm -f "$body_file"' EXIT
+headers_file=$(mktemp)
+trap 'rm -f "$body_file" "$headers_file"' EXIT
 
-if ! status=$(curl -sS --max-time 20 "${auth[@]}" -H 'Accept: application/json' \
-  -o "$body_file" -w '%{http_code}' "$url"); then
-  echo "taskyard orphan check: cannot reach $url" >&2
-  exit 2
-fi
-body=$(cat "$body_file")
-if [[ "$status" != 200 ]]; then
-  echo "taskyard orphan check: $url answered HTTP $status" >&2
-  [[ -n "$body" ]] && printf '%s\n' "$body" >&2
-  exit 2
-fi
-
-# One line per orphaned task: reason <TAB> id <TAB> name <TAB> command
-if command -v jq >/dev/null 2>&1; then
-  if ! count=$(jq -er '.count' <<<"$body"); then
-    echo "taskyard orphan check: unexpected answer from $url: $body" >&2
+# One answer covers a slice of the tasks; its `Link: <...>; rel="next"` header names the next slice.
+base="${url%%/api/*}"
+count=0
+rows=""
+while [[ -n "$url" ]]; do
+  if ! status=$(curl -sS --max-time 20 "${auth[@]}" -H 'Accept: application/json' \
+    -D "$headers_file" -o "$body_file" -w '%{http_code}' "$url"); then
+    echo "taskyard orphan check: cannot reach $url" >&2
     exit 2
   fi
-  rows=$(jq -r '.orphaned_tasks[] | [.reason, .id, (.name // "-"), .command] | join("\t")' <<<"$body")
-else
-  # Without jq: read each field's values in order (ids are ULIDs). Good enough for the server's compact JSON; a
-  # param or env variable named "name", "reason" or "command" would confuse it, so prefer jq.
-  count=$(grep -o '"count"[[:space:]]*:[[:space:]]*[0-9]*' <<<"$body" | tail -n 1 | grep -o '[0-9]*$' || true)
-  if [[ -z "$count" ]]; then
-    echo "taskyard orphan check: unexpected answer from $url: $body" >&2
+  body=$(cat "$body_file")
+  if [[ "$status" != 200 ]]; then
+    echo "taskyard orphan check: $url answered HTTP $status" >&2
+    [[ -n "$body" ]] && printf '%s\n' "$body" >&2
     exit 2
   fi
-  values() { # values KEY [VALUE_RE]: each string (or null) value of KEY, one a line, quotes and escapes removed
-    grep -oE "\"$1\"[[:space:]]*:[[:space:]]*(null|\"${2:-([^\"\\\\]|\\\\.)*}\")" <<<"$body" |
-      sed -E -e 's/^"[^"]*"[[:space:]]*:[[:space:]]*//' -e 's/^null$/-/' -e 's/^"(.*)"$/\1/' -e 's/\\(.)/\1/g' || true
-  }
-  rows=$(paste <(values reason) <(values id '[0-9A-HJKMNP-TV-Z]{26}') <(values name) <(values command))
-fi
+
+  # One line per orphaned task: reason <TAB> id <TAB> name <TAB> command
+  if command -v jq >/dev/null 2>&1; then
+    if ! n=$(jq -er '.count' <<<"$body"); then
+      echo "taskyard orphan check: unexpected answer from $url: $body" >&2
+      exit 2
+    fi
+    slice=$(jq -r '.orphaned_tasks[] | [.reason, .id, (.name // "-"), .command] | join("\t")' <<<"$body")
+  else
+    # Without jq: read each field's values in order (ids are ULIDs). Good enough for the server's compact JSON; a
+    # param or env variable named "name", "reason" or "command" would confuse it, so prefer jq.
+    n=$(grep -o '"count"[[:space:]]*:[[:space:]]*[0-9]*' <<<"$body" | tail -n 1 | grep -o '[0-9]*$' || true)
+    if [[ -z "$n" ]]; then
+      echo "taskyard orphan check: unexpected answer from $url: $body" >&2
+      exit 2
+    fi
+    values() { # values KEY [VALUE_RE]: each string (or null) value of KEY, one a line, quotes and escapes removed
+      grep -oE "\"$1\"[[:space:]]*:[[:space:]]*(null|\"${2:-([^\"\\\\]|\\\\.)*}\")" <<<"$body" |
+        sed -E -e 's/^"[^"]*"[[:space:]]*:[[:space:]]*//' -e 's/^null$/-/' -e 's/^"(.*)"$/\1/' -e 's/\\(.)/\1/g' || true
+    }
+    slice=$(paste <(values reason) <(values id '[0-9A-HJKMNP-TV-Z]{26}') <(values name) <(values command))
+  fi
+  if [[ "$n" != 0 ]]; then
+    count=$((count + n))
+    rows+="${rows:+$'\n'}$slice"
+  fi
+  next=$(tr -d '\r' <"$headers_file" | sed -n -E 's/^[Ll]ink:[[:space:]]*<([^>]*)>;[[:space:]]*rel="next".*/\1/p')
+  url="${next:+$base$next}"
+done
 
 if [[ "$count" == 0 ]]; then
   [[ "${VERBOSE:-0}" == 1 ]] && echo "no orphaned tasks at ${TASKYARD_URL:-http://127.0.0.1:8000}"

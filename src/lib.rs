@@ -16,7 +16,8 @@
 //!   retention), the orphan report, the cluster (nodes, notices), the clock; the live event hub and following a
 //!   job ([`engine::hub`], [`engine::follow`]); what the host has ([`engine::host`]: the file behind each allowed
 //!   program, the jobs' base environment, bubblewrap).
-//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
+//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/query.rs` the strict
+//!   query types and the bounded forms of every list.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line.
 //!

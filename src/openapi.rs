@@ -1,5 +1,11 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the docs UI (Swagger UI with its assets
-//! built in, so it works without internet).
+//! built in, so it works without internet). Modifiers add what the annotations cannot say once for all routes: the
+//! API key scheme, `PATCH` on tasks (the `PUT` handler), the storage errors and, in `errors`, the client errors
+//! every route can answer. `.ci/contract` holds the served document to what the server does.
+mod errors;
+
+use errors::ClientErrors;
+
 use utoipa::OpenApi;
 
 use crate::api;
@@ -20,7 +26,7 @@ use crate::error::Problem;
         api::health::health,
     ),
     components(schemas(Problem)),
-    modifiers(&ApiKeyScheme, &StorageErrors),
+    modifiers(&ApiKeyScheme, &PatchTask, &StorageErrors, &ClientErrors),
     tags(
         (name = "tasks", description = "Stored commands and running them"),
         (name = "jobs", description = "Runs of tasks: state, output, live stream, cancel"),
@@ -31,6 +37,22 @@ use crate::error::Problem;
 pub struct ApiDoc;
 
 struct ApiKeyScheme;
+
+/// `PATCH /api/v1/tasks/{id}` is served by the handler of `PUT` (see the route table): the same operation, under
+/// its own id.
+struct PatchTask;
+
+impl utoipa::Modify for PatchTask {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(item) = openapi.paths.paths.get_mut("/api/v1/tasks/{id}")
+            && let Some(put) = &item.put
+        {
+            let mut patch = put.clone();
+            patch.operation_id = Some("patch_task".into());
+            item.patch = Some(patch);
+        }
+    }
+}
 
 impl utoipa::Modify for ApiKeyScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -77,7 +99,7 @@ impl utoipa::Modify for StorageErrors {
             if !path.starts_with("/api/") {
                 continue;
             }
-            let writes = [&mut item.post, &mut item.put, &mut item.delete];
+            let writes = [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in writes.into_iter().flatten() {
                 op.responses.responses.entry("503".into()).or_insert_with(|| unavailable.clone().into());
                 op.responses.responses.entry("507".into()).or_insert_with(|| full.clone().into());

@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 pub use crate::domain::task::OrphanReason;
 use crate::domain::task::{TaskView, check_param_rules, rules};
@@ -42,6 +42,7 @@ pub struct CreateTask {
     /// Absolute working directory; it must exist.
     pub cwd: Option<String>,
     /// Kill the job after this many seconds.
+    #[schema(schema_with = super::schema::timeout_seconds)]
     pub timeout_seconds: Option<i64>,
     pub tags: Option<Vec<String>>,
     /// How failed attempts run again (default: never).
@@ -73,7 +74,7 @@ pub struct UpdateTask {
     #[schema(value_type = Option<String>)]
     pub cwd: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = super::schema::timeout_seconds)]
     pub timeout_seconds: Option<Option<i64>>,
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -215,7 +216,8 @@ pub struct ExecuteRequest {
     /// Run no earlier than this time (RFC 3339); a time in the past runs now.
     #[schema(format = DateTime)]
     pub run_at: Option<String>,
-    /// Run after this many seconds (0 to 31,622,400). Not together with `run_at`.
+    /// Run after this many seconds. Not together with `run_at`.
+    #[schema(schema_with = super::schema::delay_seconds)]
     pub delay_seconds: Option<f64>,
 }
 
@@ -252,7 +254,10 @@ impl ExecuteRequest {
     }
 }
 
-/// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
+/// The longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header, checked: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters.
 pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, ApiError> {
     let mut values = req.headers().get_all("idempotency-key");
     let Some(value) = values.next() else { return Ok(None) };
@@ -260,10 +265,13 @@ pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, A
         return Err(ApiError::new(ErrorCode::InvalidHeader, "send one Idempotency-Key header, not several"));
     }
     let bad = || {
-        ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters".to_string())
+        ApiError::new(
+            ErrorCode::InvalidHeader,
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        )
     };
     let text = value.to_str().map_err(|_| bad())?;
-    if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+    if text.is_empty() || text.len() > MAX_IDEMPOTENCY_KEY || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }
     Ok(Some(text.to_string()))
@@ -274,43 +282,6 @@ pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, A
 pub struct ExecuteResponse {
     pub job_id: String,
     pub message: String,
-}
-
-/// `?page=&size=`: both optional; without either, lists return every item as a plain array.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page number, from 1.
-    pub page: Option<u64>,
-    /// Items per page, 1 to 1000 (default 50).
-    pub size: Option<u64>,
-}
-
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: u64 = 1000;
-
-impl PageQuery {
-    pub fn parse(&self) -> Result<Option<PageRequest>, ApiError> {
-        if self.page.is_none() && self.size.is_none() {
-            return Ok(None);
-        }
-        let page = self.page.unwrap_or(1);
-        let size = self.size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if page < 1 {
-            return Err(ApiError::new(ErrorCode::InvalidQuery, "page starts at 1"));
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(ApiError::new(ErrorCode::InvalidQuery, format!("size must be between 1 and {MAX_PAGE_SIZE}")));
-        }
-        // The databases take a signed 64-bit offset; past it the multiplication would wrap.
-        if (page - 1).checked_mul(size).is_none_or(|offset| offset > i64::MAX as u64) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQuery,
-                format!("page {page} of size {size} lies beyond any list; ask for a smaller page number"),
-            ));
-        }
-        Ok(Some(PageRequest { page, size }))
-    }
 }
 
 /// One page of items.
@@ -329,44 +300,13 @@ impl<T> Paginated<T> {
     }
 }
 
-/// A list: every item as a plain array, or one page when `page`/`size` were given.
+/// A list: a plain array of at most 1000 items (a `Link` header says where more are), or one numbered page when
+/// `page`/`size` were given.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Listing<T> {
     All(Vec<T>),
     Page(Paginated<T>),
-}
-
-/// Query of `GET /api/v1/jobs`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct JobsQuery {
-    /// pending, running, completed, failed or canceled.
-    pub status: Option<String>,
-    /// Only jobs of this task.
-    pub task_id: Option<String>,
-}
-
-/// Which output stream(s) to read.
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamFilter {
-    Stdout,
-    Stderr,
-    #[default]
-    Both,
-}
-
-/// Query of `GET /api/v1/jobs/{id}/output`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OutputQuery {
-    /// stdout, stderr or both (default).
-    pub stream: Option<StreamFilter>,
-    /// Only lines with a sequence number above this (default 0).
-    pub after_seq: Option<i64>,
-    /// At most this many lines, 1 to 10000 (default 1000).
-    pub limit: Option<u64>,
 }
 
 /// One stored output line.
@@ -389,14 +329,6 @@ pub struct OutputPage {
     pub has_more: bool,
 }
 
-/// Query of `GET /api/v1/tasks/$orphaned`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrphansQuery {
-    /// Only this reason: never_run, not_runnable or lost.
-    pub reason: Option<OrphanReason>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrphanedTask {
     #[serde(flatten)]
@@ -404,8 +336,10 @@ pub struct OrphanedTask {
     pub reason: OrphanReason,
 }
 
+/// Orphaned tasks, in task order; a `Link` header says where more are.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrphansResponse {
     pub orphaned_tasks: Vec<OrphanedTask>,
+    /// How many are in this answer.
     pub count: usize,
 }

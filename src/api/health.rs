@@ -4,6 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::query::NoQuery;
 use crate::store::Degraded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -61,12 +62,12 @@ pub struct Health {
 /// Liveness, database reachability and storage state: 200 `ok`, or 200 `degraded` with a `reason` while writes
 /// fail or free disk space is low (reads and streams still work); 503 when the database cannot be reached, or with
 /// status `draining` once the server is shutting down (a load balancer should send new work elsewhere).
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "health",
     responses(
         (status = 200, description = "Healthy, or degraded (see `reason`)", body = Health),
         (status = 503, description = "Database unreachable, or shutting down", body = Health),
     ))]
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+pub async fn health(state: web::Data<AppState>, _query: web::Query<NoQuery>) -> HttpResponse {
     let version = env!("CARGO_PKG_VERSION").to_string();
     let store = state.engine.store();
     let ping = store.ping().await;

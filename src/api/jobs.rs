@@ -2,16 +2,15 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{JobsQuery, Listing, OutputItem, OutputPage, OutputQuery, PageQuery, Paginated, StreamFilter};
-use super::{AppState, job_id, sse, task_id};
+use super::dto::{Listing, OutputItem, OutputPage};
+use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, StreamFilter, page_reply, slice_reply};
+use super::schema::StreamHeaders;
+use super::{AppState, job_id, sse};
 use crate::domain::job::JobView;
-use crate::domain::{EventKind, JobId, JobStatus, format_ms};
+use crate::domain::{EventKind, JobId, format_ms};
 use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::{JobFilter, StoreError};
-
-pub const DEFAULT_OUTPUT_LIMIT: u64 = 1000;
-pub const MAX_OUTPUT_LIMIT: u64 = 10_000;
 
 fn not_found(id: JobId) -> impl FnOnce(StoreError) -> ApiError {
     move |e| match e {
@@ -20,45 +19,36 @@ fn not_found(id: JobId) -> impl FnOnce(StoreError) -> ApiError {
     }
 }
 
-/// List jobs, newest first: all as an array, or one page with `page`/`size`.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(PageQuery, JobsQuery),
-    responses(
-        (status = 200, description = "Jobs", body = Listing<JobView>),
-        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
-    ))]
+/// List jobs, newest first: at most 1,000 as an array (`after` for the next ones, as the `Link` header says), or
+/// one numbered page with `page`/`size`.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", operation_id = "list_jobs", params(JobsQuery),
+    responses((status = 200, description = "Jobs", body = Listing<JobView>,
+        headers(("Link" = String, description = "`<…?after=ID>; rel=\"next\"` when more jobs follow (array form)")))))]
 pub async fn list(
     state: web::Data<AppState>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<JobsQuery>,
+    req: HttpRequest,
+    query: web::Query<JobsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = JobFilter {
-        status: filter
-            .status
-            .as_deref()
-            .map(str::parse::<JobStatus>)
-            .transpose()
-            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.to_string()))?,
-        task_id: filter.task_id.as_deref().map(task_id).transpose()?,
-    };
+    let filter = JobFilter { status: query.status()?, task_id: query.task_id()? };
     let jobs = state.engine.store().jobs();
-    let listing = match page.parse()? {
-        None => Listing::All(jobs.all(filter).await?.iter().map(JobView::from).collect()),
-        Some(req) => {
-            let page = jobs.page(filter, req).await?;
-            Listing::Page(Paginated::new(page.items.iter().map(JobView::from).collect(), page.total, req))
-        }
-    };
-    Ok(HttpResponse::Ok().json(listing))
+    Ok(match query.paging()? {
+        Paging::Keyset(k) => slice_reply(&req, &jobs.after(filter, k).await?, |j| j.id, |j| JobView::from(j))?,
+        Paging::Numbered(r) => page_reply(&jobs.page(filter, r).await?, r, |j| JobView::from(j)),
+    })
 }
 
 /// Get a job.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (ULID)")),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", operation_id = "get_job", tag = "jobs",
+    params(("id" = inline(JobId), Path, description = "Job id")),
     responses(
         (status = 200, description = "The job", body = JobView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _query: web::Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     let job = state.engine.store().jobs().get(id).await.map_err(not_found(id))?;
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
@@ -66,14 +56,18 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
 
 /// Cancel a pending or running job. A running job's process group gets SIGTERM, then SIGKILL after the grace
 /// period; the final state follows on its stream.
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (ULID)")),
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", operation_id = "cancel_job", tag = "jobs",
+    params(("id" = inline(JobId), Path, description = "Job id")),
     responses(
         (status = 202, description = "Cancel under way (or done, for a pending job)", body = JobView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _query: web::Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     let job = state.engine.cancel(id).await.map_err(|e| match e {
         crate::engine::EngineError::Store(s) => not_found(id)(s),
@@ -83,8 +77,8 @@ pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> Result
 }
 
 /// Stored output lines, in pages.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/output", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (ULID)"), OutputQuery),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/output", operation_id = "get_job_output", tag = "jobs",
+    params(("id" = inline(JobId), Path, description = "Job id"), OutputQuery),
     responses(
         (status = 200, description = "A page of output lines", body = OutputPage),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
@@ -95,11 +89,7 @@ pub async fn output(
     query: web::Query<OutputQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
-    let limit = query.limit.unwrap_or(DEFAULT_OUTPUT_LIMIT);
-    if !(1..=MAX_OUTPUT_LIMIT).contains(&limit) {
-        return Err(ApiError::new(ErrorCode::InvalidQuery, format!("limit must be between 1 and {MAX_OUTPUT_LIMIT}")));
-    }
-    let after = query.after_seq.unwrap_or(0).max(0);
+    let (after, limit) = query.range()?;
     let kinds: &[EventKind] = match query.stream.unwrap_or_default() {
         StreamFilter::Stdout => &[EventKind::Stdout],
         StreamFilter::Stderr => &[EventKind::Stderr],
@@ -133,10 +123,10 @@ pub async fn output(
 /// `retry: 2000`, the reconnection delay (ms) for clients while the job runs. The stream ends after the final job
 /// record, or when the server shuts down. A resume of a finished job whose final record the client already has
 /// (`Last-Event-ID` at or past it) answers 204 No Content, which tells an EventSource client to stop reconnecting.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/$stream", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/$stream", operation_id = "stream_job", tag = "jobs",
     params(
-        ("id" = String, Path, description = "Job id (ULID)"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id"),
+        ("id" = inline(JobId), Path, description = "Job id"),
+        StreamHeaders,
     ),
     responses(
         (status = 200, description = "text/event-stream of the job's events", content_type = "text/event-stream", body = String),
@@ -147,6 +137,7 @@ pub async fn output(
 pub async fn stream(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    _query: web::Query<NoQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;

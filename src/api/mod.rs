@@ -5,6 +5,8 @@ pub mod dto;
 pub mod health;
 pub mod jobs;
 pub mod nodes;
+pub mod query;
+pub mod schema;
 pub mod sse;
 pub mod tasks;
 
@@ -85,7 +87,8 @@ fn serde_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// An optional JSON body: empty means `None`. A non-empty body needs a JSON content type, as everywhere else.
+/// An optional JSON body: empty or `null` means `None`. A non-empty body needs a JSON content type, as everywhere
+/// else.
 pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -98,7 +101,7 @@ pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<
     if !is_json {
         return Err(json_error(JsonPayloadError::ContentType));
     }
-    serde_json::from_slice(body).map(Some).map_err(|e| serde_error(&e))
+    serde_json::from_slice(body).map_err(|e| serde_error(&e))
 }
 
 pub fn task_id(s: &str) -> Result<TaskId, ApiError> {

@@ -3,9 +3,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::dto::{
-    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansQuery, OrphansResponse, PageQuery,
-    Paginated, UpdateTask, check_sandbox_cwd, idempotency_key,
+    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, UpdateTask, check_sandbox_cwd,
+    idempotency_key,
 };
+use super::query::{NoQuery, OrphansQuery, Paging, TasksQuery, ok_with_next, page_reply, slice_reply};
+use super::schema::ExecuteHeaders;
 use super::{AppState, json_body, task_id};
 use crate::domain::task::TaskView;
 use crate::domain::{Params, Task, TaskId};
@@ -21,13 +23,17 @@ fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
 }
 
 /// Create a task.
-#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTask,
+#[utoipa::path(post, path = "/api/v1/tasks", operation_id = "create_task", tag = "tasks", request_body = CreateTask,
     responses(
         (status = 201, description = "Created", body = TaskView),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid task or program not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    _query: web::Query<NoQuery>,
+    body: web::Json<CreateTask>,
+) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse(state.engine.task_rules())?;
     let task = Task::create(new, state.engine.now_ms());
     state.engine.store().tasks().insert(&task).await?;
@@ -36,45 +42,53 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> 
         .json(TaskView::from(&task)))
 }
 
-/// List tasks, oldest first: all as an array, or one page with `page`/`size`.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(PageQuery),
-    responses((status = 200, description = "Tasks", body = Listing<TaskView>)))]
-pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+/// List tasks, oldest first: at most 1,000 as an array (`after` for the next ones, as the `Link` header says), or
+/// one numbered page with `page`/`size`.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks", params(TasksQuery),
+    responses((status = 200, description = "Tasks", body = Listing<TaskView>,
+        headers(("Link" = String, description = "`<…?after=ID>; rel=\"next\"` when more tasks follow (array form)")))))]
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<TasksQuery>,
+) -> Result<HttpResponse, ApiError> {
     let tasks = state.engine.store().tasks();
-    let listing = match query.parse()? {
-        None => Listing::All(tasks.all().await?.iter().map(TaskView::from).collect()),
-        Some(req) => {
-            let page = tasks.page(req).await?;
-            Listing::Page(Paginated::new(page.items.iter().map(TaskView::from).collect(), page.total, req))
-        }
-    };
-    Ok(HttpResponse::Ok().json(listing))
+    Ok(match query.paging()? {
+        Paging::Keyset(k) => slice_reply(&req, &tasks.after(k).await?, |t| t.id, |t| TaskView::from(t))?,
+        Paging::Numbered(r) => page_reply(&tasks.page(r).await?, r, |t| TaskView::from(t)),
+    })
 }
 
 /// Get a task.
-#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "Task id (ULID)")),
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", operation_id = "get_task", tag = "tasks",
+    params(("id" = inline(TaskId), Path, description = "Task id")),
     responses(
         (status = 200, description = "The task", body = TaskView),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _query: web::Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
     let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }
 
 /// Update some of a task's fields.
-#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", request_body = UpdateTask,
-    params(("id" = String, Path, description = "Task id (ULID)")),
+#[utoipa::path(put, path = "/api/v1/tasks/{id}", operation_id = "update_task", tag = "tasks", request_body = UpdateTask,
+    params(("id" = inline(TaskId), Path, description = "Task id")),
     responses(
         (status = 200, description = "The updated task", body = TaskView),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    _query: web::Query<NoQuery>,
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
@@ -89,13 +103,17 @@ pub async fn update(
 }
 
 /// Delete a task (its jobs stay).
-#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "Task id (ULID)")),
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", operation_id = "delete_task", tag = "tasks",
+    params(("id" = inline(TaskId), Path, description = "Task id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _query: web::Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
     state.engine.store().tasks().delete(id).await.map_err(not_found(id))?;
     Ok(HttpResponse::NoContent().finish())
@@ -103,9 +121,9 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
 
 /// Run a task: queue a job (now, or at `run_at` / after `delay_seconds`) and answer at once with its id. With an
 /// `Idempotency-Key` that this task already saw within 24 h, the job queued then is returned instead.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/$execute", tag = "tasks", request_body(content = Option<ExecuteRequest>),
-    params(("id" = String, Path, description = "Task id (ULID)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a repeat within 24 h returns the first job (with `Idempotency-Replayed: true`)")),
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/$execute", operation_id = "execute_task", tag = "tasks", request_body(content = Option<ExecuteRequest>),
+    params(("id" = inline(TaskId), Path, description = "Task id"),
+        ExecuteHeaders),
     responses(
         (status = 202, description = "Job queued (or, for a repeated Idempotency-Key, the job queued the first time)", body = ExecuteResponse,
             headers(("Location" = String, description = "/api/v1/jobs/{job_id}"),
@@ -118,6 +136,7 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
 pub async fn execute(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    _query: web::Query<NoQuery>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -153,17 +172,23 @@ pub async fn execute(
     }))
 }
 
-/// Tasks that fell through: never run, no longer runnable, or whose latest job was lost.
-#[utoipa::path(get, path = "/api/v1/tasks/$orphaned", tag = "tasks", params(OrphansQuery),
-    responses((status = 200, description = "Orphaned tasks", body = OrphansResponse)))]
-pub async fn orphaned(state: web::Data<AppState>, query: web::Query<OrphansQuery>) -> Result<HttpResponse, ApiError> {
-    let orphaned_tasks: Vec<OrphanedTask> = state
-        .engine
-        .orphans()
-        .await?
+/// Tasks that fell through: never run, no longer runnable, or whose latest job was lost. Oldest task first, at most
+/// `size` (default 1,000); one answer reads at most 10,000 tasks, so it may hold fewer, even none, while more may
+/// follow: the `Link` header says where to go on.
+#[utoipa::path(get, path = "/api/v1/tasks/$orphaned", tag = "tasks", operation_id = "list_orphaned_tasks",
+    params(OrphansQuery),
+    responses((status = 200, description = "Orphaned tasks", body = OrphansResponse,
+        headers(("Link" = String, description = "`<…?after=ID>; rel=\"next\"` when more tasks remain to be looked at")))))]
+pub async fn orphaned(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<OrphansQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let orphans = state.engine.orphans(query.keyset()?, query.reason).await?;
+    let orphaned_tasks: Vec<OrphanedTask> = orphans
+        .items
         .iter()
-        .filter(|(_, reason)| query.reason.is_none_or(|r| r == *reason))
         .map(|(task, reason)| OrphanedTask { task: TaskView::from(task), reason: *reason })
         .collect();
-    Ok(HttpResponse::Ok().json(OrphansResponse { count: orphaned_tasks.len(), orphaned_tasks }))
+    Ok(ok_with_next(&req, orphans.next)?.json(OrphansResponse { count: orphaned_tasks.len(), orphaned_tasks }))
 }

@@ -21,6 +21,10 @@ pub struct IdError {
     pub value: String,
 }
 
+/// The text of an id, as a regular expression (ECMA-262): 26 Crockford base-32 digits, either case, the first
+/// 0 to 7. `FromStr` accepts exactly these; a test holds the two together.
+pub const ULID_PATTERN: &str = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$";
+
 macro_rules! ulid_id {
     ($name:ident, $kind:literal) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,6 +59,7 @@ macro_rules! ulid_id {
 
 ulid_id!(TaskId, "task");
 ulid_id!(JobId, "job");
+ulid_id!(NodeId, "node");
 
 #[cfg(test)]
 mod tests {
@@ -64,6 +69,27 @@ mod tests {
     fn ids_made_in_a_row_sort_in_creation_order() {
         let ids: Vec<TaskId> = (0..10_000).map(|_| TaskId::generate()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids are not strictly increasing");
+    }
+
+    /// What `ULID_PATTERN` says of a 26-character id, without a regex engine: each character in its class.
+    fn fits_pattern(s: &str) -> bool {
+        let digit = |c: u8| c.is_ascii_digit() || (c.is_ascii_alphabetic() && !b"ilouILOU".contains(&c));
+        let b = s.as_bytes();
+        b.len() == 26 && (b'0'..=b'7').contains(&b[0]) && b[1..].iter().all(|c| digit(*c))
+    }
+
+    #[test]
+    fn the_pattern_says_what_parse_accepts() {
+        assert_eq!(ULID_PATTERN, "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$", "fits_pattern mirrors this text");
+        let base = JobId::generate().to_string();
+        for c in 0u8..=255 {
+            for at in [0, 1, 25] {
+                let mut b = base.clone().into_bytes();
+                b[at] = c;
+                let Ok(s) = String::from_utf8(b) else { continue };
+                assert_eq!(s.parse::<JobId>().is_ok(), fits_pattern(&s), "{s:?}");
+            }
+        }
     }
 
     #[test]

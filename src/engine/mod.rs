@@ -38,12 +38,13 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 pub use hub::Hub;
+pub use orphans::{MAX_SCANNED, Orphans};
 
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Params,
     Task, TaskId,
 };
-use crate::store::{Created, Store, StoreError};
+use crate::store::{Created, Keyset, Slice, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -247,17 +248,14 @@ impl Engine {
     }
 
     /// The nodes that used this database, newest first, with their status now.
-    pub async fn nodes(&self) -> Result<Vec<(Node, NodeStatus)>, EngineError> {
+    pub async fn nodes(&self, req: Keyset<String>) -> Result<Slice<(Node, NodeStatus)>, EngineError> {
         let now = self.inner.now();
         let gone_after = self.inner.config.lease_ms();
-        let nodes = self.inner.store.nodes().recent(1000).await?;
-        Ok(nodes
-            .into_iter()
-            .map(|node| {
-                let status = node.status(now, gone_after);
-                (node, status)
-            })
-            .collect())
+        let nodes = self.inner.store.nodes().after(req).await?;
+        Ok(nodes.map(|node| {
+            let status = node.status(now, gone_after);
+            (node, status)
+        }))
     }
 
     /// Immediate stop (a second signal): SIGKILL every running job's process group. Their jobs stay `running`

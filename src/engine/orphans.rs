@@ -1,28 +1,68 @@
-//! The orphan report: tasks that fell through, each with the first reason that applies.
+//! The orphan report (servicekit's meaning): tasks that fell through, found by reading the tasks in slices so that
+//! one request costs the same however many tasks there are.
 use super::{Engine, EngineError};
 use crate::domain::task::OrphanReason;
-use crate::domain::{Outcome, Task};
+use crate::domain::{JobStatus, Outcome, Task, TaskId};
+use crate::store::Keyset;
+
+/// Tasks read from the store at a time.
+const READ_BATCH: u64 = 1_000;
+/// Tasks one request reads at most. A request that stops here says where to go on, even when it found nothing.
+pub const MAX_SCANNED: u64 = 10_000;
+
+/// Orphaned tasks in task order, and the task to go on after when more tasks remain to be looked at.
+#[derive(Debug)]
+pub struct Orphans {
+    pub items: Vec<(Task, OrphanReason)>,
+    pub next: Option<TaskId>,
+}
 
 impl Engine {
-    /// Tasks that fell through, each with the first reason that applies: `not_runnable` (enabled, but its program
-    /// is no longer allowed or found), `lost` (its newest job's runner died), `never_run` (enabled, never run).
-    pub async fn orphans(&self) -> Result<Vec<(Task, OrphanReason)>, EngineError> {
-        let tasks = self.inner.store.tasks().all().await?;
-        let latest = self.inner.store.jobs().latest_per_task().await?;
-        let mut out = Vec::new();
-        for task in tasks {
-            let newest = latest.get(&task.id);
-            let reason = if task.enabled && !self.runnable(&task) {
-                OrphanReason::NotRunnable
-            } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
-                OrphanReason::Lost
-            } else if task.enabled && newest.is_none() {
-                OrphanReason::NeverRun
-            } else {
-                continue;
-            };
-            out.push((task, reason));
+    /// Orphaned tasks after the task `req.after` (in task order, oldest first), at most `req.limit`, of reason
+    /// `only` if given. Each carries the first reason that applies: `not_runnable` (enabled, but its program is no
+    /// longer allowed or found), `lost` (its newest job's runner died), `never_run` (enabled, never run). At most
+    /// [`MAX_SCANNED`] tasks are read; `next` is where to go on.
+    pub async fn orphans(&self, req: Keyset<TaskId>, only: Option<OrphanReason>) -> Result<Orphans, EngineError> {
+        let store = &self.inner.store;
+        let mut items = Vec::new();
+        let mut after = req.after;
+        let mut scanned = 0;
+        loop {
+            let batch = store.tasks().after(Keyset { after, limit: READ_BATCH }).await?;
+            let ids: Vec<TaskId> = batch.items.iter().map(|t| t.id).collect();
+            let latest = store.jobs().latest_of(&ids).await?;
+            scanned += batch.items.len() as u64;
+            let count = batch.items.len();
+            for (i, task) in batch.items.into_iter().enumerate() {
+                after = Some(task.id);
+                let Some(reason) = self.orphan_reason(&task, latest.get(&task.id)) else { continue };
+                if only.is_some_and(|r| r != reason) {
+                    continue;
+                }
+                items.push((task, reason));
+                if items.len() as u64 >= req.limit {
+                    let more = batch.more || i + 1 < count;
+                    return Ok(Orphans { items, next: after.filter(|_| more) });
+                }
+            }
+            if !batch.more {
+                return Ok(Orphans { items, next: None });
+            }
+            if scanned >= MAX_SCANNED {
+                return Ok(Orphans { items, next: after });
+            }
         }
-        Ok(out)
+    }
+
+    fn orphan_reason(&self, task: &Task, newest: Option<&(JobStatus, Option<Outcome>)>) -> Option<OrphanReason> {
+        if task.enabled && !self.runnable(task) {
+            Some(OrphanReason::NotRunnable)
+        } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
+            Some(OrphanReason::Lost)
+        } else if task.enabled && newest.is_none() {
+            Some(OrphanReason::NeverRun)
+        } else {
+            None
+        }
     }
 }

@@ -42,13 +42,6 @@ impl Notice {
     }
 }
 
-pub(crate) fn db_backend(backend: Backend) -> DbBackend {
-    match backend {
-        Backend::Sqlite => DbBackend::Sqlite,
-        Backend::Postgres => DbBackend::Postgres,
-    }
-}
-
 // The claim, one atomic statement per backend, oldest due job first. Statuses are inlined (they are our own
 // constants, not input) so that the planner can use the partial index on pending rows.
 static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {

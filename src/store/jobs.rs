@@ -2,16 +2,17 @@
 use std::collections::HashMap;
 
 use entity::{job, job_event};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select,
+    TransactionTrait,
 };
 
 use super::convert::{event_from_row, job_from_row};
-use super::dialect::{self, Notice, db_backend};
+use super::dialect::{self, Notice};
+use super::page::{self, Keyset, Page, PageRequest, Slice};
 use super::writer::{Applied, JobWrite, Writer, insert_events};
-use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult};
+use super::{Backend, Conns, StoreError, StoreResult};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 
 /// What a conditional `save` did.
@@ -77,7 +78,7 @@ fn filtered(filter: JobFilter) -> Select<job::Entity> {
     if let Some(task_id) = filter.task_id {
         q = q.filter(job::Column::TaskId.eq(task_id.to_string()));
     }
-    q.order_by_desc(job::Column::Id)
+    q
 }
 
 impl<'a> JobsStore<'a> {
@@ -123,15 +124,17 @@ impl<'a> JobsStore<'a> {
         job_from_row(row)
     }
 
-    /// Newest first.
-    pub async fn all(&self, filter: JobFilter) -> StoreResult<Vec<Job>> {
-        filtered(filter).all(self.db.read).await?.into_iter().map(job_from_row).collect()
+    /// Jobs newest first, after (older than) the job `req.after`.
+    pub async fn after(&self, filter: JobFilter, req: Keyset<JobId>) -> StoreResult<Slice<Job>> {
+        let req = Keyset { after: req.after.map(|id| id.to_string()), limit: req.limit };
+        let rows = page::keyset(filtered(filter), job::Column::Id, Order::Desc, req, self.db.read).await?;
+        rows.try_map(job_from_row)
     }
 
+    /// Page `req.page`, newest first.
     pub async fn page(&self, filter: JobFilter, req: PageRequest) -> StoreResult<Page<Job>> {
-        let total = filtered(filter).count(self.db.read).await?;
-        let rows = filtered(filter).offset((req.page - 1) * req.size).limit(req.size).all(self.db.read).await?;
-        Ok(Page { items: rows.into_iter().map(job_from_row).collect::<Result<_, _>>()?, total })
+        let page = page::numbered(filtered(filter).order_by_desc(job::Column::Id), req, self.db.read).await?;
+        Ok(Page { items: page.items.into_iter().map(job_from_row).collect::<Result<_, _>>()?, total: page.total })
     }
 
     /// Claims up to `limit` due pending jobs for `node_id` in one atomic statement, records the `running` state
@@ -349,18 +352,24 @@ impl<'a> JobsStore<'a> {
         rows.into_iter().map(event_from_row).collect()
     }
 
-    /// The status and outcome of each task's newest job.
-    pub async fn latest_per_task(&self) -> StoreResult<HashMap<TaskId, (JobStatus, Option<Outcome>)>> {
-        let stmt = Statement::from_string(
-            db_backend(self.backend),
-            "SELECT j.task_id, j.status, j.outcome FROM jobs j \
-             WHERE j.id = (SELECT MAX(j2.id) FROM jobs j2 WHERE j2.task_id = j.task_id)",
-        );
+    /// The status and outcome of the newest job of each of `tasks` that has one.
+    pub async fn latest_of(&self, tasks: &[TaskId]) -> StoreResult<HashMap<TaskId, (JobStatus, Option<Outcome>)>> {
+        let ids: Vec<String> = tasks.iter().map(ToString::to_string).collect();
+        let newest = Query::select()
+            .expr(Func::max(Expr::col(job::Column::Id)))
+            .from(job::Entity)
+            .and_where(job::Column::TaskId.is_in(ids))
+            .group_by_col(job::Column::TaskId)
+            .to_owned();
+        let rows: Vec<(String, String, Option<String>)> = job::Entity::find()
+            .select_only()
+            .columns([job::Column::TaskId, job::Column::Status, job::Column::Outcome])
+            .filter(job::Column::Id.in_subquery(newest))
+            .into_tuple()
+            .all(self.db.read)
+            .await?;
         let mut out = HashMap::new();
-        for row in self.db.read.query_all_raw(stmt).await? {
-            let task_id: String = row.try_get("", "task_id")?;
-            let status: String = row.try_get("", "status")?;
-            let outcome: Option<String> = row.try_get("", "outcome")?;
+        for (task_id, status, outcome) in rows {
             let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("job of task {task_id}: {e}"));
             let status = status.parse().map_err(|e| corrupt(&e))?;
             let outcome = outcome.as_deref().map(str::parse).transpose().map_err(|e| corrupt(&e))?;

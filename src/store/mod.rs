@@ -5,6 +5,7 @@ mod dialect;
 mod fault;
 mod jobs;
 mod nodes;
+mod page;
 mod tasks;
 mod writer;
 
@@ -26,6 +27,7 @@ pub use dialect::{Heard, Listener, Notice};
 pub use fault::{Degraded, Fault};
 pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
 pub use nodes::NodesStore;
+pub use page::{Keyset, Page, PageRequest, Slice};
 pub use tasks::TasksStore;
 
 /// Connection pool settings.
@@ -98,20 +100,6 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// A page request: 1-based page number and page size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
-    pub page: u64,
-    pub size: u64,
-}
-
-/// One page of items plus the total count over all pages.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-}
 
 /// The database. Writes go through `write`, reads through `read`: on SQLite these are a single writer
 /// connection and a pool of readers (WAL lets them read while it writes), because several writers on one file

@@ -1,7 +1,8 @@
 //! The `nodes` table: the node registry.
 use entity::node;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, Order, QueryFilter};
 
+use super::page::{self, Keyset, Slice};
 use super::{Conns, StoreResult};
 use crate::domain::Node;
 
@@ -75,15 +76,10 @@ impl<'a> NodesStore<'a> {
         Ok(())
     }
 
-    /// Nodes, newest start first, at most `limit`.
-    pub async fn recent(&self, limit: u64) -> StoreResult<Vec<Node>> {
-        let rows = node::Entity::find()
-            .order_by_desc(node::Column::StartedAt)
-            .order_by_desc(node::Column::Id)
-            .limit(limit)
-            .all(self.db.read)
-            .await?;
-        Ok(rows.into_iter().map(from_row).collect())
+    /// Nodes, newest first (their ids are ULIDs made at start), after (older than) the node `req.after`.
+    pub async fn after(&self, req: Keyset<String>) -> StoreResult<Slice<Node>> {
+        let rows = page::keyset(node::Entity::find(), node::Column::Id, Order::Desc, req, self.db.read).await?;
+        Ok(rows.map(from_row))
     }
 
     /// Forgets nodes whose last heartbeat is older than `before`. Returns how many.

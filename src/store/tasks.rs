@@ -1,9 +1,10 @@
 //! The `tasks` table.
 use entity::task;
-use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, SqlErr};
+use sea_orm::{EntityTrait, Order, QueryOrder, SqlErr};
 
 use super::convert::{task_from_row, task_to_row};
-use super::{Conns, Page, PageRequest, StoreError, StoreResult};
+use super::page::{self, Keyset, Page, PageRequest, Slice};
+use super::{Conns, StoreError, StoreResult};
 use crate::domain::{Task, TaskId};
 
 pub struct TasksStore<'a> {
@@ -57,21 +58,17 @@ impl<'a> TasksStore<'a> {
         Ok(())
     }
 
-    /// All tasks, oldest first.
-    pub async fn all(&self) -> StoreResult<Vec<Task>> {
-        let rows = task::Entity::find().order_by_asc(task::Column::Id).all(self.db.read).await?;
-        rows.into_iter().map(task_from_row).collect()
+    /// Tasks oldest first, after the task `req.after`.
+    pub async fn after(&self, req: Keyset<TaskId>) -> StoreResult<Slice<Task>> {
+        let req = Keyset { after: req.after.map(|id| id.to_string()), limit: req.limit };
+        let rows = page::keyset(task::Entity::find(), task::Column::Id, Order::Asc, req, self.db.read).await?;
+        rows.try_map(task_from_row)
     }
 
+    /// Page `req.page`, oldest first.
     pub async fn page(&self, req: PageRequest) -> StoreResult<Page<Task>> {
-        let total = task::Entity::find().count(self.db.read).await?;
-        let rows = task::Entity::find()
-            .order_by_asc(task::Column::Id)
-            .offset((req.page - 1) * req.size)
-            .limit(req.size)
-            .all(self.db.read)
-            .await?;
-        Ok(Page { items: rows.into_iter().map(task_from_row).collect::<Result<_, _>>()?, total })
+        let page = page::numbered(task::Entity::find().order_by_asc(task::Column::Id), req, self.db.read).await?;
+        Ok(Page { items: page.items.into_iter().map(task_from_row).collect::<Result<_, _>>()?, total: page.total })
     }
 }
 

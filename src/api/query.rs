@@ -1,0 +1,243 @@
+//! Query strings: one type per route, each refusing the parameters it does not know (`deny_unknown_fields`; the
+//! query error handler answers 400 `invalid_query` naming them), and the paging every list shares.
+//!
+//! A list answers in one of three forms:
+//! - no paging parameter: a plain JSON array of the first [`UNPAGED_LIMIT`] items, with a
+//!   `Link: <…>; rel="next"` header when more exist;
+//! - `after=<id>` (and `size`): the same array form, the items that follow that id in the list's order (keyset:
+//!   the ten thousandth slice costs what the first costs), with `Link` when more exist;
+//! - `page` and/or `size`: one numbered page `{items, total, page, size, pages}` (servicekit's form).
+use std::str::FromStr;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::{Listing, OrphanReason, Paginated};
+use crate::domain::{IdError, JobStatus};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{Keyset, Page, PageRequest, Slice};
+
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 1000;
+/// The highest page number: any page of any size below it has an offset the databases can take.
+pub const MAX_PAGE: u64 = i64::MAX as u64 / MAX_PAGE_SIZE;
+/// Items a list answers without paging parameters, or with `after` but no `size`.
+pub const UNPAGED_LIMIT: u64 = MAX_PAGE_SIZE;
+pub const DEFAULT_OUTPUT_LIMIT: u64 = 1000;
+pub const MAX_OUTPUT_LIMIT: u64 = 10_000;
+
+/// The query of a route that takes no parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+/// How a list is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging<I> {
+    Keyset(Keyset<I>),
+    Numbered(PageRequest),
+}
+
+fn invalid(detail: String) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, detail)
+}
+
+/// At most `size` items (default [`UNPAGED_LIMIT`]) after the id `after`.
+fn keyset<I: FromStr<Err = IdError>>(size: Option<u64>, after: Option<&str>) -> Result<Keyset<I>, ApiError> {
+    let limit = size.unwrap_or(UNPAGED_LIMIT);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
+    }
+    let after = after.map(str::parse::<I>).transpose().map_err(|e| invalid(format!("after: {e}")))?;
+    Ok(Keyset { after, limit })
+}
+
+/// Which form `page`, `size` and `after` ask for, checked.
+fn paging<I: FromStr<Err = IdError>>(
+    page: Option<u64>,
+    size: Option<u64>,
+    after: Option<&str>,
+) -> Result<Paging<I>, ApiError> {
+    match (page, size, after) {
+        (Some(_), _, Some(_)) => Err(invalid("give page or after, not both".into())),
+        (None, None, _) | (None, _, Some(_)) => keyset(size, after).map(Paging::Keyset),
+        (page, size, None) => {
+            let page = page.unwrap_or(1);
+            if !(1..=MAX_PAGE).contains(&page) {
+                return Err(invalid(format!("page must be between 1 and {MAX_PAGE}")));
+            }
+            let size = size.unwrap_or(DEFAULT_PAGE_SIZE);
+            if !(1..=MAX_PAGE_SIZE).contains(&size) {
+                return Err(invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
+            }
+            Ok(Paging::Numbered(PageRequest { page, size }))
+        }
+    }
+}
+
+/// `200 OK`, with `Link: <this request with after=next>; rel="next"` when `next` is given.
+pub fn ok_with_next(req: &HttpRequest, next: Option<impl ToString>) -> Result<HttpResponseBuilder, ApiError> {
+    let mut reply = HttpResponse::Ok();
+    if let Some(next) = next {
+        // The query already parsed into its route's type, so it parses as pairs too.
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(req.query_string()).map_err(|e| ApiError::internal(&e))?;
+        pairs.retain(|(k, _)| k != "after" && k != "page");
+        pairs.push(("after".into(), next.to_string()));
+        let query = serde_urlencoded::to_string(&pairs).map_err(|e| ApiError::internal(&e))?;
+        reply.insert_header((header::LINK, format!("<{}?{query}>; rel=\"next\"", req.path())));
+    }
+    Ok(reply)
+}
+
+/// The array form of a list: the slice's items as views, with `Link` to the next slice when more follow.
+pub fn slice_reply<T, I: ToString, V: Serialize>(
+    req: &HttpRequest,
+    slice: &Slice<T>,
+    id: impl FnOnce(&T) -> I,
+    view: impl Fn(&T) -> V,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok_with_next(req, slice.next(id))?.json(Listing::<V>::All(slice.items.iter().map(view).collect())))
+}
+
+/// The numbered form of a list: the page's items as views, with the counts.
+pub fn page_reply<T, V: Serialize>(page: &Page<T>, req: PageRequest, view: impl Fn(&T) -> V) -> HttpResponse {
+    HttpResponse::Ok().json(Listing::Page(Paginated::new(page.items.iter().map(view).collect(), page.total, req)))
+}
+
+/// `GET /api/v1/tasks`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TasksQuery {
+    /// Page number (numbered form).
+    #[param(schema_with = super::schema::page_number)]
+    pub page: Option<u64>,
+    /// Items per page or slice (numbered form: default 50; keyset form: default 1000).
+    #[param(schema_with = super::schema::page_size)]
+    pub size: Option<u64>,
+    /// Keyset form: the tasks after this task id (oldest first). Not with `page`.
+    #[param(inline, value_type = Option<crate::domain::TaskId>)]
+    pub after: Option<String>,
+}
+
+impl TasksQuery {
+    pub fn paging(&self) -> Result<Paging<crate::domain::TaskId>, ApiError> {
+        paging(self.page, self.size, self.after.as_deref())
+    }
+}
+
+/// `GET /api/v1/jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobsQuery {
+    /// Page number (numbered form).
+    #[param(schema_with = super::schema::page_number)]
+    pub page: Option<u64>,
+    /// Items per page or slice (numbered form: default 50; keyset form: default 1000).
+    #[param(schema_with = super::schema::page_size)]
+    pub size: Option<u64>,
+    /// Keyset form: the jobs after this job id (newest first, so older ones). Not with `page`.
+    #[param(inline, value_type = Option<crate::domain::JobId>)]
+    pub after: Option<String>,
+    /// Only jobs in this state.
+    #[param(inline, value_type = Option<JobStatus>)]
+    pub status: Option<String>,
+    /// Only jobs of this task.
+    #[param(inline, value_type = Option<crate::domain::TaskId>)]
+    pub task_id: Option<String>,
+}
+
+impl JobsQuery {
+    pub fn paging(&self) -> Result<Paging<crate::domain::JobId>, ApiError> {
+        paging(self.page, self.size, self.after.as_deref())
+    }
+
+    pub fn status(&self) -> Result<Option<JobStatus>, ApiError> {
+        self.status.as_deref().map(str::parse::<JobStatus>).transpose().map_err(|e| invalid(e.to_string()))
+    }
+
+    pub fn task_id(&self) -> Result<Option<crate::domain::TaskId>, ApiError> {
+        Ok(self.task_id.as_deref().map(str::parse).transpose()?)
+    }
+}
+
+/// `GET /api/v1/tasks/$orphaned`: keyset form only.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrphansQuery {
+    /// Only this reason.
+    pub reason: Option<OrphanReason>,
+    /// Orphaned tasks at most (default 1000).
+    #[param(schema_with = super::schema::page_size)]
+    pub size: Option<u64>,
+    /// The orphaned tasks after this task id (oldest first).
+    #[param(inline, value_type = Option<crate::domain::TaskId>)]
+    pub after: Option<String>,
+}
+
+impl OrphansQuery {
+    pub fn keyset(&self) -> Result<Keyset<crate::domain::TaskId>, ApiError> {
+        keyset(self.size, self.after.as_deref())
+    }
+}
+
+/// `GET /api/v1/nodes`: keyset form only.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NodesQuery {
+    /// Nodes at most (default 1000).
+    #[param(schema_with = super::schema::page_size)]
+    pub size: Option<u64>,
+    /// The nodes after this node id (newest first, so older ones).
+    #[param(inline, value_type = Option<crate::domain::NodeId>)]
+    pub after: Option<String>,
+}
+
+impl NodesQuery {
+    pub fn keyset(&self) -> Result<Keyset<String>, ApiError> {
+        let k = keyset::<crate::domain::NodeId>(self.size, self.after.as_deref())?;
+        Ok(Keyset { after: k.after.map(|id| id.to_string()), limit: k.limit })
+    }
+}
+
+/// Which output stream(s) to read.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamFilter {
+    Stdout,
+    Stderr,
+    #[default]
+    Both,
+}
+
+/// `GET /api/v1/jobs/{id}/output`: keyset paging on the line's sequence number.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutputQuery {
+    /// stdout, stderr or both (default).
+    #[param(inline)]
+    pub stream: Option<StreamFilter>,
+    /// Only lines with a sequence number above this (default 0).
+    pub after_seq: Option<i64>,
+    /// At most this many lines (default 1000).
+    #[param(schema_with = super::schema::output_limit)]
+    pub limit: Option<u64>,
+}
+
+impl OutputQuery {
+    /// The lines asked for: `(after_seq, limit)`.
+    pub fn range(&self) -> Result<(i64, u64), ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_OUTPUT_LIMIT);
+        if !(1..=MAX_OUTPUT_LIMIT).contains(&limit) {
+            return Err(invalid(format!("limit must be between 1 and {MAX_OUTPUT_LIMIT}")));
+        }
+        Ok((self.after_seq.unwrap_or(0).max(0), limit))
+    }
+}

@@ -1,0 +1,46 @@
+//! Query strings are strict: a parameter a route does not know is refused with 400 `invalid_query` naming it, on
+//! every route, instead of being ignored (a misspelt filter would otherwise answer everything).
+
+use reqwest::Method;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_query_parameters_are_refused_on_every_route() {
+    let app = spawn_app().await;
+    let task = app.task("true").await;
+    let task = task["id"].as_str().expect("task id").to_string();
+    let job = app.execute_ok(&task, None).await;
+    app.wait_job(&job).await;
+    let routes = [
+        (Method::GET, "/api/v1/tasks".to_string()),
+        (Method::POST, "/api/v1/tasks".to_string()),
+        (Method::GET, "/api/v1/tasks/$orphaned".to_string()),
+        (Method::GET, format!("/api/v1/tasks/{task}")),
+        (Method::PUT, format!("/api/v1/tasks/{task}")),
+        (Method::PATCH, format!("/api/v1/tasks/{task}")),
+        (Method::POST, format!("/api/v1/tasks/{task}/$execute")),
+        (Method::GET, "/api/v1/jobs".to_string()),
+        (Method::GET, format!("/api/v1/jobs/{job}")),
+        (Method::GET, format!("/api/v1/jobs/{job}/output")),
+        (Method::GET, format!("/api/v1/jobs/{job}/$stream")),
+        (Method::GET, "/api/v1/nodes".to_string()),
+        (Method::GET, "/health".to_string()),
+        (Method::DELETE, format!("/api/v1/jobs/{job}")),
+        (Method::DELETE, format!("/api/v1/tasks/{task}")),
+    ];
+    for (method, path) in routes {
+        let request = app.request(method.clone(), &format!("{path}?statsu=failed"));
+        let request = if method == Method::GET || method == Method::DELETE {
+            request
+        } else {
+            request.json(&serde_json::json!({ "command": "true" }))
+        };
+        let reply = crate::helpers::Reply::send(request).await;
+        let problem = reply.expect_problem(400, "invalid_query", &format!("{method} {path}?statsu=failed"));
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("statsu"), "{method} {path}: the detail names the parameter: {detail}");
+    }
+    // Nothing was done: the task and job are still there.
+    app.get_task(&task).await.expect(200, "the task survived the refused DELETE");
+}
