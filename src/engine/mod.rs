@@ -9,10 +9,14 @@ pub mod follow;
 pub mod host;
 pub mod hub;
 mod output;
+mod process;
 mod reaper;
 mod runner;
 pub mod sandbox;
+#[cfg(not(target_os = "linux"))]
 mod spawner;
+#[cfg(target_os = "linux")]
+pub mod supervisor;
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
@@ -60,6 +64,8 @@ pub struct EngineConfig {
     pub retention_max_output_bytes: Option<u64>,
     /// How often retention runs.
     pub retention_every: Duration,
+    /// The executable whose `supervise` subcommand is the job supervisor; `None`: this executable.
+    pub supervisor_program: Option<std::path::PathBuf>,
 }
 
 /// How long an `Idempotency-Key` holds.
@@ -158,7 +164,8 @@ pub(crate) struct Inner {
     base_env: Vec<(OsString, OsString)>,
     /// bubblewrap, which runs sandboxed jobs; `None`: this server cannot run them.
     bwrap: Option<std::path::PathBuf>,
-    spawner: spawner::Spawner,
+    /// Starts job processes: the node's supervisor (see [`supervisor`]), or this process where there is none.
+    launcher: process::Launcher,
     pub(crate) wake: Notify,
     slots: Arc<Semaphore>,
     /// The jobs this process runs.
@@ -182,6 +189,7 @@ impl Engine {
     /// Rescues what a previous process left running, then starts the dispatcher, the reaper, retention, and the
     /// node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
     pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
+        let launcher = process::Launcher::start(config.supervisor_program.clone()).await?;
         let inner = Arc::new(Inner {
             store,
             hub: Hub::default(),
@@ -193,7 +201,7 @@ impl Engine {
             base_env: host::job_base_env(&config.env_passthrough),
             bwrap: host::find_bwrap(),
             config,
-            spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
+            launcher,
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
             runner_ended: Notify::new(),

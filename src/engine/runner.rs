@@ -1,19 +1,19 @@
 //! Running one claimed job: spawn the argv directly (no shell) in its own process group with stdin closed, stream
 //! its output through the [`Sink`], enforce its timeout, honour cancel, and record how it ended.
 use std::collections::HashSet;
-use std::os::unix::process::{CommandExt as _, ExitStatusExt};
-use std::process::{ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::output::{Piece, Sink, read_lines};
+use super::process::{JobCommand, JobProcess};
 use super::{Control, Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
 use crate::domain::{Job, Outcome, OutputStream};
@@ -55,15 +55,15 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
     let id = job.id;
     let mut sink = Sink::new(inner.clone(), job);
     let started = match command(&inner, &sink.job) {
-        Ok(cmd) => inner.spawner.spawn(cmd).await.map_err(|err| {
+        Ok(cmd) => inner.launcher.spawn(id, cmd).await.map_err(|err| {
             format!("spawn failed: cannot start '{}': {err}", sink.job.argv.first().map_or("", String::as_str))
         }),
         Err(why) => Err(why),
     };
     let finish = match started {
-        Ok(child) => {
-            control.pgid.store(child.id().map_or(0, |p| p as i32), Ordering::SeqCst);
-            supervise(&inner, &mut sink, child, control.stop).await
+        Ok(process) => {
+            control.pgid.store(process.pid, Ordering::SeqCst);
+            supervise(&inner, &mut sink, process, control.stop).await
         }
         Err(error) => Some(Finish { outcome: Outcome::SpawnError, exit_code: None, signal: None, error: Some(error) }),
     };
@@ -78,7 +78,7 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
 /// `PATH`), with the job's argv, the base environment, the task's variables and the job's own, in its working
 /// directory. Each is checked again here, as this node sees it: the job may have been queued by another node, or
 /// before the allow-list, the environment rules or the directory changed.
-fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
+fn command(inner: &Inner, job: &Job) -> Result<JobCommand, String> {
     let Some(program) = job.argv.first() else { return Err("the stored job has an empty command".into()) };
     let file = match inner.programs.program(program) {
         Ok(Some(file)) => file,
@@ -89,37 +89,25 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
     if let Some(cwd) = &job.cwd {
         host::check_dir(cwd)?;
     }
-    let mut cmd = match &job.sandbox {
-        None => {
-            let mut cmd = Command::new(file);
-            cmd.as_std_mut().arg0(program);
-            cmd.args(&job.argv[1..]);
-            cmd
-        }
+    let (file, arg0, args) = match &job.sandbox {
+        None => (file.to_path_buf(), program.into(), job.argv[1..].iter().map(Into::into).collect()),
         Some(sandbox) => {
             let bwrap = inner.bwrap.as_ref().ok_or("the job asks for a sandbox, and this node has no bubblewrap")?;
             if let Some(cwd) = &job.cwd {
                 sandbox::check_cwd(cwd)?;
             }
-            let mut cmd = Command::new(bwrap);
-            cmd.args(sandbox::bwrap_args(sandbox, file, &job.argv[1..], job.cwd.as_deref()));
-            cmd
+            (
+                bwrap.clone(),
+                bwrap.clone().into(),
+                sandbox::bwrap_args(sandbox, file, &job.argv[1..], job.cwd.as_deref()),
+            )
         }
     };
-    cmd.env_clear()
-        .envs(inner.base_env.iter().cloned())
-        .envs(&job.env)
-        .env("TASKYARD_JOB_ID", job.id.to_string())
-        .env("TASKYARD_ATTEMPT", job.attempt.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(cwd) = &job.cwd {
-        cmd.current_dir(cwd);
-    }
-    Ok(cmd)
+    let mut env = inner.base_env.clone();
+    env.extend(job.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.push(("TASKYARD_JOB_ID".into(), job.id.to_string().into()));
+    env.push(("TASKYARD_ATTEMPT".into(), job.attempt.to_string().into()));
+    Ok(JobCommand { file, arg0, args, env, cwd: job.cwd.as_ref().map(Into::into) })
 }
 
 /// Drives a running child to its end. Returns how it ended, or `None` when the job was taken from us (then
@@ -127,10 +115,10 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
 async fn supervise(
     inner: &Arc<Inner>,
     sink: &mut Sink,
-    mut child: Child,
+    mut child: JobProcess,
     mut asked: watch::Receiver<Option<StopReason>>,
 ) -> Option<Finish> {
-    let guard = GroupGuard(child.id().map(|pid| pid as i32));
+    let guard = GroupGuard(Some(child.pid));
     let (tx, mut rx) = mpsc::channel(256);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(read_lines(out, OutputStream::Stdout, tx.clone()));

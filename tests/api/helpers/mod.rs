@@ -93,6 +93,8 @@ async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut S
         bind: "127.0.0.1:0".to_string(),
         database_url: db.url().to_string(),
         min_free_bytes: 0,
+        // The application runs inside this test binary, which has no `supervise` subcommand.
+        supervisor_program: Some(env!("CARGO_BIN_EXE_taskyard").into()),
         ..Settings::default()
     };
     configure(&mut settings);
