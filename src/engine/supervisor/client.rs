@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 use tokio::process::Child;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::wire::{self, Report, Spawn, VERSION};
 use crate::domain::JobId;
@@ -27,6 +27,8 @@ use crate::engine::process::{JobCommand, JobProcess};
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts to start a supervisor that would not start.
 const RESTART_AT_MOST_EVERY: Duration = Duration::from_secs(5);
+/// How long a spawn waits for a supervisor that is being restarted before the job fails to start.
+const RESTART_WITHIN: Duration = Duration::from_secs(30);
 
 /// The handle the engine holds. Dropping it closes the socket, which makes the supervisor kill its jobs and exit.
 pub struct Supervisor {
@@ -36,7 +38,8 @@ pub struct Supervisor {
 
 struct Shared {
     program: PathBuf,
-    current: Mutex<Option<Arc<Connection>>>,
+    /// The supervisor spawns go to; `None` while a dead one is replaced.
+    current: watch::Sender<Option<Arc<Connection>>>,
 }
 
 /// One supervisor process and the conversation with it.
@@ -74,16 +77,21 @@ impl Supervisor {
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the job supervisor ({} supervise): {e}", program.display()))?;
         tracing::info!(pid = connection.pid, "job supervisor started");
-        let shared = Arc::new(Shared { program, current: Mutex::new(Some(connection.clone())) });
+        let shared = Arc::new(Shared { program, current: watch::Sender::new(Some(connection.clone())) });
         let watcher = tokio::spawn(watch(shared.clone(), connection, child));
         Ok(Supervisor { shared, watcher })
     }
 
-    /// Asks the supervisor to start `command` for `job`.
+    /// Asks the supervisor to start `command` for `job`; while a dead supervisor is replaced, waits for the new one.
     pub async fn spawn(&self, job: JobId, command: JobCommand) -> io::Result<JobProcess> {
-        let connection = lock(&self.shared.current)
-            .clone()
-            .ok_or_else(|| io::Error::other("the job supervisor is being restarted"))?;
+        let mut current = self.shared.current.subscribe();
+        let connection = match tokio::time::timeout(RESTART_WITHIN, current.wait_for(Option::is_some)).await {
+            Ok(Ok(ready)) => ready.clone().ok_or_else(|| io::Error::other("no job supervisor"))?,
+            Ok(Err(_)) => return Err(io::Error::other("the job supervisor was shut down")),
+            Err(_) => {
+                return Err(io::Error::other(format!("no job supervisor could be started in {RESTART_WITHIN:?}")));
+            }
+        };
         let started = connection.spawn(job, command).await?;
         let stdout = pipe::Receiver::from_owned_fd(started.stdout)?;
         let stderr = pipe::Receiver::from_owned_fd(started.stderr)?;
@@ -94,7 +102,7 @@ impl Supervisor {
 impl Drop for Supervisor {
     fn drop(&mut self) {
         self.watcher.abort();
-        lock(&self.shared.current).take();
+        self.shared.current.send_replace(None);
     }
 }
 
@@ -220,7 +228,7 @@ impl Connection {
 async fn watch(shared: Arc<Shared>, mut connection: Arc<Connection>, mut child: Child) {
     loop {
         let why = connection.serve_reports().await;
-        lock(&shared.current).take();
+        shared.current.send_replace(None);
         let jobs = connection.bury();
         let status = child.wait().await;
         tracing::error!(
@@ -241,7 +249,7 @@ async fn watch(shared: Arc<Shared>, mut connection: Arc<Connection>, mut child: 
             }
         };
         tracing::info!(pid = connection.pid, "job supervisor started");
-        *lock(&shared.current) = Some(connection.clone());
+        shared.current.send_replace(Some(connection.clone()));
     }
 }
 

@@ -1,0 +1,170 @@
+//! The job supervisor: no process of a job outlives a `kill -9`ed server, without a restart; and a killed
+//! supervisor is replaced at once, its jobs end by the rules (lost, or retried), nothing of theirs is left, and new
+//! jobs run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{
+    KillOnDrop, SseEvent, TestApp, TestDb, proc_state, serve, spawn_app_with, str_of, wait_for_processes,
+};
+
+/// How long after its server (or supervisor) died a job's process may still be seen.
+const GONE_WITHIN: Duration = Duration::from_secs(2);
+
+/// A job whose shell leaves a background `sleep` (same group), a `setsid` daemon with its output closed (own
+/// session, beyond the group), and runs a third `sleep` itself; `tag` makes the durations this test's own.
+struct Tree {
+    background: [String; 2],
+    daemon: [String; 2],
+    main: [String; 2],
+}
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let argv = |n: u32| ["sleep".to_string(), format!("{tag}.{n}")];
+        Tree { background: argv(1), daemon: argv(2), main: argv(3) }
+    }
+
+    fn command(&self) -> String {
+        format!(
+            "sh -c 'sleep {} & setsid sleep {} </dev/null >/dev/null 2>&1 & sleep {}'",
+            self.background[1], self.daemon[1], self.main[1]
+        )
+    }
+
+    fn members(&self) -> [Vec<&str>; 3] {
+        [&self.background, &self.daemon, &self.main].map(|argv| argv.iter().map(String::as_str).collect())
+    }
+
+    /// Waits until every member runs; their pids.
+    async fn running(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        for argv in self.members() {
+            let found = wait_for_processes(&argv, Duration::from_secs(10), |p| !p.is_empty()).await;
+            assert_eq!(found.len(), 1, "one `{}` of the job: {found:?}", argv.join(" "));
+            pids.extend(found);
+        }
+        pids
+    }
+
+    /// Waits (bounded by [`GONE_WITHIN`]) until no member is alive; those that still are.
+    async fn survivors(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        let start = std::time::Instant::now();
+        for argv in self.members() {
+            let wait = GONE_WITHIN.saturating_sub(start.elapsed());
+            let pids = wait_for_processes(&argv, wait, |p| p.is_empty()).await;
+            left.extend(pids.iter().map(|pid| format!("{} (pid {pid}, {:?})", argv.join(" "), proc_state(*pid))));
+        }
+        left
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_process_of_a_job_outlives_a_killed_server() {
+    const CLEANUP: &[&[&str]] = &[&["sleep", "94.1"], &["sleep", "94.2"], &["sleep", "94.3"]];
+    let _cleanup = KillOnDrop(CLEANUP);
+    let tree = Tree::new("94");
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let db = Arc::new(TestDb::for_suite(dir.path()).await);
+    let mut server = serve(db.url(), &["--allow", "sh"], &[]).await;
+    let app = TestApp::external(&server.address, dir.clone(), db.clone());
+    let task = app.task(&tree.command()).await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    app.stream(&job_id, None).await.until_status("running").await;
+    tree.running().await;
+
+    server.kill9().await;
+    let left = tree.survivors().await;
+    assert!(left.is_empty(), "processes of the job outlived the killed server by {GONE_WITHIN:?}: {left:?}");
+}
+
+/// The supervisor of the job's main process: its nearest ancestor running `taskyard supervise`.
+fn supervisor_of(pid: u32) -> u32 {
+    let mut current = pid;
+    for _ in 0..16 {
+        let (_, parent) = proc_state(current).unwrap_or_else(|| panic!("process {current} is gone"));
+        let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).any(|arg| arg == b"supervise") {
+            return parent;
+        }
+        current = parent;
+    }
+    panic!("no `taskyard supervise` above process {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_supervisor_is_replaced_and_its_jobs_end_by_the_rules() {
+    const CLEANUP: &[&[&str]] = &[
+        &["sleep", "95.1"],
+        &["sleep", "95.2"],
+        &["sleep", "95.3"],
+        &["sleep", "96.1"],
+        &["sleep", "96.2"],
+        &["sleep", "96.3"],
+    ];
+    let _cleanup = KillOnDrop(CLEANUP);
+    let (once, retried) = (Tree::new("95"), Tree::new("96"));
+    let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
+    let plain = app.task(&once.command()).await;
+    let retrying = app
+        .create_task_ok(json!({
+            "name": "retried-when-lost",
+            "command": retried.command(),
+            "retry": { "max_attempts": 2, "on": ["lost"], "backoff": "fixed", "initial_delay_seconds": 0 },
+        }))
+        .await;
+    let lost_id = app.execute_ok(str_of(&plain, "id"), None).await;
+    let retried_id = app.execute_ok(str_of(&retrying, "id"), None).await;
+    let mut lost_stream = app.stream(&lost_id, None).await;
+    lost_stream.until_status("running").await;
+    app.stream(&retried_id, None).await.until_status("running").await;
+    once.running().await;
+    let first_attempt = retried.running().await;
+
+    let supervisor = supervisor_of(once.running().await[2]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill -9 the supervisor");
+
+    let rest = lost_stream.until_done().await;
+    let job = rest.last().and_then(SseEvent::job).expect("a terminal record");
+    assert_eq!((job["status"].as_str(), job["outcome"].as_str()), (Some("failed"), Some("lost")), "{job}");
+    let left = once.survivors().await;
+    assert!(left.is_empty(), "processes of the lost job outlived its supervisor by {GONE_WITHIN:?}: {left:?}");
+
+    // The job whose policy retries `lost` runs again, under the new supervisor, and none of its first attempt's
+    // processes is left.
+    let second_attempt = wait_for_attempt(&app, &retried_id, 2).await;
+    assert_eq!(second_attempt["status"], "running", "{second_attempt}");
+    let again = retried.running().await;
+    assert!(again.iter().all(|pid| !first_attempt.contains(pid)), "attempt 1 {first_attempt:?}, 2 {again:?}");
+    assert_ne!(supervisor_of(again[2]), supervisor, "attempt 2 runs under a new supervisor");
+
+    let after = app.run("echo after").await;
+    assert_eq!((after.job["status"].as_str(), after.stdout()), (Some("completed"), vec!["after".to_string()]));
+    app.cancel(&retried_id).await.expect(202, "cancel the second attempt");
+    app.stream(&retried_id, None).await.until_done().await;
+    // (A daemon that closed its output is beyond a cancel's reach while the server runs, as documented; it goes
+    // with the server.)
+    for argv in [&retried.background, &retried.main] {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let left = wait_for_processes(&argv, GONE_WITHIN, |p| p.is_empty()).await;
+        assert!(left.is_empty(), "`{}` of the canceled job is left: {left:?}", argv.join(" "));
+    }
+}
+
+/// Follows the job's record (bounded) until it shows `attempt`.
+async fn wait_for_attempt(app: &TestApp, job_id: &str, attempt: i64) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let job = app.get_job_ok(job_id).await;
+        if job["attempt"] == attempt && job["status"] == "running" {
+            return job;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no running attempt {attempt}: {job}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
