@@ -12,6 +12,7 @@ mod reaping;
 mod reply;
 mod sse;
 mod storage;
+mod tree;
 
 use std::sync::{Arc, Once};
 
@@ -31,6 +32,7 @@ pub use reaping::*;
 pub use reply::*;
 pub use sse::*;
 pub use storage::*;
+pub use tree::*;
 
 /// reqwest is built with `rustls-no-provider`: a crypto provider must be installed once per process.
 pub fn install_crypto_provider() {
