@@ -117,3 +117,16 @@ async fn wait_for_attempt(app: &TestApp, job_id: &str, attempt: i64) -> serde_js
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A job's command line and environment travel to the supervisor in one packet: one as large as the API accepts
+/// (seven variables of 100,000 bytes, 700 KB, over three times a socket's default send buffer) still starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_a_large_environment_starts() {
+    let app = spawn_app_with(|s| s.allow.push("printenv".into())).await;
+    let env: serde_json::Map<String, serde_json::Value> =
+        (1..=7).map(|i| (format!("BIG{i}"), json!("x".repeat(100_000)))).collect();
+    let task = app.create_task_ok(json!({ "command": "printenv BIG7", "env": env })).await;
+    let finished = app.run_task(&task, None).await;
+    assert_eq!(finished.job["status"], "completed", "{}", finished.job);
+    assert_eq!(finished.job["stdout_bytes"], 100_001, "{}", finished.job);
+}

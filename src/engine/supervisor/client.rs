@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, setsockopt, socketpair, sockopt};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
@@ -111,6 +111,8 @@ impl Connection {
     async fn open(program: &PathBuf) -> io::Result<(Arc<Connection>, Child)> {
         let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
         fcntl(&ours, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        // A spawn request is one packet, which must fit the send buffer (default about 200 KiB).
+        setsockopt(&ours, sockopt::SndBuf, &(wire::MAX_PACKET + wire::MAX_REPORT))?;
         let mut child = tokio::process::Command::new(program)
             .arg("supervise")
             .stdin(Stdio::from(theirs))
@@ -119,7 +121,7 @@ impl Connection {
         // SAFETY: the `OwnedFd` is the socket's only owner; it stays open, and the same descriptor, until the
         // `AsyncFd` drops it.
         let socket = unsafe { AsyncFd::register(ours) }.map_err(|e| e.into_parts().1)?;
-        let hello = tokio::time::timeout(HELLO_WITHIN, receive(&socket, &mut [0u8; 64])).await;
+        let hello = tokio::time::timeout(HELLO_WITHIN, receive(&socket, &mut [0u8; wire::MAX_REPORT])).await;
         let pid = match hello {
             Ok(Ok((Report::Hello { version: VERSION, pid }, _))) => pid,
             Ok(Ok((Report::Hello { version, .. }, _))) => {
@@ -165,6 +167,13 @@ impl Connection {
             self.socket.async_io(tokio::io::Interest::WRITABLE, |fd| wire::send_packet(fd.as_fd(), &packet, &[]));
         if let Err(e) = sent.await {
             lock(&self.waiting).spawns.remove(&tag);
+            if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
+                return Err(io::Error::other(format!(
+                    "its command line and environment take {} bytes, more than the job supervisor's socket takes \
+                     (raise net.core.wmem_max)",
+                    packet.len()
+                )));
+            }
             return Err(e);
         }
         answer.await.map_err(|_| io::Error::other("the job supervisor died while starting the process"))?
@@ -172,7 +181,7 @@ impl Connection {
 
     /// Reads reports until the supervisor is gone or breaks the protocol; says which.
     async fn serve_reports(&self) -> String {
-        let mut buf = vec![0u8; wire::MAX_PACKET];
+        let mut buf = vec![0u8; wire::MAX_REPORT];
         loop {
             let (report, fds) = match receive(&self.socket, &mut buf).await {
                 Ok(got) => got,

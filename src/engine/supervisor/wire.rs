@@ -13,9 +13,12 @@ use crate::engine::process::JobCommand;
 /// The protocol's version; the helper announces it first, and a server that speaks another refuses the helper.
 pub const VERSION: u32 = 1;
 
-/// The largest packet either side sends or accepts. A job whose command line and environment need more is refused
-/// with a spawn error (Linux allows at most 2 MiB for both, with its own limits per string).
-pub const MAX_PACKET: usize = 1 << 20;
+/// The largest spawn request: more than Linux lets a command line and environment take together (2 MiB with the
+/// default stack limit). The server's send buffer is raised to hold one (as far as `net.core.wmem_max` allows).
+pub const MAX_PACKET: usize = 4 << 20;
+
+/// The largest report: they are a few numbers and at most an error message.
+pub const MAX_REPORT: usize = 64 << 10;
 
 const SPAWN: u8 = 1;
 const HELLO: u8 = 2;
