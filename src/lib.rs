@@ -10,7 +10,8 @@
 //!   and their schema, environment rules, sandboxes.
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm).
 //! - [`engine`]: claiming, running and following jobs; the live event hub; what the host has (the file behind each
-//!   allowed program, the jobs' base environment, bubblewrap).
+//!   allowed program, the jobs' base environment, bubblewrap); on Linux, the job supervisor: a helper process
+//!   (`taskyard supervise`) that starts job processes and kills every job's tree when the server dies.
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line.

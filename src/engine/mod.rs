@@ -1,6 +1,8 @@
 //! Running work. The queue lives in the database; this module claims due jobs (up to `max_concurrency` at once),
 //! runs them ([`runner`]), fans their events out live ([`hub`]) and lets clients follow a job from any point
 //! ([`follow`]). It is woken on submit, never by a fixed sleep; a slow poll is only a fallback.
+//! Job processes are started by the node's supervisor process ([`supervisor`], Linux), which kills them all when
+//! the server dies.
 //!
 //! It uses `store` and `domain`, and never `api`.
 mod clock;
