@@ -1,6 +1,6 @@
 //! A job's process, whoever starts it: the [`JobCommand`] the runner builds, the [`JobProcess`] it gets back (pid,
 //! output pipes, exit status), and the [`Launcher`] in between: the node's job supervisor on Linux
-//! ([`super::supervisor`]), the in-process spawner elsewhere ([`super::spawner`]).
+//! ([`super::supervisor`]), the in-process spawner (`engine/spawner.rs`) elsewhere.
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt as _;
