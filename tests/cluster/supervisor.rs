@@ -7,7 +7,7 @@ use crate::helpers::{GONE_WITHIN, Tree, str_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_never_comes_back_leaves_no_process_of_its_jobs() {
-    let tree = Tree::new("97");
+    let tree = Tree::new("98");
     let args = serve_args(4, &["sh"], &[]);
     let Some(mut cluster) = Cluster::start(1, &args).await else { return };
     for argv in [&tree.background, &tree.daemon, &tree.main] {
