@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::json;
 
 use crate::helpers::{
@@ -75,8 +77,7 @@ async fn a_killed_supervisor_is_replaced_and_its_jobs_end_by_the_rules() {
     let first_attempt = retried.running().await;
 
     let supervisor = supervisor_of(once.running().await[2]);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill -9 the supervisor");
+    kill(Pid::from_raw(supervisor as i32), Signal::SIGKILL).expect("kill -9 the supervisor");
 
     let rest = lost_stream.until_done().await;
     let job = rest.last().and_then(SseEvent::job).expect("a terminal record");
@@ -129,4 +130,32 @@ async fn a_job_with_a_large_environment_starts() {
     let finished = app.run_task(&task, None).await;
     assert_eq!(finished.job["status"], "completed", "{}", finished.job);
     assert_eq!(finished.job["stdout_bytes"], 100_001, "{}", finished.job);
+}
+
+/// A Ctrl-C in a terminal reaches the whole process group, a service manager may TERM every process: the
+/// supervisor stays (the server decides when jobs stop), and its jobs run on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_and_service_signals_leave_the_supervisor_and_its_jobs_alone() {
+    const CLEANUP: &[&[&str]] = &[&["sleep", "99.1"], &["sleep", "99.2"], &["sleep", "99.3"]];
+    let _cleanup = KillOnDrop(CLEANUP);
+    let tree = Tree::new("99");
+    let app = spawn_app_with(|s| s.allow.push("sh".into())).await;
+    let task = app.task(&tree.command()).await;
+    let job_id = app.execute_ok(str_of(&task, "id"), None).await;
+    let mut stream = app.stream(&job_id, None).await;
+    stream.until_status("running").await;
+    let pids = tree.running().await;
+    let supervisor = supervisor_of(pids[2]);
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+        kill(Pid::from_raw(supervisor as i32), signal).expect("signal the supervisor");
+    }
+
+    let after = app.run("echo after").await;
+    assert_eq!(after.job["status"], "completed", "{}", after.job);
+    assert!(proc_state(supervisor).is_some_and(|(state, _)| state != 'Z'), "the supervisor died of a signal");
+    assert_eq!(tree.running().await, pids, "the job's processes are the same, still running");
+    assert_eq!(app.get_job_ok(&job_id).await["status"], "running");
+    app.cancel(&job_id).await.expect(202, "cancel");
+    let job = stream.until_done().await.last().and_then(SseEvent::job).expect("a terminal record");
+    assert_eq!(job["status"], "canceled", "{job}");
 }

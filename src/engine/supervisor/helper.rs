@@ -223,3 +223,36 @@ fn parent_and_zombie(pid: i32) -> Option<(i32, bool)> {
     let zombie = fields.next()? == "Z";
     Some((fields.next()?.parse().ok()?, zombie))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descendants_are_found_through_any_depth_and_a_loop_ends() {
+        // 10 ← 11 ← 12 ← 13, and 20 (under init), and a loop 30 ↔ 31 that /proc could show in a race.
+        let procs: HashMap<i32, (i32, bool)> = [
+            (11, (10, false)),
+            (12, (11, false)),
+            (13, (12, true)),
+            (20, (1, false)),
+            (30, (31, false)),
+            (31, (30, false)),
+        ]
+        .into();
+        for pid in [11, 12, 13] {
+            assert!(descends_from(pid, 10, &procs), "{pid}");
+        }
+        for pid in [10, 20, 30, 31, 99] {
+            assert!(!descends_from(pid, 10, &procs), "{pid}");
+        }
+    }
+
+    #[test]
+    fn this_process_reads_as_a_living_child_of_its_parent() {
+        let me = std::process::id() as i32;
+        let parent = nix::unistd::getppid().as_raw();
+        assert_eq!(parent_and_zombie(me), Some((parent, false)));
+        assert_eq!(parent_and_zombie(-1), None);
+    }
+}
