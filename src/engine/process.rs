@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 
 use tokio::io::AsyncRead;
+#[cfg(target_os = "linux")]
 use tokio::sync::oneshot;
 
 use crate::domain::JobId;
@@ -59,6 +60,7 @@ enum Exit {
     #[cfg(not(target_os = "linux"))]
     Child(tokio::process::Child),
     /// A child of the supervisor, which reports how it ended.
+    #[cfg(target_os = "linux")]
     Reported(oneshot::Receiver<ExitStatus>),
 }
 
@@ -71,6 +73,7 @@ impl JobProcess {
         Ok(JobProcess { pid, stdout, stderr, exit: Exit::Child(child) })
     }
 
+    #[cfg(target_os = "linux")]
     pub(super) fn reported(pid: i32, stdout: Output, stderr: Output, exit: oneshot::Receiver<ExitStatus>) -> Self {
         JobProcess { pid, stdout: Some(stdout), stderr: Some(stderr), exit: Exit::Reported(exit) }
     }
@@ -80,6 +83,7 @@ impl JobProcess {
         match &mut self.exit {
             #[cfg(not(target_os = "linux"))]
             Exit::Child(child) => child.wait().await,
+            #[cfg(target_os = "linux")]
             Exit::Reported(exit) => {
                 exit.await.map_err(|_| io::Error::other("the job supervisor died before the process ended"))
             }
@@ -117,6 +121,8 @@ impl Launcher {
             Launcher::Supervised(supervisor) => supervisor.spawn(job, command).await,
             #[cfg(not(target_os = "linux"))]
             Launcher::Direct(spawner) => {
+                // Only the supervisor keeps track of whose a process is (to kill it when the supervisor dies).
+                let _ = job;
                 let mut cmd = tokio::process::Command::from(command.std_command());
                 cmd.kill_on_drop(true);
                 JobProcess::child(spawner.spawn(cmd).await?)
