@@ -188,8 +188,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Rescues what a previous process left running, then starts the dispatcher, the reaper, retention, and the
-    /// node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
+    /// Starts the job supervisor (an error when it cannot start), rescues what a previous process left running,
+    /// then starts the dispatcher, the reaper, retention, and the node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
     pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
         let launcher = process::Launcher::start(config.supervisor_program.clone()).await?;
         let inner = Arc::new(Inner {
