@@ -62,6 +62,11 @@ pub struct Settings {
     /// SQLite: below this much free space under the database file, new jobs and task writes are refused and job
     /// output is no longer stored, until there is room again (0: never). PostgreSQL: not checked.
     pub min_free_bytes: u64,
+    /// The executable whose hidden `supervise` subcommand runs the job supervisor (default: this executable). Not a
+    /// setting of the file, environment or flags: an application that embeds taskyard in a binary of its own, and
+    /// the tests, point it at a `taskyard` binary.
+    #[serde(skip)]
+    pub supervisor_program: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -87,6 +92,7 @@ impl Default for Settings {
             database_statement_timeout_seconds: 30,
             advertise_url: None,
             min_free_bytes: 256 * 1024 * 1024,
+            supervisor_program: None,
         }
     }
 }
@@ -165,6 +171,7 @@ impl Settings {
             retention_max_output_bytes: (self.retention_max_output_bytes > 0)
                 .then_some(self.retention_max_output_bytes),
             retention_every: Duration::from_secs(self.retention_check_seconds),
+            supervisor_program: self.supervisor_program.clone(),
         }
     }
 

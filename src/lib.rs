@@ -15,7 +15,9 @@
 //!   process) with its lease and output (pipe, sink), the registry of running jobs, cancel, the reaper (lost jobs,
 //!   retention), the orphan report, the cluster (nodes, notices), the clock; the live event hub and following a
 //!   job ([`engine::hub`], [`engine::follow`]); what the host has ([`engine::host`]: the file behind each allowed
-//!   program, the jobs' base environment, bubblewrap).
+//!   program, the jobs' base environment, bubblewrap); on Linux, the job supervisor ([`engine::supervisor`]): a
+//!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
+//!   dies.
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/query.rs` the strict
 //!   query types and the bounded forms of every list.
 //! - [`openapi`]: the OpenAPI document and the docs UI.

@@ -8,8 +8,7 @@ use taskyard::startup::Application;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Openapi => {
@@ -18,7 +17,14 @@ async fn main() -> ExitCode {
         }
         Command::Serve(args) => {
             init_logging();
-            match serve(*args).await {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    tracing::error!("cannot start the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");
@@ -26,7 +32,20 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        // No runtime and no threads: the supervisor starts job processes from a single thread.
+        Command::Supervise => supervise(),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn supervise() -> ExitCode {
+    taskyard::engine::supervisor::run()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn supervise() -> ExitCode {
+    eprintln!("taskyard supervise: there is no job supervisor on this platform");
+    ExitCode::FAILURE
 }
 
 async fn serve(args: taskyard::cli::ServeArgs) -> anyhow::Result<()> {

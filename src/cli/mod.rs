@@ -1,4 +1,5 @@
-//! The `taskyard` command line: `serve` runs the server; `openapi` prints the API document.
+//! The `taskyard` command line: `serve` runs the server; `openapi` prints the API document; the hidden `supervise`
+//! is the job supervisor that `serve` starts.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -22,6 +23,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// The job supervisor, started by `serve` with its control socket as stdin (see `engine::supervisor`).
+    #[command(hide = true)]
+    Supervise,
 }
 
 /// Settings come from defaults < the TOML file < TASKYARD_* environment variables < these flags.

@@ -2,8 +2,10 @@
 //! drain) over one room per concern:
 //! - `queue`: the dispatcher, which claims due jobs (up to `max_concurrency` at once) and starts their runners;
 //!   woken on submit, never by a fixed sleep (a slow poll is only a fallback); and when the next delayed job is due.
-//! - `runner`: one job's process (spawned directly, in its own group), its timeout and stops; `lease` renews and
-//!   guards its lease; `pipe` reads its output and `output` bounds, stores and publishes it.
+//! - `runner`: one job's process (in its own group), its timeout and stops; `lease` renews and guards its lease;
+//!   `pipe` reads its output and `output` bounds, stores and publishes it.
+//! - `process` and [`supervisor`]: job processes are started by the node's supervisor process (Linux), which
+//!   kills them all when the server dies; elsewhere by this process.
 //! - `running`: the jobs this process runs, so that a cancel, a drain or a second signal reaches them.
 //! - `cancel`: a pending job at once; a running one by a stored request its runner acts on, wherever it runs.
 //! - `reaper`: lost jobs (expired leases, a crash before start) and retention; `orphans`: the orphan report.
@@ -22,12 +24,16 @@ mod lease;
 mod orphans;
 mod output;
 mod pipe;
+mod process;
 mod queue;
 mod reaper;
 mod runner;
 mod running;
 pub mod sandbox;
+#[cfg(not(target_os = "linux"))]
 mod spawner;
+#[cfg(target_os = "linux")]
+pub mod supervisor;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -67,6 +73,8 @@ pub struct EngineConfig {
     pub retention_max_output_bytes: Option<u64>,
     /// How often retention runs.
     pub retention_every: Duration,
+    /// The executable whose `supervise` subcommand is the job supervisor; `None`: this executable.
+    pub supervisor_program: Option<std::path::PathBuf>,
 }
 
 /// How long an `Idempotency-Key` holds.
@@ -164,7 +172,8 @@ pub(crate) struct Inner {
     base_env: Vec<(OsString, OsString)>,
     /// bubblewrap, which runs sandboxed jobs; `None`: this server cannot run them.
     bwrap: Option<std::path::PathBuf>,
-    spawner: spawner::Spawner,
+    /// Starts job processes: the node's supervisor (see [`supervisor`]), or this process where there is none.
+    launcher: process::Launcher,
     pub(crate) queue: queue::Queue,
     slots: Arc<Semaphore>,
     /// The jobs this process runs.
@@ -180,9 +189,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Rescues what a previous process left running, then starts the dispatcher, the reaper, retention, and the
-    /// node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
+    /// Starts the job supervisor (an error when it cannot start), rescues what a previous process left running,
+    /// then starts the dispatcher, the reaper, retention, and the node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
     pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
+        let launcher = process::Launcher::start(config.supervisor_program.clone()).await?;
         let inner = Arc::new(Inner {
             store,
             hub: Hub::default(),
@@ -194,7 +204,7 @@ impl Engine {
             base_env: host::job_base_env(&config.env_passthrough),
             bwrap: host::find_bwrap(),
             config,
-            spawner: spawner::Spawner::start(tokio::runtime::Handle::current())?,
+            launcher,
             queue: queue::Queue::default(),
             running: running::Registry::default(),
             draining: AtomicBool::new(false),

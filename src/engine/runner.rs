@@ -1,21 +1,21 @@
 //! Running one claimed job: spawn the argv directly (no shell) in its own process group with stdin closed, stream
 //! its output through the [`Sink`], enforce its timeout, honour cancel, and record how it ended.
 use std::collections::HashSet;
-use std::os::unix::process::{CommandExt as _, ExitStatusExt};
-use std::process::{ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::lease::{Lease, LeaseNews};
 use super::output::{Recorded, Sink};
 use super::pipe::{PipeItem, read_lines};
+use super::process::{JobCommand, JobProcess};
 use super::running::Control;
 use super::{Inner, StopReason, host, sandbox};
 use crate::domain::job::Finish;
@@ -31,13 +31,11 @@ const FLUSH_EVERY: Duration = Duration::from_millis(25);
 
 /// Kills the whole process group if the runner is dropped before its child was reaped (e.g. at shutdown), so no
 /// job's processes outlive it.
-struct GroupGuard(Option<i32>);
+struct GroupGuard(i32);
 
 impl GroupGuard {
     fn signal(&self, sig: Signal) {
-        if let Some(pgid) = self.0 {
-            let _ = killpg(Pid::from_raw(pgid), sig);
-        }
+        let _ = killpg(Pid::from_raw(self.0), sig);
     }
 }
 
@@ -58,15 +56,15 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
     let id = job.id;
     let mut sink = Sink::new(inner.clone(), job);
     let started = match command(&inner, &sink.job) {
-        Ok(cmd) => inner.spawner.spawn(cmd).await.map_err(|err| {
+        Ok(cmd) => inner.launcher.spawn(id, cmd).await.map_err(|err| {
             format!("spawn failed: cannot start '{}': {err}", sink.job.argv.first().map_or("", String::as_str))
         }),
         Err(why) => Err(why),
     };
     let finish = match started {
-        Ok(child) => {
-            control.pgid.store(child.id().map_or(0, |p| p as i32), Ordering::SeqCst);
-            supervise(&inner, &mut sink, child, control.stop).await
+        Ok(process) => {
+            control.pgid.store(process.pid, Ordering::SeqCst);
+            supervise(&inner, &mut sink, process, control.stop).await
         }
         Err(error) => Some(Finish { outcome: Outcome::SpawnError, exit_code: None, signal: None, error: Some(error) }),
     };
@@ -81,7 +79,7 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
 /// `PATH`), with the job's argv, the base environment, the task's variables and the job's own, in its working
 /// directory. Each is checked again here, as this node sees it: the job may have been queued by another node, or
 /// before the allow-list, the environment rules or the directory changed.
-fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
+fn command(inner: &Inner, job: &Job) -> Result<JobCommand, String> {
     let Some((program, args)) = job.argv.split_first() else {
         return Err("the stored job has an empty command".into());
     };
@@ -94,37 +92,21 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
     if let Some(cwd) = &job.cwd {
         host::check_dir(cwd)?;
     }
-    let mut cmd = match &job.sandbox {
-        None => {
-            let mut cmd = Command::new(file);
-            cmd.as_std_mut().arg0(program);
-            cmd.args(args);
-            cmd
-        }
+    let (file, arg0, args) = match &job.sandbox {
+        None => (file.to_path_buf(), program.into(), args.iter().map(Into::into).collect()),
         Some(sandbox) => {
             let bwrap = inner.bwrap.as_ref().ok_or("the job asks for a sandbox, and this node has no bubblewrap")?;
             if let Some(cwd) = &job.cwd {
                 sandbox::check_cwd(cwd)?;
             }
-            let mut cmd = Command::new(bwrap);
-            cmd.args(sandbox::bwrap_args(sandbox, file, args, job.cwd.as_deref()));
-            cmd
+            (bwrap.clone(), bwrap.clone().into(), sandbox::bwrap_args(sandbox, file, args, job.cwd.as_deref()))
         }
     };
-    cmd.env_clear()
-        .envs(inner.base_env.iter().cloned())
-        .envs(&job.env)
-        .env("TASKYARD_JOB_ID", job.id.to_string())
-        .env("TASKYARD_ATTEMPT", job.attempt.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(cwd) = &job.cwd {
-        cmd.current_dir(cwd);
-    }
-    Ok(cmd)
+    let mut env = inner.base_env.clone();
+    env.extend(job.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.push(("TASKYARD_JOB_ID".into(), job.id.to_string().into()));
+    env.push(("TASKYARD_ATTEMPT".into(), job.attempt.to_string().into()));
+    Ok(JobCommand { file, arg0, args, env, cwd: job.cwd.as_ref().map(Into::into) })
 }
 
 /// Drives a running child to its end. Returns how it ended, or `None` when the job was taken from us (then
@@ -132,10 +114,10 @@ fn command(inner: &Inner, job: &Job) -> Result<Command, String> {
 async fn supervise(
     inner: &Arc<Inner>,
     sink: &mut Sink,
-    mut child: Child,
+    mut child: JobProcess,
     mut asked: watch::Receiver<Option<StopReason>>,
 ) -> Option<Finish> {
-    let guard = GroupGuard(child.id().map(|pid| pid as i32));
+    let guard = GroupGuard(child.pid);
     let mut rx = read_output(&mut child);
 
     let timeout_at = sink.job.timeout_seconds.map(|s| Instant::now() + Duration::from_secs(s.max(0) as u64));
@@ -207,7 +189,7 @@ async fn supervise(
 }
 
 /// Starts reading the child's stdout and stderr; the receiver ends when both are closed.
-fn read_output(child: &mut Child) -> mpsc::Receiver<PipeItem> {
+fn read_output(child: &mut JobProcess) -> mpsc::Receiver<PipeItem> {
     let (tx, rx) = mpsc::channel(256);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(read_lines(out, OutputStream::Stdout, tx.clone()));

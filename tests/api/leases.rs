@@ -126,7 +126,8 @@ async fn a_restart_kills_the_whole_process_tree_of_a_lost_job() {
     }
 
     first.kill9().await;
-    // The backgrounded grandchild has no parent-death signal; only the next server can find it (by TASKYARD_JOB_ID).
+    // The job supervisor kills the whole tree at once; where there is none, only the next server finds the
+    // backgrounded grandchild (by TASKYARD_JOB_ID). Either way none is left after the restart.
     let orphaned_before_restart = pids_with_cmdline(BACKGROUND);
 
     let mut second = serve(&url, ALLOW, &[]).await;

@@ -32,5 +32,6 @@ mod settings;
 mod storage;
 mod storage_pg;
 mod stream;
+mod supervisor;
 mod tasks;
 mod truncation;

@@ -22,3 +22,4 @@ mod lost_cancel;
 mod node_death;
 mod reconnect;
 mod sharing;
+mod supervisor;

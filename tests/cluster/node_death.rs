@@ -10,8 +10,8 @@ use crate::harness::{Cluster, nodes_seen_by, poll_until, serve_args};
 use crate::helpers::{JobStream, SseEvent, assert_consecutive_ids, lines_of, str_of, wait_for_processes};
 
 const LEASE_SECONDS: u64 = 2;
-/// The sleep of a first attempt, a duration no other test uses. It is the shell's child: the shell dies with the
-/// killed server (PR_SET_PDEATHSIG), the sleep is left behind for the rescuer to find by its TASKYARD_JOB_ID.
+/// The sleep of a first attempt, a duration no other test uses. It is the shell's child: both die with the killed
+/// server (its job supervisor kills the whole tree); were one left, the rescuer would find it by its TASKYARD_JOB_ID.
 const SLEEPER: [&str; 2] = ["sleep", "47.3"];
 /// The first attempt prints and then hangs; a later one prints and completes.
 const SCRIPT: &str = "sh -c 'echo attempt $TASKYARD_ATTEMPT; if [ $TASKYARD_ATTEMPT = 1 ]; then sleep 47.3; fi; \
@@ -79,7 +79,7 @@ async fn a_killed_nodes_jobs_are_rescued_by_the_others_within_a_lease() {
     assert!(last <= bound, "jobs rescued {last:?} after the kill; expected about lease + lease/3 (at most {bound:?})");
     assert!(first >= lease / 4, "a job was rescued {first:?} after the kill, before its lease could expire");
 
-    // The sleeps the dead node's shells left behind are killed by the rescuer (same host).
+    // No sleep of the dead node's jobs is left (its supervisor killed them; the rescuer would too, on this host).
     let left = wait_for_processes(&SLEEPER, Duration::from_secs(5), |p| p.is_empty()).await;
     assert!(left.is_empty(), "processes of the dead node's jobs outlived the rescue: {left:?}");
 

@@ -13,6 +13,7 @@ mod reply;
 mod scripts;
 mod sse;
 mod storage;
+mod tree;
 
 use std::sync::{Arc, Once};
 
@@ -33,6 +34,7 @@ pub use reply::*;
 pub use scripts::*;
 pub use sse::*;
 pub use storage::*;
+pub use tree::*;
 
 /// reqwest is built with `rustls-no-provider`: a crypto provider must be installed once per process.
 pub fn install_crypto_provider() {
@@ -95,6 +97,8 @@ async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut S
         bind: "127.0.0.1:0".to_string(),
         database_url: db.url().to_string(),
         min_free_bytes: 0,
+        // The application runs inside this test binary, which has no `supervise` subcommand.
+        supervisor_program: Some(env!("CARGO_BIN_EXE_taskyard").into()),
         ..Settings::default()
     };
     configure(&mut settings);
