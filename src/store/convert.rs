@@ -6,7 +6,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{EventKind, Job, JobEvent, Params, ParamsSchema, Task, TaskName};
+use crate::domain::{Job, JobEvent, Params, ParamsSchema, Task, TaskName};
 
 fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
@@ -14,6 +14,15 @@ fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
 
 fn json<T: serde::de::DeserializeOwned>(what: &str, id: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, id, e))
+}
+
+/// A job's argv: a JSON list holding at least the program. An empty one would leave nothing to run.
+fn argv(id: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    let argv: Vec<String> = json("argv", id, text)?;
+    if argv.is_empty() {
+        return Err(corrupt("argv", id, "it is empty: a job's argv holds at least its program"));
+    }
+    Ok(argv)
 }
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -72,10 +81,10 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
     Ok(Job {
         id: id.parse().map_err(|e| corrupt("id", id, e))?,
         task_id: m.task_id.parse().map_err(|e| corrupt("task_id", id, e))?,
-        status: m.status.parse().map_err(|e| corrupt("status", id, e))?,
-        outcome: m.outcome.as_deref().map(str::parse).transpose().map_err(|e| corrupt("outcome", id, e))?,
+        status: m.status.into(),
+        outcome: m.outcome.map(Into::into),
         attempt: m.attempt,
-        argv: json("argv", id, &m.argv)?,
+        argv: argv(id, &m.argv)?,
         env: json::<BTreeMap<String, String>>("env", id, &m.env)?,
         cwd: m.cwd,
         timeout_seconds: m.timeout_seconds,
@@ -111,8 +120,8 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
     job::ActiveModel {
         id: Set(j.id.to_string()),
         task_id: Set(j.task_id.to_string()),
-        status: Set(j.status.as_str().to_string()),
-        outcome: Set(j.outcome.map(|o| o.as_str().to_string())),
+        status: Set(j.status.into()),
+        outcome: Set(j.outcome.map(Into::into)),
         attempt: Set(j.attempt),
         argv: Set(to_json(&j.argv)),
         env: Set(to_json(&j.env)),
@@ -147,7 +156,7 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
 pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {
     Ok(JobEvent {
         job_id: m.job_id.parse().map_err(|e| corrupt("event job_id", &m.job_id, e))?,
-        kind: m.kind.parse::<EventKind>().map_err(|e| corrupt("event kind", &m.job_id, e))?,
+        kind: m.kind.into(),
         seq: m.seq,
         data: m.data,
         at: m.at,
@@ -158,7 +167,7 @@ pub fn event_to_row(e: &JobEvent) -> job_event::ActiveModel {
     job_event::ActiveModel {
         job_id: Set(e.job_id.to_string()),
         seq: Set(e.seq),
-        kind: Set(e.kind.as_str().to_string()),
+        kind: Set(e.kind.into()),
         data: Set(e.data.clone()),
         at: Set(e.at),
     }

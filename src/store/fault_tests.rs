@@ -27,7 +27,7 @@ pub(super) async fn cap(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-fn task(n: usize) -> Task {
+pub(super) fn task(n: usize) -> Task {
     let now = now_ms();
     Task {
         id: TaskId::generate(),
@@ -69,7 +69,7 @@ async fn pragma(store: &Store, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("an integer")
 }
 
-async fn sqlite_store(dir: &std::path::Path) -> Store {
+pub(super) async fn sqlite_store(dir: &std::path::Path) -> Store {
     let url = format!("sqlite://{}?mode=rwc", dir.join("taskyard.db").display());
     Store::connect(&url, DbOptions { max_connections: 2, min_free_bytes: 0, ..Default::default() })
         .await

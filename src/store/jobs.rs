@@ -46,7 +46,7 @@ pub struct JobsStore<'a> {
 fn filtered(filter: JobFilter) -> Select<job::Entity> {
     let mut q = job::Entity::find();
     if let Some(status) = filter.status {
-        q = q.filter(job::Column::Status.eq(status.as_str()));
+        q = q.filter(job::Column::Status.eq(job::Status::from(status)));
     }
     if let Some(task_id) = filter.task_id {
         q = q.filter(job::Column::TaskId.eq(task_id.to_string()));
@@ -168,7 +168,7 @@ impl<'a> JobsStore<'a> {
     /// Every running job.
     pub async fn running(&self) -> StoreResult<Vec<Job>> {
         job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .order_by_asc(job::Column::Id)
             .all(self.db.read)
             .await?
@@ -189,7 +189,7 @@ impl<'a> JobsStore<'a> {
             )
             .add(Condition::all().add(job::Column::LeaseExpiresAt.is_null()).add(job::Column::StartedAt.is_null()));
         job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .filter(lapsed)
             .order_by_asc(job::Column::Id)
             .all(self.db.read)
@@ -207,7 +207,7 @@ impl<'a> JobsStore<'a> {
             .filter(job::Column::Id.eq(id.to_string()))
             .filter(job::Column::NodeId.eq(node_id))
             .filter(job::Column::Attempt.eq(attempt))
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .exec_with_returning(self.db.write)
             .await;
         Ok(self.db.wrote(rows)?.first().map(|row| row.cancel_requested_at.is_some()))
@@ -219,7 +219,7 @@ impl<'a> JobsStore<'a> {
         let res = job::Entity::update_many()
             .col_expr(job::Column::CancelRequestedAt, Some(now).into())
             .filter(job::Column::Id.eq(id.to_string()))
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .exec(self.db.write)
             .await;
         Ok(self.db.wrote(res)?.rows_affected == 1)
@@ -230,7 +230,7 @@ impl<'a> JobsStore<'a> {
         let due = job::Entity::find()
             .select_only()
             .column_as(Expr::cust("MIN(run_at)"), "due")
-            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Pending))
             .into_tuple::<Option<i64>>()
             .one(self.db.read)
             .await?;
@@ -315,7 +315,7 @@ impl<'a> JobsStore<'a> {
             .filter(job_event::Column::JobId.eq(id.to_string()))
             .filter(job_event::Column::Seq.gt(after_seq));
         if !kinds.is_empty() {
-            q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
+            q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| job_event::Kind::from(*k))));
         }
         let rows = q.order_by_asc(job_event::Column::Seq).limit(limit).all(self.db.read).await?;
         rows.into_iter().map(event_from_row).collect()
@@ -331,12 +331,10 @@ impl<'a> JobsStore<'a> {
         let mut out = HashMap::new();
         for row in self.db.read.query_all_raw(stmt).await? {
             let task_id: String = row.try_get("", "task_id")?;
-            let status: String = row.try_get("", "status")?;
-            let outcome: Option<String> = row.try_get("", "outcome")?;
-            let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("job of task {task_id}: {e}"));
-            let status = status.parse().map_err(|e| corrupt(&e))?;
-            let outcome = outcome.as_deref().map(str::parse).transpose().map_err(|e| corrupt(&e))?;
-            out.insert(task_id.parse().map_err(|e| corrupt(&e))?, (status, outcome));
+            let status: job::Status = row.try_get("", "status")?;
+            let outcome: Option<job::Outcome> = row.try_get("", "outcome")?;
+            let id = task_id.parse().map_err(|e| StoreError::Corrupt(format!("job of task {task_id}: {e}")))?;
+            out.insert(id, (status.into(), outcome.map(Into::into)));
         }
         Ok(out)
     }

@@ -5,11 +5,14 @@ mod dialect;
 mod fault;
 mod jobs;
 mod nodes;
+mod states;
 mod tasks;
 mod writer;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod row_tests;
 
 use std::fs::File;
 use std::sync::Arc;

@@ -133,7 +133,7 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
             let res = job::Entity::update_many()
                 .set(job_to_row(job, *lease_until))
                 .filter(job::Column::Id.eq(job.id.to_string()))
-                .filter(job::Column::Status.eq(expected.as_str()))
+                .filter(job::Column::Status.eq(job::Status::from(*expected)))
                 .filter(job::Column::LastSeq.eq(*expected_seq))
                 .exec(db)
                 .await?;
@@ -153,11 +153,11 @@ async fn stored_as<C: ConnectionTrait>(db: &C, job: &Job) -> StoreResult<bool> {
     let row = job::Entity::find_by_id(job.id.to_string())
         .select_only()
         .columns([job::Column::Status, job::Column::LastSeq, job::Column::Attempt, job::Column::FinishedAt])
-        .into_tuple::<(String, i64, i32, Option<i64>)>()
+        .into_tuple::<(job::Status, i64, i32, Option<i64>)>()
         .one(db)
         .await?;
     Ok(row.is_some_and(|(status, last_seq, attempt, finished_at)| {
-        status == job.status.as_str()
+        status == job.status.into()
             && last_seq == job.last_seq
             && attempt == job.attempt
             && finished_at == job.finished_at

@@ -1,0 +1,36 @@
+//! Rows that do not make a valid domain value are reported as corrupt when read, never passed on.
+use sea_orm::{ConnectionTrait, Statement};
+
+use super::StoreError;
+use super::fault_tests::{sqlite_store, task};
+use crate::domain::{Job, now_ms};
+
+#[tokio::test]
+async fn a_stored_job_with_an_empty_argv_reads_as_corrupt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(dir.path()).await;
+    let now = now_ms();
+    let job = Job::pending(&task(0), vec!["true".into()], now, now, None);
+    store.jobs().create(&job, &[job.state_event(now)], 0).await.expect("create the job");
+    let sql = format!("UPDATE jobs SET argv = '[]' WHERE id = '{}'", job.id);
+    store.write.execute_raw(Statement::from_string(store.write.get_database_backend(), sql)).await.expect("update");
+
+    match store.jobs().get(job.id).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("argv") && msg.contains("empty"), "{msg}"),
+        other => panic!("an empty argv must read as corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_status_that_does_not_exist_is_no_job() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(dir.path()).await;
+    let now = now_ms();
+    let job = Job::pending(&task(0), vec!["true".into()], now, now, None);
+    store.jobs().create(&job, &[job.state_event(now)], 0).await.expect("create the job");
+    let sql = format!("UPDATE jobs SET status = 'done' WHERE id = '{}'", job.id);
+    store.write.execute_raw(Statement::from_string(store.write.get_database_backend(), sql)).await.expect("update");
+
+    let read = store.jobs().get(job.id).await;
+    assert!(read.is_err(), "a row in an unknown status must not read as a job: {read:?}");
+}
