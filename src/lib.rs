@@ -11,11 +11,14 @@
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm).
 //! - [`engine`]: claiming, running and following jobs; the live event hub; what the host has (the file behind each
 //!   allowed program, the jobs' base environment, bubblewrap).
-//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
+//! - [`wire`]: the API's bodies as they travel (task, job and node records, request bodies), with their OpenAPI
+//!   schemas; serde, utoipa and domain value types only. The job record is also the data of every state event.
+//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
+//!   bodies against the server's rules.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line.
 //!
-//! Arrows point down: `api`/`cli` → `engine`/`store` → `domain`.
+//! Arrows point down: `api`/`cli` → `engine`/`store` → `wire` → `domain`.
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -25,3 +28,4 @@ pub mod error;
 pub mod openapi;
 pub mod startup;
 pub mod store;
+pub mod wire;

@@ -2,13 +2,13 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{JobsQuery, Listing, OutputItem, OutputPage, OutputQuery, PageQuery, Paginated, StreamFilter};
+use super::dto::{JobsQuery, Listing, OutputQuery, PageQuery, Paginated};
 use super::{AppState, job_id, sse, task_id};
-use crate::domain::job::JobView;
 use crate::domain::{EventKind, JobId, JobStatus, format_ms};
 use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::{JobFilter, StoreError};
+use crate::wire::{JobView, OutputItem, OutputPage, StreamFilter};
 
 pub const DEFAULT_OUTPUT_LIMIT: u64 = 1000;
 pub const MAX_OUTPUT_LIMIT: u64 = 10_000;

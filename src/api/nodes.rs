@@ -2,8 +2,8 @@
 use actix_web::{HttpResponse, web};
 
 use super::AppState;
-use crate::domain::node::NodeView;
 use crate::error::ApiError;
+use crate::wire::NodeView;
 
 /// The server processes that use this database, newest first (at most 1,000): each start of `taskyard serve` is
 /// a node with a new boot id. `up` nodes heart-beat; `gone` ones stopped heart-beating without shutting down

@@ -2,16 +2,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{
-    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansQuery, OrphansResponse, PageQuery,
-    Paginated, UpdateTask, check_sandbox_cwd, idempotency_key,
-};
+use super::dto::{Listing, OrphansQuery, PageQuery, Paginated};
+use super::input::{self, check_sandbox_cwd, idempotency_key};
 use super::{AppState, json_body, task_id};
-use crate::domain::task::TaskView;
 use crate::domain::{Params, Task, TaskId};
 use crate::engine::Submission;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
+use crate::wire::{CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, TaskView, UpdateTask};
 
 fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
     move |e| match e {
@@ -28,7 +26,7 @@ fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
         (status = 422, description = "Invalid task or program not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreateTask>) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner().parse(state.engine.task_rules())?;
+    let new = input::new_task(body.into_inner(), state.engine.task_rules())?;
     let task = Task::create(new, state.engine.now_ms());
     state.engine.store().tasks().insert(&task).await?;
     Ok(HttpResponse::Created()
@@ -78,7 +76,7 @@ pub async fn update(
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let patch = body.into_inner().parse(state.engine.task_rules())?;
+    let patch = input::task_patch(body.into_inner(), state.engine.task_rules())?;
     let tasks = state.engine.store().tasks();
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
     task.apply(patch, state.engine.now_ms());
@@ -132,7 +130,7 @@ pub async fn execute(
         Some(job) => (job, true),
         None => {
             let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
-            let due = request.due()?;
+            let due = input::due(&request)?;
             let params = Params::parse(request.params)?;
             let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
             state.engine.submit(&task, Submission { params, due, idempotency_key }).await?

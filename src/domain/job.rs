@@ -209,89 +209,6 @@ pub struct Job {
     pub sandbox: Option<super::Sandbox>,
 }
 
-/// A job as the API shows it (and as `$stream` carries it in its unnamed events).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct JobView {
-    /// Job id (ULID).
-    pub id: String,
-    pub task_id: String,
-    pub status: JobStatus,
-    /// How the job ended; null until it does.
-    pub outcome: Option<Outcome>,
-    /// Attempt number, from 1.
-    pub attempt: i32,
-    /// Attempts allowed in all by the retry policy the job was submitted with (1 without one).
-    pub max_attempts: i32,
-    /// The argv that runs (after parameter substitution).
-    pub argv: Vec<String>,
-    #[schema(format = DateTime)]
-    pub submitted_at: String,
-    /// When a pending job is due to run (after a delay or a retry's backoff).
-    #[schema(format = DateTime)]
-    pub run_at: String,
-    #[schema(format = DateTime)]
-    pub started_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub finished_at: Option<String>,
-    /// Wall-clock run time in milliseconds, once finished.
-    pub duration_ms: Option<i64>,
-    /// The exit code, when the process exited.
-    pub exit_code: Option<i32>,
-    /// The signal number, when the process was killed by a signal.
-    pub signal: Option<i32>,
-    /// Why the job (or, while a retry waits, its previous attempt) did not succeed, in words.
-    pub error: Option<String>,
-    /// The latest `::progress` the job printed.
-    pub progress: Option<Progress>,
-    /// Boot id of the server process that runs (or ran) the current attempt.
-    pub node_id: Option<String>,
-    /// The `Idempotency-Key` the job was submitted with.
-    pub idempotency_key: Option<String>,
-    /// The sandbox the job runs in; null: not sandboxed.
-    pub sandbox: Option<super::Sandbox>,
-    /// Bytes and lines the process printed (all of them, stored or not).
-    pub stdout_bytes: i64,
-    pub stderr_bytes: i64,
-    pub stdout_lines: i64,
-    pub stderr_lines: i64,
-    /// Lines and bytes not stored because a stream reached the output bound.
-    pub dropped_lines: i64,
-    pub dropped_bytes: i64,
-}
-
-impl From<&Job> for JobView {
-    fn from(job: &Job) -> Self {
-        let t = job.totals;
-        JobView {
-            id: job.id.to_string(),
-            task_id: job.task_id.to_string(),
-            status: job.status,
-            outcome: job.outcome,
-            attempt: job.attempt,
-            max_attempts: job.retry.as_ref().map_or(1, |r| r.max_attempts as i32),
-            argv: job.argv.clone(),
-            submitted_at: format_ms(job.submitted_at),
-            run_at: format_ms(job.run_at),
-            started_at: job.started_at.map(format_ms),
-            finished_at: job.finished_at.map(format_ms),
-            duration_ms: job.started_at.zip(job.finished_at).map(|(s, f)| (f - s).max(0)),
-            exit_code: job.exit_code,
-            signal: job.signal,
-            error: job.error.clone(),
-            progress: job.progress,
-            node_id: job.node_id.clone(),
-            idempotency_key: job.idempotency_key.clone(),
-            sandbox: job.sandbox.clone(),
-            stdout_bytes: t.stdout_bytes,
-            stderr_bytes: t.stderr_bytes,
-            stdout_lines: t.stdout_lines,
-            stderr_lines: t.stderr_lines,
-            dropped_lines: t.dropped_lines,
-            dropped_bytes: t.dropped_bytes,
-        }
-    }
-}
-
 impl Job {
     /// A new job of `task`, queued at `now` and due at `run_at`: attempt 1, with the task's environment, directory,
     /// timeout, retry policy and sandbox copied, so that it runs as it was submitted.
@@ -332,17 +249,14 @@ impl Job {
 }
 
 impl Job {
-    /// What follows an attempt that ended with `finish` at `now`: the job's next record and the events that record
-    /// the move (numbered from `last_seq + 1`). Every way an attempt ends goes through here, so the retry policy is
-    /// applied the same way to a finished process, a lost runner and an interrupted server. `jitter` is a random
-    /// number in [0, 1) for the backoff.
-    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> (Job, Vec<JobEvent>) {
+    /// What follows an attempt that ended with `finish` at `now`: the job's next record, whose `last_seq` is the
+    /// number of the state event that records it, and the `retry` event before that one when another attempt
+    /// follows. Every way an attempt ends goes through here, so the retry policy is applied the same way to a
+    /// finished process, a lost runner and an interrupted server. `jitter` is a random number in [0, 1) for the
+    /// backoff.
+    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> (Job, Option<JobEvent>) {
         match retry::next(self.retry.as_ref(), self.attempt, finish.outcome, finish.exit_code, jitter) {
-            Next::End => {
-                let done = self.ended(finish, now);
-                let event = done.state_event(now);
-                (done, vec![event])
-            }
+            Next::End => (self.ended(finish, now), None),
             Next::Retry { attempt, delay } => {
                 let delay_ms = delay.as_millis() as i64;
                 let mut next = self.clone();
@@ -376,8 +290,7 @@ impl Job {
                     at: now,
                 };
                 next.last_seq += 1;
-                let state = next.state_event(now);
-                (next, vec![retry_event, state])
+                (next, Some(retry_event))
             }
         }
     }
@@ -394,17 +307,6 @@ impl Job {
         done.finished_at = Some(now);
         done.last_seq += 1;
         done
-    }
-
-    /// The event that records this job's current state: its record as the API shows it, numbered `last_seq`.
-    pub fn state_event(&self, at: i64) -> JobEvent {
-        JobEvent {
-            job_id: self.id,
-            seq: self.last_seq,
-            kind: EventKind::State,
-            data: serde_json::to_string(&JobView::from(self)).unwrap_or_default(),
-            at,
-        }
     }
 }
 

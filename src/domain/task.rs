@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schema::ParamsSchema;
-use super::{CommandLine, Params, RetryPolicy, Sandbox, TaskId, format_ms};
+use super::{CommandLine, Params, RetryPolicy, Sandbox, TaskId};
 
 /// A task's optional unique name: URL-safe, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,63 +209,6 @@ impl Task {
             schema.check(&params, false)?;
         }
         Ok(params)
-    }
-}
-
-/// A task as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TaskView {
-    /// Task id (ULID).
-    pub id: String,
-    /// Optional unique name.
-    pub name: Option<String>,
-    /// The command line, split with shlex at execute time; `{name}` placeholders are filled from params.
-    pub command: String,
-    pub enabled: bool,
-    /// Default parameter values.
-    #[schema(value_type = Object)]
-    pub params: serde_json::Value,
-    /// JSON Schema (draft 2020-12) of the parameters, checked at every execute; null: any scalar values.
-    #[schema(value_type = Option<Object>)]
-    pub params_schema: Option<serde_json::Value>,
-    /// Parameters whose values may start with '-' (and so become options of the program).
-    pub option_params: Vec<String>,
-    /// Environment variables added to the job's environment.
-    pub env: BTreeMap<String, String>,
-    /// Working directory (absolute); the server's own when null.
-    pub cwd: Option<String>,
-    /// Kill the job after this many seconds.
-    pub timeout_seconds: Option<i64>,
-    pub tags: Vec<String>,
-    /// How failed attempts run again; null: never.
-    pub retry: Option<RetryPolicy>,
-    /// Run in a sandbox (bubblewrap); null: not sandboxed.
-    pub sandbox: Option<Sandbox>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-impl From<&Task> for TaskView {
-    fn from(t: &Task) -> Self {
-        TaskView {
-            id: t.id.to_string(),
-            name: t.name.as_ref().map(|n| n.as_str().to_string()),
-            command: t.command.clone(),
-            enabled: t.enabled,
-            params: t.params.to_json(),
-            params_schema: t.params_schema.as_ref().map(|s| s.document().clone()),
-            option_params: t.option_params.iter().cloned().collect(),
-            env: t.env.clone(),
-            cwd: t.cwd.clone(),
-            timeout_seconds: t.timeout_seconds,
-            tags: t.tags.clone(),
-            retry: t.retry.clone(),
-            sandbox: t.sandbox.clone(),
-            created_at: format_ms(t.created_at),
-            updated_at: format_ms(t.updated_at),
-        }
     }
 }
 

@@ -33,6 +33,7 @@ use crate::domain::{
     Params, Task, TaskId,
 };
 use crate::store::{Created, Notice, Store, StoreError};
+use crate::wire::state_event;
 
 /// How many jobs one claim statement takes at most.
 const CLAIM_BATCH: usize = 32;
@@ -328,7 +329,7 @@ impl Engine {
         };
         let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
+        match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {
                 self.inner.due_at(job.run_at);
                 self.inner.wake.notify_one();
@@ -354,7 +355,7 @@ impl Engine {
                 JobStatus::Pending => {
                     let now = self.inner.now();
                     let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now);
-                    let event = done.state_event(now);
+                    let event = state_event(&done, now);
                     if self
                         .inner
                         .store

@@ -10,6 +10,7 @@ use tokio::time::{Duration, Instant};
 use super::Inner;
 use crate::domain::{EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
 use crate::store::StoreResult;
+use crate::wire::state_event;
 
 /// A longer line is cut into pieces of this size, so one newline-free stream cannot grow memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -365,8 +366,9 @@ impl Sink {
     pub async fn finish(&mut self, finished: crate::domain::job::Finish) -> StoreResult<bool> {
         let now = self.inner.now();
         let mut events = self.number_batch();
-        let (next, mut moves) = self.job.after_attempt(finished, now, super::jitter());
-        events.append(&mut moves);
+        let (next, retry) = self.job.after_attempt(finished, now, super::jitter());
+        events.extend(retry);
+        events.push(state_event(&next, now));
         let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &next, None, &events).await;
         self.storage_answered(&saved);
         match saved {

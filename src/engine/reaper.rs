@@ -9,6 +9,7 @@ use nix::unistd::Pid;
 use super::{Inner, jitter};
 use crate::domain::job::Finish;
 use crate::domain::{Job, JobId, JobStatus, Outcome};
+use crate::wire::state_event;
 
 /// Jobs deleted per retention transaction: small, so the runners' writes never wait long.
 const RETENTION_BATCH: u64 = 200;
@@ -80,7 +81,8 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
         }
         None => Finish::without_exit(Outcome::Lost, why),
     };
-    let (next, events) = job.after_attempt(finish, now, jitter());
+    let (next, retry) = job.after_attempt(finish, now, jitter());
+    let events: Vec<_> = retry.into_iter().chain([state_event(&next, now)]).collect();
     if !inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? {
         return Ok(());
     }

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, Statement};
 
 use super::{DbOptions, Store, StoreError};
 use crate::domain::{EventKind, Job, JobEvent, JobStatus, Task, TaskId, now_ms};
+use crate::wire::state_event;
 
 /// The database file whose writer connections are capped, and the cap in pages.
 static CAP: Mutex<Option<(String, i64)>> = Mutex::new(None);
@@ -56,7 +57,7 @@ fn job(owner: &Task) -> Job {
 
 /// The job's first event plus `extra` output lines, so that each create needs a few pages.
 fn events(job: &Job, extra: usize) -> Vec<JobEvent> {
-    let mut events = vec![job.state_event(job.submitted_at)];
+    let mut events = vec![state_event(job, job.submitted_at)];
     for seq in 2..2 + extra as i64 {
         events.push(JobEvent { job_id: job.id, seq, kind: EventKind::Stdout, data: "y".repeat(500), at: 0 });
     }

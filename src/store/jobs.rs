@@ -13,6 +13,7 @@ use super::dialect::{self, Notice, db_backend};
 use super::writer::{Applied, JobWrite, Writer, insert_events};
 use super::{Backend, Conns, Page, PageRequest, StoreError, StoreResult};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
+use crate::wire::state_event;
 
 /// What `create` did.
 #[derive(Debug)]
@@ -123,7 +124,7 @@ impl<'a> JobsStore<'a> {
             let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
             let claimed = rows
                 .into_iter()
-                .map(|row| job_from_row(row).map(|job| (job.state_event(now), job)))
+                .map(|row| job_from_row(row).map(|job| (state_event(&job, now), job)))
                 .collect::<Result<Vec<_>, _>>()?;
             let events: Vec<JobEvent> = claimed.iter().map(|(e, _)| e.clone()).collect();
             insert_events(&txn, &events).await?;

@@ -4,6 +4,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use super::StoreError;
 use super::fault_tests::{sqlite_store, task};
 use crate::domain::{Job, now_ms};
+use crate::wire::state_event;
 
 #[tokio::test]
 async fn a_stored_job_with_an_empty_argv_reads_as_corrupt() {
@@ -11,7 +12,7 @@ async fn a_stored_job_with_an_empty_argv_reads_as_corrupt() {
     let store = sqlite_store(dir.path()).await;
     let now = now_ms();
     let job = Job::pending(&task(0), vec!["true".into()], now, now, None);
-    store.jobs().create(&job, &[job.state_event(now)], 0).await.expect("create the job");
+    store.jobs().create(&job, &[state_event(&job, now)], 0).await.expect("create the job");
     let sql = format!("UPDATE jobs SET argv = '[]' WHERE id = '{}'", job.id);
     store.write.execute_raw(Statement::from_string(store.write.get_database_backend(), sql)).await.expect("update");
 
@@ -27,7 +28,7 @@ async fn a_status_that_does_not_exist_is_no_job() {
     let store = sqlite_store(dir.path()).await;
     let now = now_ms();
     let job = Job::pending(&task(0), vec!["true".into()], now, now, None);
-    store.jobs().create(&job, &[job.state_event(now)], 0).await.expect("create the job");
+    store.jobs().create(&job, &[state_event(&job, now)], 0).await.expect("create the job");
     let sql = format!("UPDATE jobs SET status = 'done' WHERE id = '{}'", job.id);
     store.write.execute_raw(Statement::from_string(store.write.get_database_backend(), sql)).await.expect("update");
 

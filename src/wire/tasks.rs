@@ -1,0 +1,176 @@
+//! Tasks on the wire: the create and update bodies, the task as shown, and `$execute`'s and `$orphaned`'s bodies.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::domain::task::OrphanReason;
+use crate::domain::{RetryPolicy, Sandbox, Task, format_ms};
+
+/// Body of `POST /api/v1/tasks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// Command line, split with shlex (never run by a shell). argv[0] must be on the allow-list.
+    #[schema(example = "echo hello {who}")]
+    pub command: String,
+    /// Optional unique name: 1 to 64 letters, digits, '.', '_' or '-'.
+    pub name: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default values for `{placeholders}`: strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Map<String, Value>>,
+    /// JSON Schema (draft 2020-12) the parameters must fit, e.g. `{"type": "object", "properties": {"n":
+    /// {"type": "integer", "maximum": 10}}, "required": ["n"]}`; its top-level `default`s fill missing values.
+    /// References resolve only inside the document.
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<Value>,
+    /// Parameters whose values may start with '-'. A value of any other parameter that would turn an argument
+    /// into an option is refused (400).
+    pub option_params: Option<Vec<String>>,
+    /// Environment variables added to the job's environment. Names are letters, digits and '_'; TASKYARD_* and
+    /// start-up hooks (LD_*, PATH, PYTHON*, ...) are refused unless the server allows them.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Absolute working directory; it must exist.
+    pub cwd: Option<String>,
+    /// Kill the job after this many seconds.
+    pub timeout_seconds: Option<i64>,
+    pub tags: Option<Vec<String>>,
+    /// How failed attempts run again (default: never).
+    pub retry: Option<RetryPolicy>,
+    /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
+    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap. The `cwd` of a sandboxed
+    /// task may not be a system directory.
+    #[schema(value_type = Option<Sandbox>)]
+    pub sandbox: Option<Value>,
+}
+
+/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    pub command: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<Option<Value>>,
+    pub option_params: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub cwd: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub timeout_seconds: Option<Option<i64>>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RetryPolicy>)]
+    pub retry: Option<Option<RetryPolicy>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Sandbox>)]
+    pub sandbox: Option<Option<Value>>,
+}
+
+/// Tells a field given as `null` (Some(None)) from a field left out (None).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `POST /api/v1/tasks/{id}/$execute` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// Values for `{placeholders}`, over the task's stored params.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: Map<String, Value>,
+    /// Run no earlier than this time (RFC 3339); a time in the past runs now.
+    #[schema(format = DateTime)]
+    pub run_at: Option<String>,
+    /// Run after this many seconds (0 to 31,622,400). Not together with `run_at`.
+    pub delay_seconds: Option<f64>,
+}
+
+/// Answer of `$execute` (servicekit-compatible).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecuteResponse {
+    pub job_id: String,
+    pub message: String,
+}
+
+/// A task as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskView {
+    /// Task id (ULID).
+    pub id: String,
+    /// Optional unique name.
+    pub name: Option<String>,
+    /// The command line, split with shlex at execute time; `{name}` placeholders are filled from params.
+    pub command: String,
+    pub enabled: bool,
+    /// Default parameter values.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// JSON Schema (draft 2020-12) of the parameters, checked at every execute; null: any scalar values.
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<serde_json::Value>,
+    /// Parameters whose values may start with '-' (and so become options of the program).
+    pub option_params: Vec<String>,
+    /// Environment variables added to the job's environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory (absolute); the server's own when null.
+    pub cwd: Option<String>,
+    /// Kill the job after this many seconds.
+    pub timeout_seconds: Option<i64>,
+    pub tags: Vec<String>,
+    /// How failed attempts run again; null: never.
+    pub retry: Option<RetryPolicy>,
+    /// Run in a sandbox (bubblewrap); null: not sandboxed.
+    pub sandbox: Option<Sandbox>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&Task> for TaskView {
+    fn from(t: &Task) -> Self {
+        TaskView {
+            id: t.id.to_string(),
+            name: t.name.as_ref().map(|n| n.as_str().to_string()),
+            command: t.command.clone(),
+            enabled: t.enabled,
+            params: t.params.to_json(),
+            params_schema: t.params_schema.as_ref().map(|s| s.document().clone()),
+            option_params: t.option_params.iter().cloned().collect(),
+            env: t.env.clone(),
+            cwd: t.cwd.clone(),
+            timeout_seconds: t.timeout_seconds,
+            tags: t.tags.clone(),
+            retry: t.retry.clone(),
+            sandbox: t.sandbox.clone(),
+            created_at: format_ms(t.created_at),
+            updated_at: format_ms(t.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrphanedTask {
+    #[serde(flatten)]
+    pub task: TaskView,
+    pub reason: OrphanReason,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrphansResponse {
+    pub orphaned_tasks: Vec<OrphanedTask>,
+    pub count: usize,
+}
