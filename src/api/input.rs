@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use crate::domain::task::{check_param_rules, rules};
+use crate::domain::task::rules;
 use crate::domain::{
-    AllowList, CommandLine, EnvPolicy, NewTask, Params, ParamsSchema, RetryPolicy, Sandbox, TaskName, TaskPatch,
+    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Sandbox, TaskName, TaskSpec,
 };
 use crate::engine::{Due, TaskRules, host};
 use crate::error::{ApiError, ErrorCode};
@@ -72,56 +72,48 @@ fn parse_sandbox(sandbox: Value, rules: TaskRules<'_>) -> Result<Sandbox, ApiErr
 }
 
 /// A sandboxed task's working directory is writable inside the sandbox: it may not be a system directory.
-pub fn check_sandbox_cwd(sandbox: Option<&Sandbox>, cwd: Option<&str>) -> Result<(), ApiError> {
+fn check_sandbox_cwd(sandbox: Option<&Sandbox>, cwd: Option<&str>) -> Result<(), ApiError> {
     match (sandbox, cwd) {
         (Some(_), Some(cwd)) => crate::engine::sandbox::check_cwd(cwd).map_err(|e| invalid(format!("cwd: {e}"))),
         _ => Ok(()),
     }
 }
 
-/// The create body, checked into the new task's fields.
-pub fn new_task(body: CreateTask, rules: TaskRules<'_>) -> Result<NewTask, ApiError> {
-    let (allow, env) = (rules.allow, rules.env);
-    let new = NewTask {
-        command: parse_command(&body.command, allow)?,
-        command_text: body.command,
-        name: body.name.as_deref().map(TaskName::parse).transpose().map_err(invalid)?,
-        enabled: body.enabled.unwrap_or(true),
-        params: parse_params(body.params.unwrap_or_default())?,
-        params_schema: body.params_schema.map(parse_schema).transpose()?,
-        option_params: parse_option_params(body.option_params.unwrap_or_default())?,
-        env: parse_env(body.env.unwrap_or_default(), env)?,
-        cwd: body.cwd.as_deref().map(parse_cwd).transpose()?,
-        timeout_seconds: body.timeout_seconds.map(rules::timeout).transpose().map_err(invalid)?,
-        tags: rules::tags(body.tags.unwrap_or_default()).map_err(invalid)?,
-        retry: body.retry.map(RetryPolicy::validate).transpose().map_err(invalid)?,
-        sandbox: body.sandbox.map(|s| parse_sandbox(s, rules)).transpose()?,
-    };
-    check_sandbox_cwd(new.sandbox.as_ref(), new.cwd.as_deref())?;
-    check_param_rules(&new.command, &new.params, &new.option_params, new.params_schema.as_ref()).map_err(invalid)?;
-    Ok(new)
+/// A new task's fields: the defaults, updated with the create body.
+pub fn new_task(body: CreateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
+    parse_command(&body.command, rules.allow)?;
+    updated(TaskSpec::new(body.command), body.fields, rules)
 }
 
-/// The update body, each field checked on its own; the checks across fields run on the updated task.
-pub fn task_patch(body: UpdateTask, rules: TaskRules<'_>) -> Result<TaskPatch, ApiError> {
-    let (allow, env) = (rules.allow, rules.env);
-    Ok(TaskPatch {
-        command: body.command.map(|c| parse_command(&c, allow).map(|cmd| (cmd, c))).transpose()?,
-        name: body.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?,
-        enabled: body.enabled,
-        params: body.params.map(parse_params).transpose()?,
-        params_schema: body.params_schema.map(|s| s.map(parse_schema).transpose()).transpose()?,
-        option_params: body.option_params.map(parse_option_params).transpose()?,
-        env: body.env.map(|e| parse_env(e, env)).transpose()?,
-        cwd: body.cwd.map(|c| c.as_deref().map(parse_cwd).transpose()).transpose()?,
-        timeout_seconds: body
-            .timeout_seconds
-            .map(|t| t.map(rules::timeout).transpose().map_err(invalid))
-            .transpose()?,
-        tags: body.tags.map(rules::tags).transpose().map_err(invalid)?,
-        retry: body.retry.map(|r| r.map(RetryPolicy::validate).transpose().map_err(invalid)).transpose()?,
-        sandbox: body.sandbox.map(|s| s.map(|s| parse_sandbox(s, rules)).transpose()).transpose()?,
-    })
+/// `spec` updated with `body`: each field given is checked on its own and set, the others are kept; then the
+/// checks across fields run on the result.
+pub fn updated(mut spec: TaskSpec, body: UpdateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
+    let s = &mut spec;
+    set(&mut s.command, body.command.map(|c| parse_command(&c, rules.allow).map(|_| c)).transpose()?);
+    set(&mut s.name, body.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?);
+    set(&mut s.enabled, body.enabled);
+    set(&mut s.params, body.params.map(parse_params).transpose()?);
+    set(&mut s.params_schema, body.params_schema.map(|v| v.map(parse_schema).transpose()).transpose()?);
+    set(&mut s.option_params, body.option_params.map(parse_option_params).transpose()?);
+    set(&mut s.env, body.env.map(|e| parse_env(e, rules.env)).transpose()?);
+    set(&mut s.cwd, body.cwd.map(|c| c.as_deref().map(parse_cwd).transpose()).transpose()?);
+    set(
+        &mut s.timeout_seconds,
+        body.timeout_seconds.map(|t| t.map(rules::timeout).transpose()).transpose().map_err(invalid)?,
+    );
+    set(&mut s.tags, body.tags.map(rules::tags).transpose().map_err(invalid)?);
+    set(&mut s.retry, body.retry.map(|r| r.map(RetryPolicy::validate).transpose()).transpose().map_err(invalid)?);
+    set(&mut s.sandbox, body.sandbox.map(|b| b.map(|b| parse_sandbox(b, rules)).transpose()).transpose()?);
+    check_sandbox_cwd(spec.sandbox.as_ref(), spec.cwd.as_deref())?;
+    spec.check_param_rules().map_err(invalid)?;
+    Ok(spec)
+}
+
+/// A field of an update: a value given replaces the old one.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
 }
 
 /// The longest a job may be delayed: 366 days.

@@ -3,7 +3,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::dto::{Listing, OrphansQuery, PageQuery, Paginated};
-use super::input::{self, check_sandbox_cwd, idempotency_key};
+use super::input::{self, idempotency_key};
 use super::{AppState, json_body, task_id};
 use crate::domain::{Params, Task, TaskId};
 use crate::engine::Submission;
@@ -76,12 +76,10 @@ pub async fn update(
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let patch = input::task_patch(body.into_inner(), state.engine.task_rules())?;
     let tasks = state.engine.store().tasks();
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
-    task.apply(patch, state.engine.now_ms());
-    task.check_param_rules().map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e))?;
-    check_sandbox_cwd(task.sandbox.as_ref(), task.cwd.as_deref())?;
+    let spec = input::updated(task.spec.clone(), body.into_inner(), state.engine.task_rules())?;
+    task.update(spec, state.engine.now_ms());
     tasks.update(&task).await.map_err(not_found(id))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }

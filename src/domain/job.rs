@@ -226,9 +226,9 @@ impl Job {
             outcome: None,
             attempt: 1,
             argv,
-            env: task.env.clone(),
-            cwd: task.cwd.clone(),
-            timeout_seconds: task.timeout_seconds,
+            env: task.spec.env.clone(),
+            cwd: task.spec.cwd.clone(),
+            timeout_seconds: task.spec.timeout_seconds,
             submitted_at: now,
             run_at,
             started_at: None,
@@ -239,11 +239,11 @@ impl Job {
             totals: Default::default(),
             last_seq: 1,
             node_id: None,
-            retry: task.retry.clone(),
+            retry: task.spec.retry.clone(),
             progress: None,
             idempotency_key,
             cancel_requested_at: None,
-            sandbox: task.sandbox.clone(),
+            sandbox: task.spec.sandbox.clone(),
         }
     }
 }

@@ -6,7 +6,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{Job, JobEvent, Params, ParamsSchema, Task, TaskName};
+use crate::domain::{Job, JobEvent, Params, ParamsSchema, Task, TaskName, TaskSpec};
 
 fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
@@ -30,35 +30,38 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
-    let id = m.id.parse().map_err(|e| corrupt("id", &m.id, e))?;
-    let params = Params::parse(json("params", &m.id, &m.params)?).map_err(|e| corrupt("params", &m.id, e))?;
-    Ok(Task {
-        id,
-        name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", &m.id, e))?,
-        params,
+    let id = &m.id;
+    let spec = TaskSpec {
+        name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", id, e))?,
+        command: m.command,
+        enabled: m.enabled,
+        params: Params::parse(json("params", id, &m.params)?).map_err(|e| corrupt("params", id, e))?,
         params_schema: m
             .params_schema
             .as_deref()
-            .map(|text| json("params_schema", &m.id, text))
+            .map(|text| json("params_schema", id, text))
             .transpose()?
             .map(ParamsSchema::stored),
-        option_params: json("option_params", &m.id, &m.option_params)?,
-        env: json("env", &m.id, &m.env)?,
-        tags: json("tags", &m.id, &m.tags)?,
-        retry: m.retry.as_deref().map(|r| json("retry", &m.id, r)).transpose()?,
-        sandbox: m.sandbox.as_deref().map(|s| json("sandbox", &m.id, s)).transpose()?,
-        command: m.command,
-        enabled: m.enabled,
+        option_params: json("option_params", id, &m.option_params)?,
+        env: json("env", id, &m.env)?,
         cwd: m.cwd,
         timeout_seconds: m.timeout_seconds,
+        tags: json("tags", id, &m.tags)?,
+        retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
+        sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+    };
+    Ok(Task {
+        id: id.parse().map_err(|e| corrupt("id", id, e))?,
+        spec,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
 }
 
-pub fn task_to_row(t: &Task) -> task::ActiveModel {
+pub fn task_to_row(task: &Task) -> task::ActiveModel {
+    let t = &task.spec;
     task::ActiveModel {
-        id: Set(t.id.to_string()),
+        id: Set(task.id.to_string()),
         name: Set(t.name.as_ref().map(|n| n.as_str().to_string())),
         command: Set(t.command.clone()),
         enabled: Set(t.enabled),
@@ -71,8 +74,8 @@ pub fn task_to_row(t: &Task) -> task::ActiveModel {
         tags: Set(to_json(&t.tags)),
         retry: Set(t.retry.as_ref().map(to_json)),
         sandbox: Set(t.sandbox.as_ref().map(to_json)),
-        created_at: Set(t.created_at),
-        updated_at: Set(t.updated_at),
+        created_at: Set(task.created_at),
+        updated_at: Set(task.updated_at),
     }
 }
 

@@ -1,14 +1,13 @@
 //! The store under a real `SQLITE_FULL`: the database is capped with `PRAGMA max_page_count` on the writer's own
 //! connection (the pragma holds per connection, and the writer is exactly one), filled until writes fail, then
 //! given room again. What the store acknowledged must be in the file, as another connection sees it.
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use sea_orm::sqlx::{self, AssertSqlSafe, Row, SqliteConnection};
 use sea_orm::{ConnectionTrait, Statement};
 
 use super::{DbOptions, Store, StoreError};
-use crate::domain::{EventKind, Job, JobEvent, JobStatus, Task, TaskId, now_ms};
+use crate::domain::{EventKind, Job, JobEvent, JobStatus, Task, TaskSpec, now_ms};
 use crate::wire::state_event;
 
 /// The database file whose writer connections are capped, and the cap in pages.
@@ -29,24 +28,7 @@ pub(super) async fn cap(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> 
 }
 
 pub(super) fn task(n: usize) -> Task {
-    let now = now_ms();
-    Task {
-        id: TaskId::generate(),
-        name: None,
-        command: format!("echo {n}"),
-        enabled: true,
-        params: Default::default(),
-        params_schema: None,
-        option_params: Default::default(),
-        env: BTreeMap::new(),
-        cwd: None,
-        timeout_seconds: None,
-        tags: Vec::new(),
-        retry: None,
-        sandbox: None,
-        created_at: now,
-        updated_at: now,
-    }
+    Task::create(TaskSpec::new(format!("echo {n}")), now_ms())
 }
 
 /// A job of a task that is not stored (jobs carry no foreign key), with a long argument so that each takes room.

@@ -4,19 +4,24 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 
 use crate::domain::task::OrphanReason;
 use crate::domain::{RetryPolicy, Sandbox, Task, format_ms};
 
-/// Body of `POST /api/v1/tasks`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one. The same fields
+/// make the body of `POST /api/v1/tasks`, where `command` is required and the others start from their defaults.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTask {
+pub struct UpdateTask {
     /// Command line, split with shlex (never run by a shell). argv[0] must be on the allow-list.
     #[schema(example = "echo hello {who}")]
-    pub command: String,
+    pub command: Option<String>,
     /// Optional unique name: 1 to 64 letters, digits, '.', '_' or '-'.
-    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
     /// Default true.
     pub enabled: Option<bool>,
     /// Default values for `{placeholders}`: strings, numbers or booleans.
@@ -25,8 +30,9 @@ pub struct CreateTask {
     /// JSON Schema (draft 2020-12) the parameters must fit, e.g. `{"type": "object", "properties": {"n":
     /// {"type": "integer", "maximum": 10}}, "required": ["n"]}`; its top-level `default`s fill missing values.
     /// References resolve only inside the document.
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
-    pub params_schema: Option<Value>,
+    pub params_schema: Option<Option<Value>>,
     /// Parameters whose values may start with '-'. A value of any other parameter that would turn an argument
     /// into an option is refused (400).
     pub option_params: Option<Vec<String>>,
@@ -34,48 +40,64 @@ pub struct CreateTask {
     /// start-up hooks (LD_*, PATH, PYTHON*, ...) are refused unless the server allows them.
     pub env: Option<BTreeMap<String, String>>,
     /// Absolute working directory; it must exist.
-    pub cwd: Option<String>,
-    /// Kill the job after this many seconds.
-    pub timeout_seconds: Option<i64>,
-    pub tags: Option<Vec<String>>,
-    /// How failed attempts run again (default: never).
-    pub retry: Option<RetryPolicy>,
-    /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
-    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap. The `cwd` of a sandboxed
-    /// task may not be a system directory.
-    #[schema(value_type = Option<Sandbox>)]
-    pub sandbox: Option<Value>,
-}
-
-/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateTask {
-    pub command: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub name: Option<Option<String>>,
-    pub enabled: Option<bool>,
-    #[schema(value_type = Option<Object>)]
-    pub params: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Object>)]
-    pub params_schema: Option<Option<Value>>,
-    pub option_params: Option<Vec<String>>,
-    pub env: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub cwd: Option<Option<String>>,
+    /// Kill the job after this many seconds.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub timeout_seconds: Option<Option<i64>>,
     pub tags: Option<Vec<String>>,
+    /// How failed attempts run again (default: never).
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<RetryPolicy>)]
     pub retry: Option<Option<RetryPolicy>>,
+    /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
+    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap. The `cwd` of a sandboxed
+    /// task may not be a system directory.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Sandbox>)]
     pub sandbox: Option<Option<Value>>,
+}
+
+/// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
+/// updated with these, so create and update share one list of fields and one set of checks.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "UpdateTask")]
+pub struct CreateTask {
+    pub command: String,
+    /// The other fields (`command` taken out).
+    pub fields: UpdateTask,
+}
+
+impl TryFrom<UpdateTask> for CreateTask {
+    type Error = &'static str;
+
+    fn try_from(mut fields: UpdateTask) -> Result<Self, Self::Error> {
+        let command = fields.command.take().ok_or("missing field `command`")?;
+        Ok(CreateTask { command, fields })
+    }
+}
+
+impl utoipa::PartialSchema for CreateTask {
+    /// [`UpdateTask`]'s schema with `command` a required string.
+    fn schema() -> RefOr<Schema> {
+        let mut schema = UpdateTask::schema();
+        if let RefOr::T(Schema::Object(body)) = &mut schema {
+            body.description = Some("Body of `POST /api/v1/tasks`.".to_string());
+            body.required = vec!["command".to_string()];
+            if let Some(RefOr::T(Schema::Object(command))) = body.properties.get_mut("command") {
+                command.schema_type = SchemaType::Type(Type::String);
+            }
+        }
+        schema
+    }
+}
+
+impl ToSchema for CreateTask {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        UpdateTask::schemas(schemas);
+    }
 }
 
 /// Tells a field given as `null` (Some(None)) from a field left out (None).
@@ -141,9 +163,10 @@ pub struct TaskView {
 }
 
 impl From<&Task> for TaskView {
-    fn from(t: &Task) -> Self {
+    fn from(task: &Task) -> Self {
+        let t = &task.spec;
         TaskView {
-            id: t.id.to_string(),
+            id: task.id.to_string(),
             name: t.name.as_ref().map(|n| n.as_str().to_string()),
             command: t.command.clone(),
             enabled: t.enabled,
@@ -156,8 +179,8 @@ impl From<&Task> for TaskView {
             tags: t.tags.clone(),
             retry: t.retry.clone(),
             sandbox: t.sandbox.clone(),
-            created_at: format_ms(t.created_at),
-            updated_at: format_ms(t.updated_at),
+            created_at: format_ms(task.created_at),
+            updated_at: format_ms(task.updated_at),
         }
     }
 }
