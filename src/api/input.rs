@@ -17,10 +17,10 @@ fn invalid(msg: String) -> ApiError {
     ApiError::new(ErrorCode::ValidationFailed, msg)
 }
 
-fn parse_command(text: &str, allow: &AllowList) -> Result<CommandLine, ApiError> {
-    let cmd = CommandLine::parse(text)?;
-    allow.check(&cmd)?;
-    Ok(cmd)
+/// A command line that splits and whose program is allowed, kept as written.
+fn check_command(text: String, allow: &AllowList) -> Result<String, ApiError> {
+    allow.check(&CommandLine::parse(&text)?)?;
+    Ok(text)
 }
 
 fn parse_params(params: Map<String, Value>) -> Result<Params, ApiError> {
@@ -81,15 +81,14 @@ fn check_sandbox_cwd(sandbox: Option<&Sandbox>, cwd: Option<&str>) -> Result<(),
 
 /// A new task's fields: the defaults, updated with the create body.
 pub fn new_task(body: CreateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
-    parse_command(&body.command, rules.allow)?;
-    updated(TaskSpec::new(body.command), body.fields, rules)
+    updated(TaskSpec::new(check_command(body.command, rules.allow)?), body.fields, rules)
 }
 
 /// `spec` updated with `body`: each field given is checked on its own and set, the others are kept; then the
 /// checks across fields run on the result.
 pub fn updated(mut spec: TaskSpec, body: UpdateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
     let s = &mut spec;
-    set(&mut s.command, body.command.map(|c| parse_command(&c, rules.allow).map(|_| c)).transpose()?);
+    set(&mut s.command, body.command.map(|c| check_command(c, rules.allow)).transpose()?);
     set(&mut s.name, body.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?);
     set(&mut s.enabled, body.enabled);
     set(&mut s.params, body.params.map(parse_params).transpose()?);
