@@ -6,8 +6,8 @@
 //! - [`config`]: settings (defaults < TOML file < `TASKYARD_*` env < flags), validated once.
 //! - [`startup`]: builds the [`startup::Application`] from settings; used by `main` and the tests alike.
 //! - [`error`]: the one HTTP error type and its table of codes (RFC 9457 problem+json).
-//! - [`domain`]: plain types with invariants and no I/O: ids, job states, command lines, the allow-list, params
-//!   and their schema, environment rules, sandboxes.
+//! - [`domain`]: plain types with invariants and no I/O: ids (from the `taskyard-ids` crate, which the entities
+//!   share), job states, command lines, the allow-list, params and their schema, environment rules, sandboxes.
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm).
 //! - [`engine`]: claiming, running and following jobs; the live event hub; what the host has (the file behind each
 //!   allowed program, the jobs' base environment, bubblewrap).

@@ -1,5 +1,6 @@
 //! `jobs`: one run of a task, with its state, result and output totals.
 use sea_orm::entity::prelude::*;
+pub use taskyard_ids::{JobId, TaskId};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,8 +8,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// ULID; ordering by id is ordering by submission time.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub task_id: String,
+    pub id: JobId,
+    pub task_id: TaskId,
     pub status: Status,
     /// Set when the job finishes.
     pub outcome: Option<Outcome>,

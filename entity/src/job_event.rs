@@ -1,12 +1,13 @@
 //! `job_events`: the ordered, persisted event log of a job (state changes and output lines).
 use sea_orm::entity::prelude::*;
+pub use taskyard_ids::JobId;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "job_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub job_id: String,
+    pub job_id: JobId,
     /// Per-job sequence number, from 1, no gaps.
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,

@@ -1,23 +1,24 @@
 //! Row ↔ domain conversions. A row that does not parse is reported as corrupt, never unwrapped.
 use std::collections::BTreeMap;
+use std::fmt::Display;
 
 use entity::{job, job_event, task};
 use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{Job, JobEvent, Params, ParamsSchema, Task, TaskName, TaskSpec};
+use crate::domain::{Job, JobEvent, JobId, Params, ParamsSchema, Task, TaskName, TaskSpec};
 
-fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
+fn corrupt(what: &str, id: impl Display, err: impl Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
 }
 
-fn json<T: serde::de::DeserializeOwned>(what: &str, id: &str, text: &str) -> Result<T, StoreError> {
+fn json<T: serde::de::DeserializeOwned>(what: &str, id: impl Display, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, id, e))
 }
 
 /// A job's argv: a JSON list holding at least the program. An empty one would leave nothing to run.
-fn argv(id: &str, text: &str) -> Result<Vec<String>, StoreError> {
+fn argv(id: JobId, text: &str) -> Result<Vec<String>, StoreError> {
     let argv: Vec<String> = json("argv", id, text)?;
     if argv.is_empty() {
         return Err(corrupt("argv", id, "it is empty: a job's argv holds at least its program"));
@@ -30,7 +31,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
-    let id = &m.id;
+    let id = m.id;
     let spec = TaskSpec {
         name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", id, e))?,
         command: m.command,
@@ -50,18 +51,13 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
     };
-    Ok(Task {
-        id: id.parse().map_err(|e| corrupt("id", id, e))?,
-        spec,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-    })
+    Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at })
 }
 
 pub fn task_to_row(task: &Task) -> task::ActiveModel {
     let t = &task.spec;
     task::ActiveModel {
-        id: Set(task.id.to_string()),
+        id: Set(task.id),
         name: Set(t.name.as_ref().map(|n| n.as_str().to_string())),
         command: Set(t.command.clone()),
         enabled: Set(t.enabled),
@@ -80,10 +76,10 @@ pub fn task_to_row(task: &Task) -> task::ActiveModel {
 }
 
 pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
-    let id = &m.id;
+    let id = m.id;
     Ok(Job {
-        id: id.parse().map_err(|e| corrupt("id", id, e))?,
-        task_id: m.task_id.parse().map_err(|e| corrupt("task_id", id, e))?,
+        id,
+        task_id: m.task_id,
         status: m.status.into(),
         outcome: m.outcome.map(Into::into),
         attempt: m.attempt,
@@ -121,8 +117,8 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
 pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
     let t = j.totals;
     job::ActiveModel {
-        id: Set(j.id.to_string()),
-        task_id: Set(j.task_id.to_string()),
+        id: Set(j.id),
+        task_id: Set(j.task_id),
         status: Set(j.status.into()),
         outcome: Set(j.outcome.map(Into::into)),
         attempt: Set(j.attempt),
@@ -157,18 +153,12 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> job::ActiveModel {
 }
 
 pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {
-    Ok(JobEvent {
-        job_id: m.job_id.parse().map_err(|e| corrupt("event job_id", &m.job_id, e))?,
-        kind: m.kind.into(),
-        seq: m.seq,
-        data: m.data,
-        at: m.at,
-    })
+    Ok(JobEvent { job_id: m.job_id, kind: m.kind.into(), seq: m.seq, data: m.data, at: m.at })
 }
 
 pub fn event_to_row(e: &JobEvent) -> job_event::ActiveModel {
     job_event::ActiveModel {
-        job_id: Set(e.job_id.to_string()),
+        job_id: Set(e.job_id),
         seq: Set(e.seq),
         kind: Set(e.kind.into()),
         data: Set(e.data.clone()),

@@ -50,7 +50,7 @@ fn filtered(filter: JobFilter) -> Select<job::Entity> {
         q = q.filter(job::Column::Status.eq(job::Status::from(status)));
     }
     if let Some(task_id) = filter.task_id {
-        q = q.filter(job::Column::TaskId.eq(task_id.to_string()));
+        q = q.filter(job::Column::TaskId.eq(task_id));
     }
     q.order_by_desc(job::Column::Id)
 }
@@ -67,9 +67,7 @@ impl<'a> JobsStore<'a> {
         self.db.room_for_new_work()?;
         let write = JobWrite::Create { job: job.clone(), events: events.to_vec(), keys_since };
         match self.writer.submit(write).await {
-            Ok(Applied::Existing(id)) => Ok(Created::Existing(Box::new(
-                self.get(id.parse().map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))?).await?,
-            ))),
+            Ok(Applied::Existing(id)) => Ok(Created::Existing(Box::new(self.get(id).await?))),
             Ok(_) => Ok(Created::New),
             // Another node inserted the same key between our check and our insert.
             Err(err) => match &job.idempotency_key {
@@ -85,7 +83,7 @@ impl<'a> JobsStore<'a> {
     /// The job of `task_id` that holds idempotency key `key`, if it was submitted at or after `since`.
     pub async fn by_key(&self, task_id: TaskId, key: &str, since: i64) -> StoreResult<Option<Job>> {
         let row = job::Entity::find()
-            .filter(job::Column::TaskId.eq(task_id.to_string()))
+            .filter(job::Column::TaskId.eq(task_id))
             .filter(job::Column::IdempotencyKey.eq(key))
             .filter(job::Column::SubmittedAt.gte(since))
             .one(self.db.write)
@@ -94,7 +92,7 @@ impl<'a> JobsStore<'a> {
     }
 
     pub async fn get(&self, id: JobId) -> StoreResult<Job> {
-        let row = job::Entity::find_by_id(id.to_string()).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
+        let row = job::Entity::find_by_id(id).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         job_from_row(row)
     }
 
@@ -205,7 +203,7 @@ impl<'a> JobsStore<'a> {
     pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<Option<bool>> {
         let rows = job::Entity::update_many()
             .col_expr(job::Column::LeaseExpiresAt, until.into())
-            .filter(job::Column::Id.eq(id.to_string()))
+            .filter(job::Column::Id.eq(id))
             .filter(job::Column::NodeId.eq(node_id))
             .filter(job::Column::Attempt.eq(attempt))
             .filter(job::Column::Status.eq(job::Status::Running))
@@ -219,7 +217,7 @@ impl<'a> JobsStore<'a> {
     pub async fn request_cancel(&self, id: JobId, now: i64) -> StoreResult<bool> {
         let res = job::Entity::update_many()
             .col_expr(job::Column::CancelRequestedAt, Some(now).into())
-            .filter(job::Column::Id.eq(id.to_string()))
+            .filter(job::Column::Id.eq(id))
             .filter(job::Column::Status.eq(job::Status::Running))
             .exec(self.db.write)
             .await;
@@ -275,13 +273,12 @@ impl<'a> JobsStore<'a> {
 
     /// Deletes finished jobs among `ids` with their events, in one transaction. Returns how many went.
     pub async fn delete_finished(&self, ids: &[JobId]) -> StoreResult<u64> {
-        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
         let txn = self.db.wrote(self.db.write.begin().await)?;
         let delete = async {
-            let finished: Vec<String> = job::Entity::find()
+            let finished: Vec<JobId> = job::Entity::find()
                 .select_only()
                 .column(job::Column::Id)
-                .filter(job::Column::Id.is_in(ids))
+                .filter(job::Column::Id.is_in(ids.iter().copied()))
                 .filter(job::Column::FinishedAt.is_not_null())
                 .into_tuple()
                 .all(&txn)
@@ -313,7 +310,7 @@ impl<'a> JobsStore<'a> {
         kinds: &[EventKind],
     ) -> StoreResult<Vec<JobEvent>> {
         let mut q = job_event::Entity::find()
-            .filter(job_event::Column::JobId.eq(id.to_string()))
+            .filter(job_event::Column::JobId.eq(id))
             .filter(job_event::Column::Seq.gt(after_seq));
         if !kinds.is_empty() {
             q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| job_event::Kind::from(*k))));
@@ -331,11 +328,10 @@ impl<'a> JobsStore<'a> {
         );
         let mut out = HashMap::new();
         for row in self.db.read.query_all_raw(stmt).await? {
-            let task_id: String = row.try_get("", "task_id")?;
+            let task_id: TaskId = row.try_get("", "task_id")?;
             let status: job::Status = row.try_get("", "status")?;
             let outcome: Option<job::Outcome> = row.try_get("", "outcome")?;
-            let id = task_id.parse().map_err(|e| StoreError::Corrupt(format!("job of task {task_id}: {e}")))?;
-            out.insert(id, (status.into(), outcome.map(Into::into)));
+            out.insert(task_id, (status.into(), outcome.map(Into::into)));
         }
         Ok(out)
     }

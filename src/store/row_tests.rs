@@ -35,3 +35,16 @@ async fn a_status_that_does_not_exist_is_no_job() {
     let read = store.jobs().get(job.id).await;
     assert!(read.is_err(), "a row in an unknown status must not read as a job: {read:?}");
 }
+
+#[tokio::test]
+async fn an_id_that_is_not_a_ulid_is_no_task() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store(dir.path()).await;
+    let task = task(0);
+    store.tasks().insert(&task).await.expect("insert the task");
+    let sql = format!("UPDATE tasks SET id = 'not-a-ulid' WHERE id = '{}'", task.id);
+    store.write.execute_raw(Statement::from_string(store.write.get_database_backend(), sql)).await.expect("update");
+
+    let read = store.tasks().all().await;
+    assert!(read.is_err(), "a row whose id is not a ULID must not read as a task: {read:?}");
+}
