@@ -1,6 +1,6 @@
 //! Nodes: the server processes sharing one database. Each start is a new node (a boot id), so a restarted server
 //! never mistakes its predecessor's jobs for its own.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct Node {
 }
 
 /// Whether a node is serving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
     /// Heart-beating.

@@ -6,7 +6,7 @@ use crate::domain::progress::Progress;
 use crate::domain::{EventKind, Job, JobEvent, JobStatus, Outcome, Sandbox, format_ms};
 
 /// A job as the API shows it (and as `$stream` carries it in its unnamed events).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
     /// Job id (ULID).
     pub id: String,
@@ -110,7 +110,7 @@ pub enum StreamFilter {
 }
 
 /// One stored output line.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OutputItem {
     /// The line's event sequence number (the same as its SSE id).
     pub seq: i64,
@@ -122,9 +122,32 @@ pub struct OutputItem {
 }
 
 /// A page of stored output; pass `next_after_seq` as `after_seq` for the next.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OutputPage {
     pub items: Vec<OutputItem>,
     pub next_after_seq: i64,
     pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Task, TaskSpec};
+    use crate::wire::TaskView;
+
+    /// A client reads back what the server writes: the records deserialise to the same JSON.
+    #[test]
+    fn records_read_back_as_written() {
+        let task = Task::create(TaskSpec::new("echo hi".into()), 1_000);
+        let shown = serde_json::to_value(TaskView::from(&task)).unwrap();
+        let read: TaskView = serde_json::from_value(shown.clone()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), shown);
+
+        let job = Job::pending(&task, vec!["echo".into(), "hi".into()], 1_000, 1_000, None);
+        let event = state_event(&job, 1_000);
+        assert_eq!((event.seq, event.kind), (job.last_seq, EventKind::State));
+        let read: JobView = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(serde_json::to_string(&read).unwrap(), event.data);
+        assert_eq!(read.status, JobStatus::Pending);
+    }
 }

@@ -1,11 +1,11 @@
 //! Nodes on the wire.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::{Node, NodeStatus, format_ms};
 
 /// A node as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
     /// Boot id (ULID): new at every start; the `node_id` of the jobs it ran.
     pub id: String,

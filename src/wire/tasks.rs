@@ -121,14 +121,14 @@ pub struct ExecuteRequest {
 }
 
 /// Answer of `$execute` (servicekit-compatible).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ExecuteResponse {
     pub job_id: String,
     pub message: String,
 }
 
 /// A task as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskView {
     /// Task id (ULID).
     pub id: String,
@@ -185,14 +185,14 @@ impl From<&Task> for TaskView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrphanedTask {
     #[serde(flatten)]
     pub task: TaskView,
     pub reason: OrphanReason,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrphansResponse {
     pub orphaned_tasks: Vec<OrphanedTask>,
     pub count: usize,
