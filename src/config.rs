@@ -13,6 +13,9 @@ use crate::store::DbOptions;
 /// another program or reads or writes a file named in its arguments.
 pub const DEFAULT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf"];
 
+/// One source's settings, by TOML key; a later layer's key replaces an earlier one's.
+pub type Layer = toml::Table;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -98,11 +101,19 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads a TOML file over the defaults. Unknown keys are an error, so a typo never passes silently.
-    pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
+    /// The settings a TOML file sets, as a layer to merge. The file is read as settings first, so that a bad key
+    /// or value is reported naming the file. Unknown keys are an error, so a typo never passes silently.
+    pub fn file_layer(path: &Path) -> anyhow::Result<Layer> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {} is not valid: {e}", path.display()))
+        let invalid = |e: toml::de::Error| anyhow::anyhow!("config file {} is not valid: {e}", path.display());
+        toml::from_str::<Settings>(&text).map_err(invalid)?;
+        toml::from_str(&text).map_err(invalid)
+    }
+
+    /// The settings from merged layers (TOML key to value), over the defaults.
+    pub fn from_layers(layers: Layer) -> anyhow::Result<Settings> {
+        Settings::deserialize(layers).map_err(|e| anyhow::anyhow!("invalid setting: {e}"))
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

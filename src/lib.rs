@@ -6,9 +6,9 @@
 //! - [`config`]: settings (defaults < TOML file < `TASKYARD_*` env < flags), validated once.
 //! - [`startup`]: builds the [`startup::Application`] from settings; used by `main` and the tests alike.
 //! - [`error`]: the one HTTP error type and its table of codes (RFC 9457 problem+json).
-//! - [`domain`]: plain types with invariants and no I/O: ids, job states and their legal moves
-//!   ([`domain::status`]), jobs, the event log, command lines and the option rule, the allow-list, params and
-//!   their schema, environment rules, sandboxes.
+//! - [`domain`]: plain types with invariants and no I/O: ids (from the `taskyard-ids` crate, which the entities
+//!   share), job states and their legal moves ([`domain::status`]), jobs, the event log, command lines and the
+//!   option rule, the allow-list, params and their schema, environment rules, sandboxes.
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm); job writes go through one
 //!   group-committing writer task that no panic stops.
 //! - [`engine`]: running work, one room per concern: the queue (dispatcher, due times), the runner (a job's
@@ -18,12 +18,15 @@
 //!   program, the jobs' base environment, bubblewrap); on Linux, the job supervisor ([`engine::supervisor`]): a
 //!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
 //!   dies.
-//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/query.rs` the strict
-//!   query types and the bounded forms of every list.
+//! - [`wire`]: the API's bodies as they travel (task, job and node records, request bodies), with their OpenAPI
+//!   schemas; serde, utoipa and domain value types only. The job record is also the data of every state event.
+//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
+//!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
+//!   every list.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line.
 //!
-//! Arrows point down: `api`/`cli` → `engine`/`store` → `domain`.
+//! Arrows point down: `api`/`cli` → `engine`/`store` → `wire` → `domain`.
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -33,3 +36,4 @@ pub mod error;
 pub mod openapi;
 pub mod startup;
 pub mod store;
+pub mod wire;

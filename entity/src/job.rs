@@ -1,5 +1,6 @@
 //! `jobs`: one run of a task, with its state, result and output totals.
 use sea_orm::entity::prelude::*;
+pub use taskyard_ids::{JobId, TaskId};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,12 +8,11 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// ULID; ordering by id is ordering by submission time.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub task_id: String,
-    /// `JobStatus` as its snake_case name.
-    pub status: String,
-    /// `Outcome` as its snake_case name, set when the job finishes.
-    pub outcome: Option<String>,
+    pub id: JobId,
+    pub task_id: TaskId,
+    pub status: Status,
+    /// Set when the job finishes.
+    pub outcome: Option<Outcome>,
     pub attempt: i32,
     /// JSON array: the argv after parameter substitution.
     pub argv: String,
@@ -56,3 +56,41 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a job is in its life, as stored (the service's `JobStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Status {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "canceled")]
+    Canceled,
+}
+
+/// How a finished job ended, as stored (the service's `Outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Outcome {
+    #[sea_orm(string_value = "success")]
+    Success,
+    #[sea_orm(string_value = "exit_code")]
+    ExitCode,
+    #[sea_orm(string_value = "signal")]
+    Signal,
+    #[sea_orm(string_value = "spawn_error")]
+    SpawnError,
+    #[sea_orm(string_value = "timeout")]
+    Timeout,
+    #[sea_orm(string_value = "canceled")]
+    Canceled,
+    #[sea_orm(string_value = "lost")]
+    Lost,
+    #[sea_orm(string_value = "interrupted")]
+    Interrupted,
+}

@@ -1,8 +1,11 @@
 //! sea-orm entities for taskyard's tables, one module per table.
 //!
 //! Columns hold plain, portable types (text, big integers, booleans) so that the same entities work on SQLite and
-//! PostgreSQL: ids are ULID strings, times are Unix milliseconds (UTC), maps and lists are JSON text. The service's
-//! `store` module turns these rows into domain types; nothing else touches them.
+//! PostgreSQL: task and job ids are the ULID newtypes of `taskyard-ids`, stored as text (`DeriveValueType`); times
+//! are Unix milliseconds (UTC); maps and lists are JSON text. Job statuses, outcomes and event kinds are enums
+//! stored as their snake_case names (`DeriveActiveEnum`). So a row cannot be written with an id or a status that
+//! does not exist, and one read with such a value is an error. The service's `store` module turns these rows into
+//! domain types; nothing else touches them.
 
 pub mod job;
 pub mod job_event;

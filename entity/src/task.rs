@@ -1,5 +1,6 @@
 //! `tasks`: stored definitions of work.
 use sea_orm::entity::prelude::*;
+pub use taskyard_ids::TaskId;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,7 +8,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// ULID.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: TaskId,
     /// Optional unique, URL-safe name.
     #[sea_orm(unique)]
     pub name: Option<String>,

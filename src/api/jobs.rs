@@ -2,15 +2,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{Listing, OutputItem, OutputPage};
-use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, StreamFilter, page_reply, slice_reply};
+use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, page_reply, slice_reply};
 use super::schema::StreamHeaders;
 use super::{AppState, job_id, sse};
-use crate::domain::job::JobView;
 use crate::domain::{EventKind, JobId, format_ms};
 use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::{JobFilter, StoreError};
+use crate::wire::{JobView, Listing, OutputItem, OutputPage, StreamFilter};
 
 fn not_found(id: JobId) -> impl FnOnce(StoreError) -> ApiError {
     move |e| match e {

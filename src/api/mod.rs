@@ -1,8 +1,8 @@
 //! HTTP only. This file holds the whole route table and the extractor set-up; one file per resource holds its
-//! handlers, which parse, call `store`/`engine`, and map to DTOs.
+//! handlers, which parse, call `store`/`engine`, and map to the bodies of [`crate::wire`].
 pub mod auth;
-pub mod dto;
 pub mod health;
+pub mod input;
 pub mod jobs;
 pub mod nodes;
 pub mod query;

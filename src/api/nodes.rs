@@ -3,8 +3,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::query::{NodesQuery, slice_reply};
-use crate::domain::node::NodeView;
 use crate::error::ApiError;
+use crate::wire::NodeView;
 
 /// The server processes that use this database, newest first, at most `size` (default 1,000; `after` for the next
 /// ones, as the `Link` header says): each start of `taskyard serve` is

@@ -12,12 +12,13 @@ use std::str::FromStr;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-use super::dto::{Listing, OrphanReason, Paginated};
+use crate::domain::task::OrphanReason;
 use crate::domain::{IdError, JobStatus};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::{Keyset, Page, PageRequest, Slice};
+use crate::wire::{Listing, Paginated, StreamFilter};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -104,7 +105,12 @@ pub fn slice_reply<T, I: ToString, V: Serialize>(
 
 /// The numbered form of a list: the page's items as views, with the counts.
 pub fn page_reply<T, V: Serialize>(page: &Page<T>, req: PageRequest, view: impl Fn(&T) -> V) -> HttpResponse {
-    HttpResponse::Ok().json(Listing::Page(Paginated::new(page.items.iter().map(view).collect(), page.total, req)))
+    HttpResponse::Ok().json(Listing::Page(Paginated::new(
+        page.items.iter().map(view).collect(),
+        page.total,
+        req.page,
+        req.size,
+    )))
 }
 
 /// `GET /api/v1/tasks`.
@@ -204,16 +210,6 @@ impl NodesQuery {
         let k = keyset::<crate::domain::NodeId>(self.size, self.after.as_deref())?;
         Ok(Keyset { after: k.after.map(|id| id.to_string()), limit: k.limit })
     }
-}
-
-/// Which output stream(s) to read.
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamFilter {
-    Stdout,
-    Stderr,
-    #[default]
-    Both,
 }
 
 /// `GET /api/v1/jobs/{id}/output`: keyset paging on the line's sequence number.

@@ -1,51 +1,11 @@
-//! OpenAPI schemas whose constraints come from the constants that validate, so the document cannot drift from
-//! what the server accepts.
-use std::borrow::Cow;
+//! OpenAPI schemas of query parameters and headers whose constraints come from the constants that validate, so the
+//! document cannot drift from what the server accepts (body fields: [`crate::wire::schema`]; ids: `taskyard-ids`).
+use utoipa::IntoParams;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
-use utoipa::{IntoParams, PartialSchema, ToSchema};
-
-use super::dto::{MAX_DELAY_MS, MAX_IDEMPOTENCY_KEY};
+use super::input::MAX_IDEMPOTENCY_KEY;
 use super::query::{MAX_OUTPUT_LIMIT, MAX_PAGE, MAX_PAGE_SIZE};
-use crate::domain::task::rules::MAX_TIMEOUT_SECONDS;
-use crate::domain::{JobId, NodeId, TaskId, ULID_PATTERN};
-
-fn ulid(kind: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(ULID_PATTERN))
-        .description(Some(format!("A {kind} id: a ULID (26 characters)")))
-        .build()
-}
-
-macro_rules! id_schema {
-    ($name:ident, $kind:literal) => {
-        impl PartialSchema for $name {
-            fn schema() -> RefOr<Schema> {
-                ulid($kind).into()
-            }
-        }
-
-        impl ToSchema for $name {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($name))
-            }
-        }
-    };
-}
-
-id_schema!(TaskId, "task");
-id_schema!(JobId, "job");
-id_schema!(NodeId, "node");
-
-fn integer(min: i64, max: i64) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        .minimum(Some(min))
-        .maximum(Some(max))
-}
+use crate::wire::schema::integer;
 
 /// `page`: from 1.
 pub fn page_number() -> Object {
@@ -60,21 +20,6 @@ pub fn page_size() -> Object {
 /// `limit` of the output endpoint.
 pub fn output_limit() -> Object {
     integer(1, MAX_OUTPUT_LIMIT as i64).build()
-}
-
-/// `timeout_seconds` of a task: `null` for none (on an update: clears it).
-pub fn timeout_seconds() -> Object {
-    integer(1, MAX_TIMEOUT_SECONDS).schema_type(SchemaType::from_iter([Type::Integer, Type::Null])).build()
-}
-
-/// `delay_seconds` of `$execute`: a number of seconds, or `null` for none.
-pub fn delay_seconds() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Number, Type::Null]))
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
-        .minimum(Some(0))
-        .maximum(Some(MAX_DELAY_MS / 1000))
-        .build()
 }
 
 /// `Last-Event-ID`: an event's sequence number.

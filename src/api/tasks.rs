@@ -2,18 +2,17 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dto::{
-    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, UpdateTask, check_sandbox_cwd,
-    idempotency_key,
-};
+use super::input::{self, idempotency_key};
 use super::query::{NoQuery, OrphansQuery, Paging, TasksQuery, ok_with_next, page_reply, slice_reply};
 use super::schema::ExecuteHeaders;
 use super::{AppState, json_body, task_id};
-use crate::domain::task::TaskView;
 use crate::domain::{Params, Task, TaskId};
 use crate::engine::{Submission, Submitted};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
+use crate::wire::{
+    CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, TaskView, UpdateTask,
+};
 
 fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
     move |e| match e {
@@ -34,7 +33,7 @@ pub async fn create(
     _query: web::Query<NoQuery>,
     body: web::Json<CreateTask>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner().parse(state.engine.task_rules())?;
+    let new = input::new_task(body.into_inner(), state.engine.task_rules())?;
     let task = Task::create(new, state.engine.now_ms());
     state.engine.store().tasks().insert(&task).await?;
     Ok(HttpResponse::Created()
@@ -92,12 +91,10 @@ pub async fn update(
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
-    let patch = body.into_inner().parse(state.engine.task_rules())?;
     let tasks = state.engine.store().tasks();
     let mut task = tasks.get(id).await.map_err(not_found(id))?;
-    task.apply(patch, state.engine.now_ms());
-    task.check_param_rules().map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e))?;
-    check_sandbox_cwd(task.sandbox.as_ref(), task.cwd.as_deref())?;
+    let spec = input::updated(task.spec.clone(), body.into_inner(), state.engine.task_rules())?;
+    task.update(spec, state.engine.now_ms());
     tasks.update(&task).await.map_err(not_found(id))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }
@@ -151,7 +148,7 @@ pub async fn execute(
         Some(job) => Submitted::Existing(job),
         None => {
             let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
-            let due = request.due()?;
+            let due = input::due(&request)?;
             let params = Params::parse(request.params)?;
             let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
             state.engine.submit(&task, Submission { params, due, idempotency_key }).await?

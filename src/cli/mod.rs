@@ -2,9 +2,12 @@
 //! is the job supervisor that `serve` starts.
 use std::path::PathBuf;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use toml::Value;
 
-use crate::config::Settings;
+use crate::config::{Layer, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,8 +31,9 @@ pub enum Command {
     Supervise,
 }
 
-/// Settings come from defaults < the TOML file < TASKYARD_* environment variables < these flags.
-#[derive(Debug, Args)]
+/// Settings come from defaults < the TOML file < TASKYARD_* environment variables < these flags. Each field is
+/// named as its TOML key (see [`Settings`]).
+#[derive(Debug, Args, Serialize)]
 #[command(after_help = "API keys: set TASKYARD_API_KEY (or `api_keys = [...]` in the config file) to require the \
                         X-API-Key header on every /api route. Keys are not accepted as flags, so they never show in \
                         the process list.")]
@@ -39,6 +43,7 @@ pub struct ServeArgs {
     /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
     /// database_statement_timeout_seconds, advertise_url, min_free_bytes).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8000].
     #[arg(long, env = "TASKYARD_BIND", value_name = "ADDR")]
@@ -60,110 +65,133 @@ pub struct ServeArgs {
     #[arg(long = "allow-env-hook", env = "TASKYARD_ALLOW_ENV_HOOKS", value_name = "NAME", value_delimiter = ',')]
     pub allow_env_hooks: Vec<String>,
     /// Jobs run at once [default: 5].
-    #[arg(long, env = "TASKYARD_MAX_CONCURRENCY", value_name = "N")]
+    #[arg(long, env = "TASKYARD_MAX_CONCURRENCY", value_name = "N", value_parser = up_to_i64::<usize>())]
     pub max_concurrency: Option<usize>,
     /// Stored output per stream per job, in bytes; the rest is counted, not stored [default: 10485760].
-    #[arg(long, env = "TASKYARD_OUTPUT_MAX_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "TASKYARD_OUTPUT_MAX_BYTES", value_name = "BYTES", value_parser = up_to_i64::<u64>())]
     pub output_max_bytes: Option<u64>,
     /// Largest accepted request body, in bytes [default: 1048576].
-    #[arg(long, env = "TASKYARD_MAX_BODY_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "TASKYARD_MAX_BODY_BYTES", value_name = "BYTES", value_parser = up_to_i64::<usize>())]
     pub max_body_bytes: Option<usize>,
     /// Seconds between SIGTERM and SIGKILL when a job is canceled or times out [default: 5].
-    #[arg(long, env = "TASKYARD_KILL_GRACE_SECONDS", value_name = "SECONDS")]
+    #[arg(long, env = "TASKYARD_KILL_GRACE_SECONDS", value_name = "SECONDS", value_parser = up_to_i64::<u64>())]
     pub kill_grace_seconds: Option<u64>,
     /// Seconds a job's claim lasts without renewal; a job whose runner died is rescued about this long after
     /// [default: 15].
-    #[arg(long, env = "TASKYARD_LEASE_SECONDS", value_name = "SECONDS")]
+    #[arg(long, env = "TASKYARD_LEASE_SECONDS", value_name = "SECONDS", value_parser = up_to_i64::<u64>())]
     pub lease_seconds: Option<u64>,
     /// On SIGTERM/SIGINT, seconds running jobs may take to finish before they are stopped and handed back
     /// [default: 30]. A second signal stops at once.
-    #[arg(long, env = "TASKYARD_DRAIN_SECONDS", value_name = "SECONDS")]
+    #[arg(long, env = "TASKYARD_DRAIN_SECONDS", value_name = "SECONDS", value_parser = up_to_i64::<u64>())]
     pub drain_seconds: Option<u64>,
     /// Delete finished jobs and their output after this many days; 0 keeps them [default: 30].
     #[arg(long, env = "TASKYARD_RETENTION_DAYS", value_name = "DAYS")]
     pub retention_days: Option<f64>,
     /// Delete the oldest finished jobs while their stored output exceeds this many bytes; 0: no cap [default: 0].
-    #[arg(long, env = "TASKYARD_RETENTION_MAX_OUTPUT_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "TASKYARD_RETENTION_MAX_OUTPUT_BYTES", value_name = "BYTES", value_parser = up_to_i64::<u64>())]
     pub retention_max_output_bytes: Option<u64>,
     /// Database connections: PostgreSQL's pool size, or SQLite's readers [default: 16 on PostgreSQL, 8 on SQLite].
     #[arg(long, env = "TASKYARD_DATABASE_MAX_CONNECTIONS", value_name = "N")]
     pub database_max_connections: Option<u32>,
     /// PostgreSQL statement timeout in seconds [default: 30].
-    #[arg(long, env = "TASKYARD_DATABASE_STATEMENT_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    #[arg(long, env = "TASKYARD_DATABASE_STATEMENT_TIMEOUT_SECONDS", value_name = "SECONDS", value_parser = up_to_i64::<u64>())]
     pub database_statement_timeout_seconds: Option<u64>,
     /// The URL this node's API is reached at, for the node registry [default: http://<listening address>].
     #[arg(long, env = "TASKYARD_ADVERTISE_URL", value_name = "URL")]
     pub advertise_url: Option<String>,
     /// SQLite: below this much free disk space under the database, refuse new jobs and task writes (507) and store
     /// no more job output, until there is room; 0 turns it off [default: 268435456 (256 MiB)].
-    #[arg(long, env = "TASKYARD_MIN_FREE_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "TASKYARD_MIN_FREE_BYTES", value_name = "BYTES", value_parser = up_to_i64::<u64>())]
     pub min_free_bytes: Option<u64>,
 }
 
+/// A count or size: up to `i64::MAX`, as in the TOML file (whose integers are 64-bit signed), whichever source
+/// gives it.
+fn up_to_i64<T: TryFrom<u64> + Clone + Send + Sync + 'static>() -> RangedU64ValueParser<T> {
+    RangedU64ValueParser::new().range(0..=i64::MAX as u64)
+}
+
 impl ServeArgs {
-    /// Layers the file (if any), then the environment and flags (clap has already put flags over env).
+    /// The settings, layered once: defaults < the file (if any) < what clap took from `TASKYARD_*` variables and
+    /// flags (it already puts flags over variables). Every setting given here is a field named as its TOML key,
+    /// so the layers merge key by key without a line per setting.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let mut s = match &self.config {
-            Some(path) => Settings::from_file(path)?,
-            None => Settings::default(),
+        let mut layers = match &self.config {
+            Some(path) => Settings::file_layer(path)?,
+            None => Layer::new(),
         };
-        if let Some(v) = &self.bind {
-            s.bind = v.clone();
-        }
-        if let Some(v) = &self.database_url {
-            s.database_url = v.clone();
-        }
-        let allow: Vec<String> = self.allow.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
-        if !allow.is_empty() {
-            s.allow = allow;
-        }
-        if !self.env_passthrough.is_empty() {
-            s.env_passthrough = self.env_passthrough.clone();
-        }
-        if !self.allow_env_hooks.is_empty() {
-            s.allow_env_hooks = self.allow_env_hooks.clone();
-        }
-        if let Some(v) = self.max_concurrency {
-            s.max_concurrency = v;
-        }
-        if let Some(v) = self.output_max_bytes {
-            s.output_max_bytes = v;
-        }
-        if let Some(v) = self.max_body_bytes {
-            s.max_body_bytes = v;
-        }
-        if let Some(v) = self.kill_grace_seconds {
-            s.kill_grace_seconds = v;
-        }
-        if let Some(v) = self.lease_seconds {
-            s.lease_seconds = v;
-        }
-        if let Some(v) = self.drain_seconds {
-            s.drain_seconds = v;
-        }
-        if let Some(v) = self.retention_days {
-            s.retention_days = v;
-        }
-        if let Some(v) = self.retention_max_output_bytes {
-            s.retention_max_output_bytes = v;
-        }
-        if let Some(v) = self.database_max_connections {
-            s.database_max_connections = Some(v);
-        }
-        if let Some(v) = self.database_statement_timeout_seconds {
-            s.database_statement_timeout_seconds = v;
-        }
-        if let Some(v) = &self.advertise_url {
-            s.advertise_url = Some(v.clone());
-        }
-        if let Some(v) = self.min_free_bytes {
-            s.min_free_bytes = v;
-        }
+        layers.extend(self.layer()?);
         if let Ok(key) = std::env::var("TASKYARD_API_KEY")
             && !key.is_empty()
         {
-            s.api_keys = vec![key];
+            // No flag: a key on the command line would show in the process list.
+            layers.insert("api_keys".into(), toml::Value::Array(vec![key.into()]));
         }
-        Ok(s)
+        Settings::from_layers(layers)
+    }
+
+    /// The settings clap found in the environment or the flags; one it did not find (no value, or an empty list)
+    /// is left to the layers below.
+    fn layer(&self) -> anyhow::Result<Layer> {
+        let mut layer = Layer::try_from(self)?;
+        layer.retain(|_, value| !matches!(value, Value::Array(items) if items.is_empty()));
+        // `TASKYARD_ALLOW=echo, true,` means echo and true.
+        if let Some(Value::Array(programs)) = layer.get_mut("allow") {
+            programs.retain_mut(|p| match p {
+                Value::String(name) => {
+                    *name = name.trim().to_string();
+                    !name.is_empty()
+                }
+                _ => true,
+            });
+            if programs.is_empty() {
+                layer.remove("allow");
+            }
+        }
+        Ok(layer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from([&["taskyard", "serve"], args].concat()).expect("the arguments parse");
+        match cli.command {
+            Command::Serve(args) => *args,
+            Command::Openapi | Command::Supervise => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn flags_go_over_the_file_and_the_file_over_the_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("taskyard.toml");
+        std::fs::write(&file, "lease_seconds = 3\ndrain_seconds = 2\nallow = [\"sleep\"]\n").expect("write");
+        let path = file.display().to_string();
+        let s = serve(&["--config", &path, "--drain-seconds", "7", "--allow", " echo, ,true"]).settings().unwrap();
+        assert_eq!((s.lease_seconds, s.drain_seconds), (3, 7));
+        assert_eq!(s.allow, ["echo", "true"]);
+        assert_eq!(s.max_concurrency, Settings::default().max_concurrency);
+        let s = serve(&["--config", &path]).settings().unwrap();
+        assert_eq!(s.allow, ["sleep"]);
+    }
+
+    #[test]
+    fn a_size_past_what_the_file_can_hold_is_refused_naming_the_flag() {
+        let max = i64::MAX.to_string();
+        assert_eq!(serve(&["--output-max-bytes", &max]).settings().unwrap().output_max_bytes, i64::MAX as u64);
+        let args = ["taskyard", "serve", "--output-max-bytes", "9223372036854775808"];
+        let err = Cli::try_parse_from(args).expect_err("past i64::MAX");
+        assert!(err.to_string().contains("--output-max-bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_retention_that_is_not_a_number_is_not_taken_for_unset() {
+        let s = serve(&["--retention-days", "NaN"]).settings().unwrap();
+        assert!(s.retention_days.is_nan());
+        let err = s.validate().expect_err("NaN days");
+        assert!(err.to_string().contains("retention_days"), "{err}");
     }
 }

@@ -1,13 +1,10 @@
 //! Jobs: one run of a task, its state machine and its result.
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use super::progress::Progress;
 use super::retry::{self, Next, RetryPolicy};
 pub use super::status::{IllegalMove, JobStatus, Outcome, UnknownVariant};
-use super::{EventBody, JobEvent, JobId, StateRecord, TaskId, format_ms};
+use super::{EventBody, JobEvent, JobId, TaskId, format_ms};
 
 /// What a finished run left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,88 +67,8 @@ pub struct Job {
     pub sandbox: Option<super::Sandbox>,
 }
 
-/// A job as the API shows it (and as `$stream` carries it in its unnamed events).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct JobView {
-    /// Job id (ULID).
-    pub id: String,
-    pub task_id: String,
-    pub status: JobStatus,
-    /// How the job ended; null until it does.
-    pub outcome: Option<Outcome>,
-    /// Attempt number, from 1.
-    pub attempt: i32,
-    /// Attempts allowed in all by the retry policy the job was submitted with (1 without one).
-    pub max_attempts: i32,
-    /// The argv that runs (after parameter substitution).
-    pub argv: Vec<String>,
-    #[schema(format = DateTime)]
-    pub submitted_at: String,
-    /// When a pending job is due to run (after a delay or a retry's backoff).
-    #[schema(format = DateTime)]
-    pub run_at: String,
-    #[schema(format = DateTime)]
-    pub started_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub finished_at: Option<String>,
-    /// Wall-clock run time in milliseconds, once finished.
-    pub duration_ms: Option<i64>,
-    /// The exit code, when the process exited.
-    pub exit_code: Option<i32>,
-    /// The signal number, when the process was killed by a signal.
-    pub signal: Option<i32>,
-    /// Why the job (or, while a retry waits, its previous attempt) did not succeed, in words.
-    pub error: Option<String>,
-    /// The latest `::progress` the job printed.
-    pub progress: Option<Progress>,
-    /// Boot id of the server process that runs (or ran) the current attempt.
-    pub node_id: Option<String>,
-    /// The `Idempotency-Key` the job was submitted with.
-    pub idempotency_key: Option<String>,
-    /// The sandbox the job runs in; null: not sandboxed.
-    pub sandbox: Option<super::Sandbox>,
-    /// Bytes and lines the process printed (all of them, stored or not).
-    pub stdout_bytes: i64,
-    pub stderr_bytes: i64,
-    pub stdout_lines: i64,
-    pub stderr_lines: i64,
-    /// Lines and bytes not stored because a stream reached the output bound.
-    pub dropped_lines: i64,
-    pub dropped_bytes: i64,
-}
-
-impl From<&Job> for JobView {
-    fn from(job: &Job) -> Self {
-        let t = job.totals;
-        JobView {
-            id: job.id.to_string(),
-            task_id: job.task_id.to_string(),
-            status: job.status,
-            outcome: job.outcome,
-            attempt: job.attempt,
-            max_attempts: job.retry.as_ref().map_or(1, |r| r.max_attempts as i32),
-            argv: job.argv.clone(),
-            submitted_at: format_ms(job.submitted_at),
-            run_at: format_ms(job.run_at),
-            started_at: job.started_at.map(format_ms),
-            finished_at: job.finished_at.map(format_ms),
-            duration_ms: job.started_at.zip(job.finished_at).map(|(s, f)| (f - s).max(0)),
-            exit_code: job.exit_code,
-            signal: job.signal,
-            error: job.error.clone(),
-            progress: job.progress,
-            node_id: job.node_id.clone(),
-            idempotency_key: job.idempotency_key.clone(),
-            sandbox: job.sandbox.clone(),
-            stdout_bytes: t.stdout_bytes,
-            stderr_bytes: t.stderr_bytes,
-            stdout_lines: t.stdout_lines,
-            stderr_lines: t.stderr_lines,
-            dropped_lines: t.dropped_lines,
-            dropped_bytes: t.dropped_bytes,
-        }
-    }
-}
+/// The longest a job may be delayed: 366 days.
+pub const MAX_DELAY_MS: i64 = 366 * 24 * 3600 * 1000;
 
 impl Job {
     /// A new job of `task`, queued at `now` and due at `run_at`: attempt 1, with the task's environment, directory,
@@ -170,9 +87,9 @@ impl Job {
             outcome: None,
             attempt: 1,
             argv,
-            env: task.env.clone(),
-            cwd: task.cwd.clone(),
-            timeout_seconds: task.timeout_seconds,
+            env: task.spec.env.clone(),
+            cwd: task.spec.cwd.clone(),
+            timeout_seconds: task.spec.timeout_seconds,
             submitted_at: now,
             run_at,
             started_at: None,
@@ -183,27 +100,24 @@ impl Job {
             totals: Default::default(),
             last_seq: 1,
             node_id: None,
-            retry: task.retry.clone(),
+            retry: task.spec.retry.clone(),
             progress: None,
             idempotency_key,
             cancel_requested_at: None,
-            sandbox: task.sandbox.clone(),
+            sandbox: task.spec.sandbox.clone(),
         }
     }
 }
 
 impl Job {
-    /// What follows an attempt that ended with `finish` at `now`: the job's next record and the events that record
-    /// the move (numbered from `last_seq + 1`). Every way an attempt ends goes through here, so the retry policy is
-    /// applied the same way to a finished process, a lost runner and an interrupted server. `jitter` is a random
-    /// number in [0, 1) for the backoff. Refused when the job is in no state to make that move.
-    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> Result<(Job, Vec<JobEvent>), IllegalMove> {
+    /// What follows an attempt that ended with `finish` at `now`: the job's next record, whose `last_seq` is the
+    /// number of the state event that records it, and the `retry` event before that one when another attempt
+    /// follows. Every way an attempt ends goes through here, so the retry policy is applied the same way to a
+    /// finished process, a lost runner and an interrupted server. `jitter` is a random number in [0, 1) for the
+    /// backoff. Refused when the job is in no state to make that move.
+    pub fn after_attempt(&self, finish: Finish, now: i64, jitter: f64) -> Result<(Job, Option<JobEvent>), IllegalMove> {
         match retry::next(self.retry.as_ref(), self.attempt, finish.outcome, finish.exit_code, jitter) {
-            Next::End => {
-                let done = self.ended(finish, now)?;
-                let event = done.state_event(now);
-                Ok((done, vec![event]))
-            }
+            Next::End => Ok((self.ended(finish, now)?, None)),
             Next::Retry { attempt, delay } => {
                 self.status.check_move(JobStatus::Pending)?;
                 let delay_ms = delay.as_millis() as i64;
@@ -233,8 +147,7 @@ impl Job {
                 let retry_event =
                     JobEvent { job_id: self.id, seq: next.last_seq, body: EventBody::Retry(data.to_string()), at: now };
                 next.last_seq += 1;
-                let state = next.state_event(now);
-                Ok((next, vec![retry_event, state]))
+                Ok((next, Some(retry_event)))
             }
         }
     }
@@ -254,26 +167,16 @@ impl Job {
         done.last_seq += 1;
         Ok(done)
     }
-
-    /// The event that records this job's current state: its record as the API shows it, numbered `last_seq`.
-    pub fn state_event(&self, at: i64) -> JobEvent {
-        let record = serde_json::to_string(&JobView::from(self)).unwrap_or_default();
-        JobEvent {
-            job_id: self.id,
-            seq: self.last_seq,
-            body: EventBody::State(StateRecord { status: self.status, record }),
-            at,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Task, testing};
+    use crate::domain::testing;
 
     fn job(status: JobStatus, retry: Option<RetryPolicy>) -> Job {
-        let task = Task { retry, ..testing::task("true") };
+        let mut task = testing::task("true");
+        task.spec.retry = retry;
         Job { status, ..Job::pending(&task, vec!["true".into()], 0, 0, None) }
     }
 
@@ -293,11 +196,14 @@ mod tests {
 
     #[test]
     fn a_running_job_ends_or_goes_back_to_pending() {
-        let (done, events) = job(JobStatus::Running, None).after_attempt(failed(), 5, 0.0).unwrap();
-        assert_eq!((done.status, done.outcome, events.len()), (JobStatus::Failed, Some(Outcome::ExitCode), 1));
+        let (done, retry_event) = job(JobStatus::Running, None).after_attempt(failed(), 5, 0.0).unwrap();
+        assert_eq!(
+            (done.status, done.outcome, retry_event.is_some()),
+            (JobStatus::Failed, Some(Outcome::ExitCode), false)
+        );
         let retry = serde_json::from_value(serde_json::json!({ "max_attempts": 2 })).unwrap();
-        let (again, events) = job(JobStatus::Running, Some(retry)).after_attempt(failed(), 5, 0.0).unwrap();
-        assert_eq!((again.status, again.attempt, events.len()), (JobStatus::Pending, 2, 2));
+        let (again, retry_event) = job(JobStatus::Running, Some(retry)).after_attempt(failed(), 5, 0.0).unwrap();
+        assert_eq!((again.status, again.attempt, retry_event.is_some()), (JobStatus::Pending, 2, true));
     }
 
     #[test]

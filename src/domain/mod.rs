@@ -30,7 +30,7 @@ pub use progress::Progress;
 pub use retry::RetryPolicy;
 pub use sandbox::Sandbox;
 pub use schema::ParamsSchema;
-pub use task::{NewTask, Task, TaskName, TaskPatch};
+pub use task::{Task, TaskName, TaskSpec};
 
 /// The current time as Unix milliseconds (UTC): how every time is stored.
 pub fn now_ms() -> i64 {

@@ -1,9 +1,7 @@
 //! Nodes: the server processes sharing one database. Each start is a new node (a boot id), so a restarted server
 //! never mistakes its predecessor's jobs for its own.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-use super::format_ms;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
@@ -21,7 +19,7 @@ pub struct Node {
 }
 
 /// Whether a node is serving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
     /// Heart-beating.
@@ -42,49 +40,6 @@ impl Node {
             NodeStatus::Gone
         } else {
             NodeStatus::Up
-        }
-    }
-}
-
-/// A node as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct NodeView {
-    /// Boot id (ULID): new at every start; the `node_id` of the jobs it ran.
-    pub id: String,
-    pub status: NodeStatus,
-    /// Where it serves the API.
-    pub address: String,
-    pub hostname: String,
-    pub pid: i32,
-    #[schema(format = DateTime)]
-    pub started_at: String,
-    #[schema(format = DateTime)]
-    pub last_heartbeat_at: String,
-    #[schema(format = DateTime)]
-    pub stopped_at: Option<String>,
-    /// Jobs running on it at its last heartbeat.
-    pub running_jobs: i32,
-    pub max_concurrency: i32,
-    /// Its wall clock minus the database's, in milliseconds, as measured at its last heartbeat (PostgreSQL; null
-    /// on SQLite, where the machine's clock is the only one). Leases and due times follow the database's clock
-    /// whatever this says; a node more than a second off logs a warning at start.
-    pub clock_offset_ms: Option<i64>,
-}
-
-impl NodeView {
-    pub fn new(node: &Node, status: NodeStatus) -> NodeView {
-        NodeView {
-            id: node.id.clone(),
-            status,
-            address: node.address.clone(),
-            hostname: node.hostname.clone(),
-            pid: node.pid,
-            started_at: format_ms(node.started_at),
-            last_heartbeat_at: format_ms(node.heartbeat_at),
-            stopped_at: node.stopped_at.map(format_ms),
-            running_jobs: if status == NodeStatus::Up { node.running } else { 0 },
-            max_concurrency: node.max_concurrency,
-            clock_offset_ms: node.clock_offset_ms,
         }
     }
 }
@@ -111,6 +66,5 @@ mod tests {
         assert_eq!(node.status(2_001, 1_000), NodeStatus::Gone);
         node.stopped_at = Some(1_200);
         assert_eq!(node.status(1_500, 1_000), NodeStatus::Stopped);
-        assert_eq!(NodeView::new(&node, NodeStatus::Stopped).running_jobs, 0);
     }
 }

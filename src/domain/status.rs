@@ -3,12 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where a job is in its life. `pending` → `running` → `completed` | `failed` | `canceled`; a pending job may also
 /// be canceled directly, and a running one goes back to `pending` when its retry policy runs it again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Pending,
@@ -95,7 +95,7 @@ impl FromStr for JobStatus {
 
 /// How a finished job ended, so that a non-zero exit, a kill, a spawn failure, a timeout and a lost runner can be
 /// told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Exited with code 0.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schema::ParamsSchema;
-use super::{CommandLine, Params, RetryPolicy, Sandbox, TaskId, format_ms};
+use super::{CommandLine, Params, RetryPolicy, Sandbox, TaskId};
 
 /// A task's optional unique name: URL-safe, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +32,12 @@ impl TaskName {
     }
 }
 
+/// What a user sets on a task, checked: the one list of a task's fields, which a create fills, an update
+/// changes, the store keeps and the API shows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Task {
-    pub id: TaskId,
+pub struct TaskSpec {
     pub name: Option<TaskName>,
+    /// The command line as written; it splits, and its program was allowed when it was set.
     pub command: String,
     pub enabled: bool,
     pub params: Params,
@@ -47,43 +49,35 @@ pub struct Task {
     pub tags: Vec<String>,
     pub retry: Option<RetryPolicy>,
     pub sandbox: Option<Sandbox>,
+}
+
+impl TaskSpec {
+    /// A task that runs `command` with every other field at its default: enabled, no name, params, schema,
+    /// environment, directory, timeout, tags, retries or sandbox.
+    pub fn new(command: String) -> TaskSpec {
+        TaskSpec {
+            name: None,
+            command,
+            enabled: true,
+            params: Params::default(),
+            params_schema: None,
+            option_params: BTreeSet::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+            timeout_seconds: None,
+            tags: Vec::new(),
+            retry: None,
+            sandbox: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: TaskId,
+    pub spec: TaskSpec,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-/// The fields a user sets, validated; shared by create and update.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewTask {
-    pub name: Option<TaskName>,
-    pub command: CommandLine,
-    pub command_text: String,
-    pub enabled: bool,
-    pub params: Params,
-    pub params_schema: Option<ParamsSchema>,
-    pub option_params: BTreeSet<String>,
-    pub env: BTreeMap<String, String>,
-    pub cwd: Option<String>,
-    pub timeout_seconds: Option<i64>,
-    pub tags: Vec<String>,
-    pub retry: Option<RetryPolicy>,
-    pub sandbox: Option<Sandbox>,
-}
-
-/// A partial update: `None` leaves a field as it is; `Some(None)` clears a nullable one.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TaskPatch {
-    pub name: Option<Option<TaskName>>,
-    pub command: Option<(CommandLine, String)>,
-    pub enabled: Option<bool>,
-    pub params: Option<Params>,
-    pub params_schema: Option<Option<ParamsSchema>>,
-    pub option_params: Option<BTreeSet<String>>,
-    pub env: Option<BTreeMap<String, String>>,
-    pub cwd: Option<Option<String>>,
-    pub timeout_seconds: Option<Option<i64>>,
-    pub tags: Option<Vec<String>>,
-    pub retry: Option<Option<RetryPolicy>>,
-    pub sandbox: Option<Option<Sandbox>>,
 }
 
 /// Field rules shared by create and update; each returns the message a user sees.
@@ -126,51 +120,9 @@ pub mod rules {
     }
 }
 
-impl Task {
-    pub fn apply(&mut self, patch: TaskPatch, now: i64) {
-        if let Some(name) = patch.name {
-            self.name = name;
-        }
-        if let Some((_, text)) = patch.command {
-            self.command = text;
-        }
-        if let Some(enabled) = patch.enabled {
-            self.enabled = enabled;
-        }
-        if let Some(params) = patch.params {
-            self.params = params;
-        }
-        if let Some(schema) = patch.params_schema {
-            self.params_schema = schema;
-        }
-        if let Some(options) = patch.option_params {
-            self.option_params = options;
-        }
-        if let Some(env) = patch.env {
-            self.env = env;
-        }
-        if let Some(cwd) = patch.cwd {
-            self.cwd = cwd;
-        }
-        if let Some(timeout) = patch.timeout_seconds {
-            self.timeout_seconds = timeout;
-        }
-        if let Some(tags) = patch.tags {
-            self.tags = tags;
-        }
-        if let Some(retry) = patch.retry {
-            self.retry = retry;
-        }
-        if let Some(sandbox) = patch.sandbox {
-            self.sandbox = sandbox;
-        }
-        self.updated_at = now;
-    }
-}
-
 /// The checks across a task's parameter fields, at create and after every update: `option_params` names only
 /// placeholders of the command, and the stored defaults fit the schema and turn no argument into an option.
-pub fn check_param_rules(
+fn check_param_rules(
     command: &CommandLine,
     params: &Params,
     option_params: &BTreeSet<String>,
@@ -194,8 +146,8 @@ fn with_schema_defaults(params: &Params, schema: Option<&ParamsSchema>) -> Param
     }
 }
 
-impl Task {
-    /// [`check_param_rules`] on the task as it is now (after an update).
+impl TaskSpec {
+    /// [`check_param_rules`] on these fields, after a create or an update.
     pub fn check_param_rules(&self) -> Result<(), String> {
         let command = CommandLine::parse(&self.command).map_err(|e| e.to_string())?;
         check_param_rules(&command, &self.params, &self.option_params, self.params_schema.as_ref())
@@ -209,63 +161,6 @@ impl Task {
             schema.check(&params, false)?;
         }
         Ok(params)
-    }
-}
-
-/// A task as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TaskView {
-    /// Task id (ULID).
-    pub id: String,
-    /// Optional unique name.
-    pub name: Option<String>,
-    /// The command line, split with shlex at execute time; `{name}` placeholders are filled from params.
-    pub command: String,
-    pub enabled: bool,
-    /// Default parameter values.
-    #[schema(value_type = Object)]
-    pub params: serde_json::Value,
-    /// JSON Schema (draft 2020-12) of the parameters, checked at every execute; null: any scalar values.
-    #[schema(value_type = Option<Object>)]
-    pub params_schema: Option<serde_json::Value>,
-    /// Parameters whose values may start with '-' (and so become options of the program).
-    pub option_params: Vec<String>,
-    /// Environment variables added to the job's environment.
-    pub env: BTreeMap<String, String>,
-    /// Working directory (absolute); the server's own when null.
-    pub cwd: Option<String>,
-    /// Kill the job after this many seconds.
-    pub timeout_seconds: Option<i64>,
-    pub tags: Vec<String>,
-    /// How failed attempts run again; null: never.
-    pub retry: Option<RetryPolicy>,
-    /// Run in a sandbox (bubblewrap); null: not sandboxed.
-    pub sandbox: Option<Sandbox>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-impl From<&Task> for TaskView {
-    fn from(t: &Task) -> Self {
-        TaskView {
-            id: t.id.to_string(),
-            name: t.name.as_ref().map(|n| n.as_str().to_string()),
-            command: t.command.clone(),
-            enabled: t.enabled,
-            params: t.params.to_json(),
-            params_schema: t.params_schema.as_ref().map(|s| s.document().clone()),
-            option_params: t.option_params.iter().cloned().collect(),
-            env: t.env.clone(),
-            cwd: t.cwd.clone(),
-            timeout_seconds: t.timeout_seconds,
-            tags: t.tags.clone(),
-            retry: t.retry.clone(),
-            sandbox: t.sandbox.clone(),
-            created_at: format_ms(t.created_at),
-            updated_at: format_ms(t.updated_at),
-        }
     }
 }
 
@@ -283,23 +178,13 @@ pub enum OrphanReason {
 }
 
 impl Task {
-    pub fn create(new: NewTask, now: i64) -> Task {
-        Task {
-            id: TaskId::generate(),
-            name: new.name,
-            command: new.command_text,
-            enabled: new.enabled,
-            params: new.params,
-            params_schema: new.params_schema,
-            option_params: new.option_params,
-            env: new.env,
-            cwd: new.cwd,
-            timeout_seconds: new.timeout_seconds,
-            tags: new.tags,
-            retry: new.retry,
-            sandbox: new.sandbox,
-            created_at: now,
-            updated_at: now,
-        }
+    pub fn create(spec: TaskSpec, now: i64) -> Task {
+        Task { id: TaskId::generate(), spec, created_at: now, updated_at: now }
+    }
+
+    /// The task with `spec` as its fields from `now` on.
+    pub fn update(&mut self, spec: TaskSpec, now: i64) {
+        self.spec = spec;
+        self.updated_at = now;
     }
 }

@@ -6,6 +6,7 @@ use super::{Engine, EngineError, Inner, StopReason};
 use crate::domain::job::Finish;
 use crate::domain::{Job, JobStatus, Outcome};
 use crate::store::{CancelRequest, Notice, Saved};
+use crate::wire::state_event;
 
 impl Engine {
     /// Cancels a pending job at once, or asks the runner of a running one to stop it (TERM, grace, KILL); the
@@ -34,7 +35,7 @@ impl Engine {
 async fn cancel_pending(inner: &Inner, job: &Job) -> Result<Option<Job>, EngineError> {
     let now = inner.now();
     let done = job.ended(Finish::without_exit(Outcome::Canceled, "canceled before it started"), now)?;
-    let event = done.state_event(now);
+    let event = state_event(&done, now);
     let jobs = inner.store.jobs();
     if jobs.save(JobStatus::Pending, job.last_seq, &done, None, std::slice::from_ref(&event)).await? == Saved::Stale {
         return Ok(None);

@@ -51,6 +51,7 @@ use crate::domain::{
     Task, TaskId,
 };
 use crate::store::{Created, Keyset, Slice, Store, StoreError};
+use crate::wire::state_event;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -299,25 +300,25 @@ impl Engine {
     /// Whether `task` could run here now: its program is allowed and its file is there, its working directory
     /// exists, its environment is one this server accepts, and it has bubblewrap if the task asks for a sandbox.
     pub fn runnable(&self, task: &Task) -> bool {
-        let Ok(cmd) = CommandLine::parse(&task.command) else { return false };
+        let Ok(cmd) = CommandLine::parse(&task.spec.command) else { return false };
         matches!(self.inner.programs.program(cmd.program()), Ok(Some(file)) if host::is_executable(file))
-            && task.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
-            && self.inner.env_policy.check(&task.env).is_ok()
-            && (task.sandbox.is_none() || self.inner.bwrap.is_some())
+            && task.spec.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
+            && self.inner.env_policy.check(&task.spec.env).is_ok()
+            && (task.spec.sandbox.is_none() || self.inner.bwrap.is_some())
     }
 
     /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says;
     /// the dispatcher is woken. With an idempotency key that a job of this task already holds (within 24 h),
     /// nothing is queued and that job is returned.
     pub async fn submit(&self, task: &Task, submission: Submission) -> Result<Submitted, EngineError> {
-        if !task.enabled {
+        if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
-        let cmd = CommandLine::parse(&task.command)?;
+        let cmd = CommandLine::parse(&task.spec.command)?;
         self.inner.programs.check(&cmd)?;
-        self.inner.env_policy.check(&task.env)?;
-        let params = task.params_for(&submission.params).map_err(EngineError::Params)?;
-        let argv = cmd.render(&params, &task.option_params)?;
+        self.inner.env_policy.check(&task.spec.env)?;
+        let params = task.spec.params_for(&submission.params).map_err(EngineError::Params)?;
+        let argv = cmd.render(&params, &task.spec.option_params)?;
         let now = self.inner.now();
         let run_at = match submission.due {
             Due::Now => now,
@@ -326,7 +327,7 @@ impl Engine {
         };
         let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        match self.inner.store.jobs().create(&job, &[job.state_event(now)], keys_since).await? {
+        match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {
                 self.inner.queued(job.run_at);
                 Ok(Submitted::Queued(job))

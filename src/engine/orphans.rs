@@ -55,11 +55,11 @@ impl Engine {
     }
 
     fn orphan_reason(&self, task: &Task, newest: Option<&(JobStatus, Option<Outcome>)>) -> Option<OrphanReason> {
-        if task.enabled && !self.runnable(task) {
+        if task.spec.enabled && !self.runnable(task) {
             Some(OrphanReason::NotRunnable)
         } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
             Some(OrphanReason::Lost)
-        } else if task.enabled && newest.is_none() {
+        } else if task.spec.enabled && newest.is_none() {
             Some(OrphanReason::NeverRun)
         } else {
             None

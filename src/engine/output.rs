@@ -9,6 +9,7 @@ use super::Inner;
 use crate::domain::job::{Finish, IllegalMove};
 use crate::domain::{EventBody, EventKind, Job, JobEvent, JobStatus, OutputStream, Progress};
 use crate::store::{Saved, StoreResult};
+use crate::wire::state_event;
 
 /// What ending an attempt did.
 #[derive(Debug)]
@@ -316,14 +317,15 @@ impl Sink {
     pub async fn finish(&mut self, finished: Finish) -> StoreResult<Recorded> {
         let now = self.inner.now();
         let mut events = self.number_batch();
-        let (next, mut moves) = match self.job.after_attempt(finished, now, super::jitter()) {
+        let (next, retry) = match self.job.after_attempt(finished, now, super::jitter()) {
             Ok(moved) => moved,
             Err(illegal) => {
                 self.unnumber(events);
                 return Ok(Recorded::Refused(illegal));
             }
         };
-        events.append(&mut moves);
+        events.extend(retry);
+        events.push(state_event(&next, now));
         let saved = self.inner.store.jobs().save(JobStatus::Running, self.stored_seq, &next, None, &events).await;
         self.storage_answered(&saved);
         match saved {

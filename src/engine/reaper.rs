@@ -10,6 +10,7 @@ use super::{Inner, jitter};
 use crate::domain::job::Finish;
 use crate::domain::{Job, JobId, JobStatus, Outcome};
 use crate::store::Saved;
+use crate::wire::state_event;
 
 /// Jobs deleted per retention transaction: small, so the runners' writes never wait long.
 const RETENTION_BATCH: u64 = 200;
@@ -81,13 +82,14 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
         }
         None => Finish::without_exit(Outcome::Lost, why),
     };
-    let (next, events) = match job.after_attempt(finish, now, jitter()) {
+    let (next, retry) = match job.after_attempt(finish, now, jitter()) {
         Ok(moved) => moved,
         Err(illegal) => {
             tracing::error!(job = %job.id, error = %illegal, "cannot rescue the job");
             return Ok(());
         }
     };
+    let events: Vec<_> = retry.into_iter().chain([state_event(&next, now)]).collect();
     if inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? == Saved::Stale {
         return Ok(());
     }

@@ -1,18 +1,19 @@
 //! Row ↔ domain conversions. A row that does not parse is reported as corrupt, never unwrapped.
 use std::collections::BTreeMap;
+use std::fmt::Display;
 
 use entity::{job, job_event, task};
 use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{EventBody, EventKind, Job, JobEvent, Params, ParamsSchema, Task, TaskName};
+use crate::domain::{EventBody, Job, JobEvent, Params, ParamsSchema, Task, TaskName, TaskSpec};
 
-fn corrupt(what: &str, id: &str, err: impl std::fmt::Display) -> StoreError {
+fn corrupt(what: &str, id: impl Display, err: impl Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
 }
 
-fn json<T: serde::de::DeserializeOwned>(what: &str, id: &str, text: &str) -> Result<T, StoreError> {
+fn json<T: serde::de::DeserializeOwned>(what: &str, id: impl Display, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, id, e))
 }
 
@@ -23,35 +24,33 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 }
 
 pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
-    let id = m.id.parse().map_err(|e| corrupt("id", &m.id, e))?;
-    let params = Params::parse(json("params", &m.id, &m.params)?).map_err(|e| corrupt("params", &m.id, e))?;
-    Ok(Task {
-        id,
-        name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", &m.id, e))?,
-        params,
+    let id = m.id;
+    let spec = TaskSpec {
+        name: m.name.as_deref().map(TaskName::parse).transpose().map_err(|e| corrupt("name", id, e))?,
+        command: m.command,
+        enabled: m.enabled,
+        params: Params::parse(json("params", id, &m.params)?).map_err(|e| corrupt("params", id, e))?,
         params_schema: m
             .params_schema
             .as_deref()
-            .map(|text| json("params_schema", &m.id, text))
+            .map(|text| json("params_schema", id, text))
             .transpose()?
             .map(ParamsSchema::stored),
-        option_params: json("option_params", &m.id, &m.option_params)?,
-        env: json("env", &m.id, &m.env)?,
-        tags: json("tags", &m.id, &m.tags)?,
-        retry: m.retry.as_deref().map(|r| json("retry", &m.id, r)).transpose()?,
-        sandbox: m.sandbox.as_deref().map(|s| json("sandbox", &m.id, s)).transpose()?,
-        command: m.command,
-        enabled: m.enabled,
+        option_params: json("option_params", id, &m.option_params)?,
+        env: json("env", id, &m.env)?,
         cwd: m.cwd,
         timeout_seconds: m.timeout_seconds,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-    })
+        tags: json("tags", id, &m.tags)?,
+        retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
+        sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+    };
+    Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at })
 }
 
-pub fn task_to_row(t: &Task) -> Result<task::ActiveModel, StoreError> {
+pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
+    let t = &task.spec;
     Ok(task::ActiveModel {
-        id: Set(t.id.to_string()),
+        id: Set(task.id),
         name: Set(t.name.as_ref().map(|n| n.as_str().to_string())),
         command: Set(t.command.clone()),
         enabled: Set(t.enabled),
@@ -64,19 +63,21 @@ pub fn task_to_row(t: &Task) -> Result<task::ActiveModel, StoreError> {
         tags: Set(to_json(&t.tags)?),
         retry: Set(t.retry.as_ref().map(to_json).transpose()?),
         sandbox: Set(t.sandbox.as_ref().map(to_json).transpose()?),
-        created_at: Set(t.created_at),
-        updated_at: Set(t.updated_at),
+        created_at: Set(task.created_at),
+        updated_at: Set(task.updated_at),
     })
 }
 
 pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
-    let id = &m.id;
+    let id = m.id;
     Ok(Job {
-        id: id.parse().map_err(|e| corrupt("id", id, e))?,
-        task_id: m.task_id.parse().map_err(|e| corrupt("task_id", id, e))?,
-        status: m.status.parse().map_err(|e| corrupt("status", id, e))?,
-        outcome: m.outcome.as_deref().map(str::parse).transpose().map_err(|e| corrupt("outcome", id, e))?,
+        id,
+        task_id: m.task_id,
+        status: m.status.into(),
+        outcome: m.outcome.map(Into::into),
         attempt: m.attempt,
+        // An empty argv reads as it is stored: the runner refuses it (`spawn_error`), so such a job ends visibly
+        // instead of making the claim that took it fail for every job of its batch.
         argv: json("argv", id, &m.argv)?,
         env: json::<BTreeMap<String, String>>("env", id, &m.env)?,
         cwd: m.cwd,
@@ -111,10 +112,10 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
 pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveModel, StoreError> {
     let t = j.totals;
     Ok(job::ActiveModel {
-        id: Set(j.id.to_string()),
-        task_id: Set(j.task_id.to_string()),
-        status: Set(j.status.as_str().to_string()),
-        outcome: Set(j.outcome.map(|o| o.as_str().to_string())),
+        id: Set(j.id),
+        task_id: Set(j.task_id),
+        status: Set(j.status.into()),
+        outcome: Set(j.outcome.map(Into::into)),
         attempt: Set(j.attempt),
         argv: Set(to_json(&j.argv)?),
         env: Set(to_json(&j.env)?),
@@ -148,9 +149,8 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveM
 
 pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {
     Ok(JobEvent {
-        job_id: m.job_id.parse().map_err(|e| corrupt("event job_id", &m.job_id, e))?,
-        body: EventBody::parse(m.kind.parse::<EventKind>().map_err(|e| corrupt("event kind", &m.job_id, e))?, m.data)
-            .map_err(|e| corrupt(&format!("event {}", m.seq), &m.job_id, e))?,
+        job_id: m.job_id,
+        body: EventBody::parse(m.kind.into(), m.data).map_err(|e| corrupt(&format!("event {}", m.seq), m.job_id, e))?,
         seq: m.seq,
         at: m.at,
     })
@@ -158,9 +158,9 @@ pub fn event_from_row(m: job_event::Model) -> Result<JobEvent, StoreError> {
 
 pub fn event_to_row(e: &JobEvent) -> job_event::ActiveModel {
     job_event::ActiveModel {
-        job_id: Set(e.job_id.to_string()),
+        job_id: Set(e.job_id),
         seq: Set(e.seq),
-        kind: Set(e.kind().as_str().to_string()),
+        kind: Set(e.kind().into()),
         data: Set(e.data().to_string()),
         at: Set(e.at),
     }

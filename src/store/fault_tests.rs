@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 
 use super::{DbOptions, Store, StoreError};
 use crate::domain::{EventBody, Job, JobEvent, JobStatus, Task, now_ms, testing};
+use crate::wire::state_event;
 
 /// The database file whose writer connections are capped, and the cap in pages.
 static CAP: Mutex<Option<(String, i64)>> = Mutex::new(None);
@@ -26,7 +27,7 @@ pub(super) async fn cap(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-fn task(n: usize) -> Task {
+pub(super) fn task(n: usize) -> Task {
     testing::task(&format!("echo {n}"))
 }
 
@@ -38,7 +39,7 @@ fn job(owner: &Task) -> Job {
 
 /// The job's first event plus `extra` output lines, so that each create needs a few pages.
 fn events(job: &Job, extra: usize) -> Vec<JobEvent> {
-    let mut events = vec![job.state_event(job.submitted_at)];
+    let mut events = vec![state_event(job, job.submitted_at)];
     for seq in 2..2 + extra as i64 {
         events.push(JobEvent { job_id: job.id, seq, body: EventBody::Stdout("y".repeat(500)), at: 0 });
     }
@@ -51,7 +52,7 @@ async fn pragma(store: &Store, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("an integer")
 }
 
-async fn sqlite_store(dir: &std::path::Path) -> Store {
+pub(super) async fn sqlite_store(dir: &std::path::Path) -> Store {
     let url = format!("sqlite://{}?mode=rwc", dir.join("taskyard.db").display());
     Store::connect(&url, DbOptions { max_connections: 2, min_free_bytes: 0, ..Default::default() })
         .await

@@ -14,6 +14,7 @@ use super::page::{self, Keyset, Page, PageRequest, Slice};
 use super::writer::{Applied, JobWrite, Writer, insert_events};
 use super::{Backend, Conns, StoreError, StoreResult};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
+use crate::wire::state_event;
 
 /// What a conditional `save` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +74,10 @@ pub struct JobsStore<'a> {
 fn filtered(filter: JobFilter) -> Select<job::Entity> {
     let mut q = job::Entity::find();
     if let Some(status) = filter.status {
-        q = q.filter(job::Column::Status.eq(status.as_str()));
+        q = q.filter(job::Column::Status.eq(job::Status::from(status)));
     }
     if let Some(task_id) = filter.task_id {
-        q = q.filter(job::Column::TaskId.eq(task_id.to_string()));
+        q = q.filter(job::Column::TaskId.eq(task_id));
     }
     q
 }
@@ -93,9 +94,7 @@ impl<'a> JobsStore<'a> {
         self.db.room_for_new_work()?;
         let write = JobWrite::Create { job: job.clone(), events: events.to_vec(), keys_since };
         match self.writer.submit(write).await {
-            Ok(Applied::Existing(id)) => Ok(Created::Existing(Box::new(
-                self.get(id.parse().map_err(|e| StoreError::Corrupt(format!("job id {id}: {e}")))?).await?,
-            ))),
+            Ok(Applied::Existing(id)) => Ok(Created::Existing(Box::new(self.get(id).await?))),
             Ok(_) => Ok(Created::New),
             // Another node inserted the same key between our check and our insert.
             Err(err) => match &job.idempotency_key {
@@ -111,7 +110,7 @@ impl<'a> JobsStore<'a> {
     /// The job of `task_id` that holds idempotency key `key`, if it was submitted at or after `since`.
     pub async fn by_key(&self, task_id: TaskId, key: &str, since: i64) -> StoreResult<Option<Job>> {
         let row = job::Entity::find()
-            .filter(job::Column::TaskId.eq(task_id.to_string()))
+            .filter(job::Column::TaskId.eq(task_id))
             .filter(job::Column::IdempotencyKey.eq(key))
             .filter(job::Column::SubmittedAt.gte(since))
             .one(self.db.write)
@@ -120,7 +119,7 @@ impl<'a> JobsStore<'a> {
     }
 
     pub async fn get(&self, id: JobId) -> StoreResult<Job> {
-        let row = job::Entity::find_by_id(id.to_string()).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
+        let row = job::Entity::find_by_id(id).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         job_from_row(row)
     }
 
@@ -152,7 +151,7 @@ impl<'a> JobsStore<'a> {
             let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
             let claimed = rows
                 .into_iter()
-                .map(|row| job_from_row(row).map(|job| (job.state_event(now), job)))
+                .map(|row| job_from_row(row).map(|job| (state_event(&job, now), job)))
                 .collect::<Result<Vec<_>, _>>()?;
             let events: Vec<JobEvent> = claimed.iter().map(|(e, _)| e.clone()).collect();
             insert_events(&txn, &events).await?;
@@ -197,7 +196,7 @@ impl<'a> JobsStore<'a> {
     /// Every running job.
     pub async fn running(&self) -> StoreResult<Vec<Job>> {
         job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .order_by_asc(job::Column::Id)
             .all(self.db.read)
             .await?
@@ -218,7 +217,7 @@ impl<'a> JobsStore<'a> {
             )
             .add(Condition::all().add(job::Column::LeaseExpiresAt.is_null()).add(job::Column::StartedAt.is_null()));
         job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .filter(lapsed)
             .order_by_asc(job::Column::Id)
             .all(self.db.read)
@@ -232,10 +231,10 @@ impl<'a> JobsStore<'a> {
     pub async fn renew_lease(&self, id: JobId, node_id: &str, attempt: i32, until: i64) -> StoreResult<Renewal> {
         let rows = job::Entity::update_many()
             .col_expr(job::Column::LeaseExpiresAt, until.into())
-            .filter(job::Column::Id.eq(id.to_string()))
+            .filter(job::Column::Id.eq(id))
             .filter(job::Column::NodeId.eq(node_id))
             .filter(job::Column::Attempt.eq(attempt))
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .exec_with_returning(self.db.write)
             .await;
         Ok(match self.db.wrote(rows)?.first() {
@@ -249,8 +248,8 @@ impl<'a> JobsStore<'a> {
     pub async fn request_cancel(&self, id: JobId, now: i64) -> StoreResult<CancelRequest> {
         let res = job::Entity::update_many()
             .col_expr(job::Column::CancelRequestedAt, Some(now).into())
-            .filter(job::Column::Id.eq(id.to_string()))
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::Id.eq(id))
+            .filter(job::Column::Status.eq(job::Status::Running))
             .exec(self.db.write)
             .await;
         Ok(if self.db.wrote(res)?.rows_affected == 1 { CancelRequest::Stored } else { CancelRequest::NotRunning })
@@ -261,7 +260,7 @@ impl<'a> JobsStore<'a> {
         let due = job::Entity::find()
             .select_only()
             .column_as(Expr::cust("MIN(run_at)"), "due")
-            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .filter(job::Column::Status.eq(job::Status::Pending))
             .into_tuple::<Option<i64>>()
             .one(self.db.read)
             .await?;
@@ -305,13 +304,12 @@ impl<'a> JobsStore<'a> {
 
     /// Deletes finished jobs among `ids` with their events, in one transaction. Returns how many went.
     pub async fn delete_finished(&self, ids: &[JobId]) -> StoreResult<u64> {
-        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
         let txn = self.db.wrote(self.db.write.begin().await)?;
         let delete = async {
-            let finished: Vec<String> = job::Entity::find()
+            let finished: Vec<JobId> = job::Entity::find()
                 .select_only()
                 .column(job::Column::Id)
-                .filter(job::Column::Id.is_in(ids))
+                .filter(job::Column::Id.is_in(ids.iter().copied()))
                 .filter(job::Column::FinishedAt.is_not_null())
                 .into_tuple()
                 .all(&txn)
@@ -343,10 +341,10 @@ impl<'a> JobsStore<'a> {
         kinds: &[EventKind],
     ) -> StoreResult<Vec<JobEvent>> {
         let mut q = job_event::Entity::find()
-            .filter(job_event::Column::JobId.eq(id.to_string()))
+            .filter(job_event::Column::JobId.eq(id))
             .filter(job_event::Column::Seq.gt(after_seq));
         if !kinds.is_empty() {
-            q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
+            q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| job_event::Kind::from(*k))));
         }
         let rows = q.order_by_asc(job_event::Column::Seq).limit(limit).all(self.db.read).await?;
         rows.into_iter().map(event_from_row).collect()
@@ -354,14 +352,13 @@ impl<'a> JobsStore<'a> {
 
     /// The status and outcome of the newest job of each of `tasks` that has one.
     pub async fn latest_of(&self, tasks: &[TaskId]) -> StoreResult<HashMap<TaskId, (JobStatus, Option<Outcome>)>> {
-        let ids: Vec<String> = tasks.iter().map(ToString::to_string).collect();
         let newest = Query::select()
             .expr(Func::max(Expr::col(job::Column::Id)))
             .from(job::Entity)
-            .and_where(job::Column::TaskId.is_in(ids))
+            .and_where(job::Column::TaskId.is_in(tasks.iter().copied()))
             .group_by_col(job::Column::TaskId)
             .to_owned();
-        let rows: Vec<(String, String, Option<String>)> = job::Entity::find()
+        let rows: Vec<(TaskId, job::Status, Option<job::Outcome>)> = job::Entity::find()
             .select_only()
             .columns([job::Column::TaskId, job::Column::Status, job::Column::Outcome])
             .filter(job::Column::Id.in_subquery(newest))
@@ -370,10 +367,7 @@ impl<'a> JobsStore<'a> {
             .await?;
         let mut out = HashMap::new();
         for (task_id, status, outcome) in rows {
-            let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("job of task {task_id}: {e}"));
-            let status = status.parse().map_err(|e| corrupt(&e))?;
-            let outcome = outcome.as_deref().map(str::parse).transpose().map_err(|e| corrupt(&e))?;
-            out.insert(task_id.parse().map_err(|e| corrupt(&e))?, (status, outcome));
+            out.insert(task_id, (status.into(), outcome.map(Into::into)));
         }
         Ok(out)
     }

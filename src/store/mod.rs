@@ -6,11 +6,14 @@ mod fault;
 mod jobs;
 mod nodes;
 mod page;
+mod states;
 mod tasks;
 mod writer;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod row_tests;
 
 use std::fs::File;
 use std::sync::Arc;

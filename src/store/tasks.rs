@@ -31,7 +31,7 @@ impl<'a> TasksStore<'a> {
     }
 
     pub async fn get(&self, id: TaskId) -> StoreResult<Task> {
-        let row = task::Entity::find_by_id(id.to_string()).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
+        let row = task::Entity::find_by_id(id).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         task_from_row(row)
     }
 
@@ -40,7 +40,7 @@ impl<'a> TasksStore<'a> {
         self.db.room_for_new_work()?;
         let res = task::Entity::update_many()
             .set(task_to_row(task)?)
-            .filter(task::Column::Id.eq(task.id.to_string()))
+            .filter(task::Column::Id.eq(task.id))
             .exec(self.db.write)
             .await;
         let res = self.db.wrote(res.map_err(name_conflict))?;
@@ -51,7 +51,7 @@ impl<'a> TasksStore<'a> {
     }
 
     pub async fn delete(&self, id: TaskId) -> StoreResult<()> {
-        let res = self.db.wrote(task::Entity::delete_by_id(id.to_string()).exec(self.db.write).await)?;
+        let res = self.db.wrote(task::Entity::delete_by_id(id).exec(self.db.write).await)?;
         if res.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }

@@ -24,7 +24,7 @@ use super::convert::{event_to_row, job_to_row};
 use super::dialect::{self, Notice};
 use super::fault::Faults;
 use super::{Backend, StoreError, StoreResult};
-use crate::domain::{Job, JobEvent, JobStatus};
+use crate::domain::{Job, JobEvent, JobId, JobStatus};
 
 /// Writes per shared transaction, at most.
 const MAX_GROUP: usize = 256;
@@ -57,7 +57,7 @@ pub(crate) enum Applied {
     /// A save found the job no longer in the expected state; nothing was written.
     Stale,
     /// A create found the task's idempotency key held by this job; nothing was written.
-    Existing(String),
+    Existing(JobId),
 }
 
 struct Request {
@@ -103,14 +103,13 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
     match write {
         JobWrite::Create { job, events, keys_since } => {
             // Ids are new for every job: if the row is there, the earlier try committed it.
-            if attempt == Try::Again && job::Entity::find_by_id(job.id.to_string()).one(db).await?.is_some() {
+            if attempt == Try::Again && job::Entity::find_by_id(job.id).one(db).await?.is_some() {
                 return Ok(Applied::Done);
             }
             if let Some(key) = &job.idempotency_key {
-                let task_id = job.task_id.to_string();
                 job::Entity::update_many()
                     .col_expr(job::Column::IdempotencyKey, Option::<String>::None.into())
-                    .filter(job::Column::TaskId.eq(&task_id))
+                    .filter(job::Column::TaskId.eq(job.task_id))
                     .filter(job::Column::IdempotencyKey.eq(key))
                     .filter(job::Column::SubmittedAt.lt(*keys_since))
                     .exec(db)
@@ -118,9 +117,9 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
                 let holder = job::Entity::find()
                     .select_only()
                     .column(job::Column::Id)
-                    .filter(job::Column::TaskId.eq(&task_id))
+                    .filter(job::Column::TaskId.eq(job.task_id))
                     .filter(job::Column::IdempotencyKey.eq(key))
-                    .into_tuple::<String>()
+                    .into_tuple::<JobId>()
                     .one(db)
                     .await?;
                 if let Some(id) = holder {
@@ -134,8 +133,8 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
         JobWrite::Save { expected, expected_seq, job, lease_until, events } => {
             let res = job::Entity::update_many()
                 .set(job_to_row(job, *lease_until)?)
-                .filter(job::Column::Id.eq(job.id.to_string()))
-                .filter(job::Column::Status.eq(expected.as_str()))
+                .filter(job::Column::Id.eq(job.id))
+                .filter(job::Column::Status.eq(job::Status::from(*expected)))
                 .filter(job::Column::LastSeq.eq(*expected_seq))
                 .exec(db)
                 .await?;
@@ -152,14 +151,14 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
 /// Whether the job's row already is `job` as far as a write of it decides (status, newest event, attempt, end):
 /// then an earlier try of this very write committed, and only its answer was lost.
 async fn stored_as<C: ConnectionTrait>(db: &C, job: &Job) -> StoreResult<bool> {
-    let row = job::Entity::find_by_id(job.id.to_string())
+    let row = job::Entity::find_by_id(job.id)
         .select_only()
         .columns([job::Column::Status, job::Column::LastSeq, job::Column::Attempt, job::Column::FinishedAt])
-        .into_tuple::<(String, i64, i32, Option<i64>)>()
+        .into_tuple::<(job::Status, i64, i32, Option<i64>)>()
         .one(db)
         .await?;
     Ok(row.is_some_and(|(status, last_seq, attempt, finished_at)| {
-        status == job.status.as_str()
+        status == job.status.into()
             && last_seq == job.last_seq
             && attempt == job.attempt
             && finished_at == job.finished_at
@@ -340,11 +339,19 @@ mod tests {
         let store = Store::connect(&url, DbOptions { min_free_bytes: 0, ..DbOptions::default() }).await.unwrap();
         let doomed = job();
         *PANIC_ON.lock().unwrap() = Some(doomed.id);
-        let err = store.jobs().create(&doomed, &[doomed.state_event(doomed.submitted_at)], 0).await.unwrap_err();
+        let err = store
+            .jobs()
+            .create(&doomed, &[crate::wire::state_event(&doomed, doomed.submitted_at)], 0)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::WriteAborted(ref why) if why.contains("injected")), "{err:?}");
 
         let next = job();
-        store.jobs().create(&next, &[next.state_event(next.submitted_at)], 0).await.expect("the writer still writes");
+        store
+            .jobs()
+            .create(&next, &[crate::wire::state_event(&next, next.submitted_at)], 0)
+            .await
+            .expect("the writer still writes");
         assert_eq!(store.jobs().get(next.id).await.unwrap().id, next.id);
         assert!(matches!(store.jobs().get(doomed.id).await, Err(StoreError::NotFound)), "nothing of the aborted write");
     }

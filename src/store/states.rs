@@ -1,0 +1,110 @@
+//! The stored forms of job statuses, outcomes and event kinds. The entity crate declares them as enums (so a row
+//! cannot hold one that does not exist); these matches pair them with the domain's, and the compiler checks that
+//! every variant has its partner.
+use entity::{job, job_event};
+
+use crate::domain::{EventKind, JobStatus, Outcome};
+
+impl From<JobStatus> for job::Status {
+    fn from(status: JobStatus) -> Self {
+        match status {
+            JobStatus::Pending => Self::Pending,
+            JobStatus::Running => Self::Running,
+            JobStatus::Completed => Self::Completed,
+            JobStatus::Failed => Self::Failed,
+            JobStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
+impl From<job::Status> for JobStatus {
+    fn from(status: job::Status) -> Self {
+        match status {
+            job::Status::Pending => Self::Pending,
+            job::Status::Running => Self::Running,
+            job::Status::Completed => Self::Completed,
+            job::Status::Failed => Self::Failed,
+            job::Status::Canceled => Self::Canceled,
+        }
+    }
+}
+
+impl From<Outcome> for job::Outcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Success => Self::Success,
+            Outcome::ExitCode => Self::ExitCode,
+            Outcome::Signal => Self::Signal,
+            Outcome::SpawnError => Self::SpawnError,
+            Outcome::Timeout => Self::Timeout,
+            Outcome::Canceled => Self::Canceled,
+            Outcome::Lost => Self::Lost,
+            Outcome::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
+impl From<job::Outcome> for Outcome {
+    fn from(outcome: job::Outcome) -> Self {
+        match outcome {
+            job::Outcome::Success => Self::Success,
+            job::Outcome::ExitCode => Self::ExitCode,
+            job::Outcome::Signal => Self::Signal,
+            job::Outcome::SpawnError => Self::SpawnError,
+            job::Outcome::Timeout => Self::Timeout,
+            job::Outcome::Canceled => Self::Canceled,
+            job::Outcome::Lost => Self::Lost,
+            job::Outcome::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
+impl From<EventKind> for job_event::Kind {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::State => Self::State,
+            EventKind::Stdout => Self::Stdout,
+            EventKind::Stderr => Self::Stderr,
+            EventKind::Truncated => Self::Truncated,
+            EventKind::Progress => Self::Progress,
+            EventKind::Retry => Self::Retry,
+        }
+    }
+}
+
+impl From<job_event::Kind> for EventKind {
+    fn from(kind: job_event::Kind) -> Self {
+        match kind {
+            job_event::Kind::State => Self::State,
+            job_event::Kind::Stdout => Self::Stdout,
+            job_event::Kind::Stderr => Self::Stderr,
+            job_event::Kind::Truncated => Self::Truncated,
+            job_event::Kind::Progress => Self::Progress,
+            job_event::Kind::Retry => Self::Retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ActiveEnum;
+
+    use super::*;
+
+    /// The stored strings are the domain's names: rows written before these enums read back the same.
+    #[test]
+    fn stored_names_are_the_domain_names() {
+        for s in JobStatus::ALL {
+            assert_eq!(job::Status::from(s).to_value(), s.as_str());
+            assert_eq!(JobStatus::from(job::Status::from(s)), s);
+        }
+        for o in Outcome::ALL {
+            assert_eq!(job::Outcome::from(o).to_value(), o.as_str());
+            assert_eq!(Outcome::from(job::Outcome::from(o)), o);
+        }
+        for k in EventKind::ALL {
+            assert_eq!(job_event::Kind::from(k).to_value(), k.as_str());
+            assert_eq!(EventKind::from(job_event::Kind::from(k)), k);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Tasks on the wire: the create and update bodies, the task as shown, and `$execute`'s and `$orphaned`'s bodies.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+
+use crate::domain::task::OrphanReason;
+use crate::domain::{RetryPolicy, Sandbox, Task, format_ms};
+
+/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one. The same fields
+/// make the body of `POST /api/v1/tasks`, where `command` is required and the others start from their defaults.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    /// Command line, split with shlex (never run by a shell). argv[0] must be on the allow-list.
+    #[schema(example = "echo hello {who}")]
+    pub command: Option<String>,
+    /// Optional unique name: 1 to 64 letters, digits, '.', '_' or '-'.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default values for `{placeholders}`: strings, numbers or booleans.
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Map<String, Value>>,
+    /// JSON Schema (draft 2020-12) the parameters must fit, e.g. `{"type": "object", "properties": {"n":
+    /// {"type": "integer", "maximum": 10}}, "required": ["n"]}`; its top-level `default`s fill missing values.
+    /// References resolve only inside the document.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<Option<Value>>,
+    /// Parameters whose values may start with '-'. A value of any other parameter that would turn an argument
+    /// into an option is refused (400).
+    pub option_params: Option<Vec<String>>,
+    /// Environment variables added to the job's environment. Names are letters, digits and '_'; TASKYARD_* and
+    /// start-up hooks (LD_*, PATH, PYTHON*, ...) are refused unless the server allows them.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Absolute working directory; it must exist.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub cwd: Option<Option<String>>,
+    /// Kill the job after this many seconds.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = super::schema::timeout_seconds)]
+    pub timeout_seconds: Option<Option<i64>>,
+    pub tags: Option<Vec<String>>,
+    /// How failed attempts run again (default: never).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RetryPolicy>)]
+    pub retry: Option<Option<RetryPolicy>>,
+    /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
+    /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap. The `cwd` of a sandboxed
+    /// task may not be a system directory.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Sandbox>)]
+    pub sandbox: Option<Option<Value>>,
+}
+
+/// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
+/// updated with these, so create and update share one list of fields and one set of checks.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "UpdateTask")]
+pub struct CreateTask {
+    pub command: String,
+    /// The other fields (`command` taken out).
+    pub fields: UpdateTask,
+}
+
+impl TryFrom<UpdateTask> for CreateTask {
+    type Error = &'static str;
+
+    fn try_from(mut fields: UpdateTask) -> Result<Self, Self::Error> {
+        let command = fields.command.take().ok_or("missing field `command`")?;
+        Ok(CreateTask { command, fields })
+    }
+}
+
+impl utoipa::PartialSchema for CreateTask {
+    /// [`UpdateTask`]'s schema with `command` a required string.
+    fn schema() -> RefOr<Schema> {
+        let mut schema = UpdateTask::schema();
+        if let RefOr::T(Schema::Object(body)) = &mut schema {
+            body.description = Some("Body of `POST /api/v1/tasks`.".to_string());
+            body.required = vec!["command".to_string()];
+            if let Some(RefOr::T(Schema::Object(command))) = body.properties.get_mut("command") {
+                command.schema_type = SchemaType::Type(Type::String);
+            }
+        }
+        schema
+    }
+}
+
+impl ToSchema for CreateTask {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        UpdateTask::schemas(schemas);
+    }
+}
+
+/// Tells a field given as `null` (Some(None)) from a field left out (None).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `POST /api/v1/tasks/{id}/$execute` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// Values for `{placeholders}`, over the task's stored params.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: Map<String, Value>,
+    /// Run no earlier than this time (RFC 3339); a time in the past runs now.
+    #[schema(format = DateTime)]
+    pub run_at: Option<String>,
+    /// Run after this many seconds (0 to 31,622,400). Not together with `run_at`.
+    #[schema(schema_with = super::schema::delay_seconds)]
+    pub delay_seconds: Option<f64>,
+}
+
+/// Answer of `$execute` (servicekit-compatible).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecuteResponse {
+    pub job_id: String,
+    pub message: String,
+}
+
+/// A task as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskView {
+    /// Task id (ULID).
+    pub id: String,
+    /// Optional unique name.
+    pub name: Option<String>,
+    /// The command line, split with shlex at execute time; `{name}` placeholders are filled from params.
+    pub command: String,
+    pub enabled: bool,
+    /// Default parameter values.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// JSON Schema (draft 2020-12) of the parameters, checked at every execute; null: any scalar values.
+    #[schema(value_type = Option<Object>)]
+    pub params_schema: Option<serde_json::Value>,
+    /// Parameters whose values may start with '-' (and so become options of the program).
+    pub option_params: Vec<String>,
+    /// Environment variables added to the job's environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory (absolute); the server's own when null.
+    pub cwd: Option<String>,
+    /// Kill the job after this many seconds.
+    pub timeout_seconds: Option<i64>,
+    pub tags: Vec<String>,
+    /// How failed attempts run again; null: never.
+    pub retry: Option<RetryPolicy>,
+    /// Run in a sandbox (bubblewrap); null: not sandboxed.
+    pub sandbox: Option<Sandbox>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&Task> for TaskView {
+    fn from(task: &Task) -> Self {
+        let t = &task.spec;
+        TaskView {
+            id: task.id.to_string(),
+            name: t.name.as_ref().map(|n| n.as_str().to_string()),
+            command: t.command.clone(),
+            enabled: t.enabled,
+            params: t.params.to_json(),
+            params_schema: t.params_schema.as_ref().map(|s| s.document().clone()),
+            option_params: t.option_params.iter().cloned().collect(),
+            env: t.env.clone(),
+            cwd: t.cwd.clone(),
+            timeout_seconds: t.timeout_seconds,
+            tags: t.tags.clone(),
+            retry: t.retry.clone(),
+            sandbox: t.sandbox.clone(),
+            created_at: format_ms(task.created_at),
+            updated_at: format_ms(task.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrphanedTask {
+    #[serde(flatten)]
+    pub task: TaskView,
+    pub reason: OrphanReason,
+}
+
+/// Orphaned tasks, in task order; a `Link` header says where more are.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrphansResponse {
+    pub orphaned_tasks: Vec<OrphanedTask>,
+    /// How many are in this answer.
+    pub count: usize,
+}
