@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
             print!("{}", taskyard::openapi::json());
             ExitCode::SUCCESS
         }
+        Command::Service(args) => taskyard::cli::service::main(args),
         Command::Serve(args) => {
             init_logging();
             match serve(*args).await {

@@ -1,4 +1,7 @@
-//! The `taskyard` command line: `serve` runs the server; `openapi` prints the API document.
+//! The `taskyard` command line: `serve` runs the server; `service` installs it as a systemd service; `openapi` prints
+//! the API document.
+pub mod service;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -22,6 +25,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Install taskyard as a systemd service, remove it, or show it.
+    Service(service::ServiceArgs),
 }
 
 /// Settings come from defaults < the TOML file < TASKYARD_* environment variables < these flags.
