@@ -18,7 +18,8 @@
 //!   program, the jobs' base environment, bubblewrap).
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
-//! - [`cli`]: the `taskyard` command line.
+//! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, and `service` ([`cli::service`]: the systemd unit,
+//!   installed, removed and shown through `systemctl`).
 //!
 //! Arrows point down: `api`/`cli` → `engine`/`store` → `domain`.
 pub mod api;

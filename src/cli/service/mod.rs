@@ -1,5 +1,5 @@
 //! `taskyard service`: installs taskyard as a systemd service (`install`, `uninstall`, `status`). The unit's text
-//! is [`unit`]; running `systemctl` is `systemctl`. This room only writes and removes one unit file and asks
+//! is [`mod@unit`]; running `systemctl` is `systemctl.rs`. This room only writes and removes one unit file and asks
 //! systemctl to act on it; it never touches the database.
 mod systemctl;
 pub mod unit;
