@@ -53,6 +53,13 @@ fn print_shows_the_unit_and_changes_nothing() {
         "a relative database lies in the state directory:\n{unit}"
     );
     verify(&unit);
+
+    // PostgreSQL or an in-memory database: no file, so no directory to open.
+    for url in ["postgres://postgres@127.0.0.1:5432/taskyard", "sqlite::memory:"] {
+        write(&config, &format!("database_url = \"{url}\"\n"));
+        let unit = machine.ok(&["service", "install", "--print", "--config", "taskyard.toml"]);
+        assert!(!unit.lines().any(|l| l.starts_with("ReadWritePaths=")), "{url}:\n{unit}");
+    }
 }
 
 #[test]
