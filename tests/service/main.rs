@@ -96,7 +96,11 @@ fn install_status_and_uninstall_drive_systemctl() {
     assert_eq!(machine.systemctl_calls(), ["daemon-reload", "enable --now taskyard.service"]);
 
     let status = machine.ok(&["service", "status"]);
-    let want = format!("unit: {} (installed)\nenabled: enabled\nactive: active\n", machine.unit_file().display());
+    let exec = format!("\"{}\" serve --config \"{config_arg}\"", binary().display());
+    let want = format!(
+        "unit: {} (installed)\nruns: {exec}\nenabled: enabled\nactive: active\n",
+        machine.unit_file().display()
+    );
     assert_eq!(status, want);
 
     // A query systemctl fails (such as for a unit it does not know) is shown as its view, not hidden.

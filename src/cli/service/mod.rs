@@ -30,7 +30,7 @@ pub enum Action {
     Install(InstallArgs),
     /// `systemctl disable --now taskyard.service`, remove the unit, `systemctl daemon-reload`.
     Uninstall(Target),
-    /// Where the unit is installed, and whether systemctl has it enabled and active.
+    /// Where the unit is installed, what it runs, and whether systemctl has it enabled and active.
     Status(Target),
 }
 
@@ -119,6 +119,10 @@ fn status(target: &Target) -> anyhow::Result<()> {
     let path = target.unit_path()?;
     if path.is_file() {
         println!("unit: {} (installed)", path.display());
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        for exec in text.lines().filter_map(|line| line.strip_prefix("ExecStart=")) {
+            println!("runs: {exec}");
+        }
     } else {
         println!("unit: {} (not installed)", path.display());
     }
