@@ -1,7 +1,6 @@
 //! The systemd unit's text: what it holds and how each value is written into it. Values are quoted and escaped as
 //! systemd.syntax(7) says, so that no path (spaces, `%`, `$`, quotes) can add a directive; a control character,
 //! which no unit line can hold safely, is refused.
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -57,7 +56,7 @@ impl Unit {
         let system = self.scope == Scope::System;
         let mut exec = format!("{} serve", quote(&self.exe, Field::Command));
         if let Some(config) = &self.config {
-            let _ = write!(exec, " --config {}", quote(config, Field::Command));
+            exec.push_str(&format!(" --config {}", quote(config, Field::Command)));
         }
         let mut out = String::new();
         let mut line = |text: &str| {
