@@ -202,6 +202,7 @@ fn bad_arguments_give_one_line_errors() {
     write(&machine.path("broken.toml"), "drain_seconds = \n[[");
     write(&machine.path("invalid.toml"), "lease_seconds = 0\n");
     write(&machine.path("unknown.toml"), "drain_secs = 5\n");
+    write(&machine.path("grace.toml"), &format!("kill_grace_seconds = {}\n", i64::MAX));
     write(&machine.path("nodir.toml"), "database_url = \"sqlite:///nonexistent/dir/t.db?mode=rwc\"\n");
     std::fs::File::create(machine.path("huge.toml")).and_then(|f| f.set_len(1 << 30)).expect("sparse file");
     write(&machine.path("good.toml"), "");
@@ -215,6 +216,7 @@ fn bad_arguments_give_one_line_errors() {
         (&["service", "install", "--print", "--config", "broken.toml"], &[], "is not valid"),
         (&["service", "install", "--print", "--config", "invalid.toml"], &[], "lease_seconds"),
         (&["service", "install", "--print", "--config", "unknown.toml"], &[], "drain_secs"),
+        (&["service", "install", "--print", "--config", "grace.toml"], &[], "kill_grace_seconds"),
         (&["service", "install", "--print", "--config", "nodir.toml"], &[], "/nonexistent/dir does not exist"),
         (&["service", "install", "--print", "--config", "huge.toml"], &[], "larger than"),
         (

@@ -46,7 +46,7 @@ impl Unit {
             scope,
             exe: checked(exe, "the taskyard binary")?,
             config: config.map(|c| checked(c, "the config file")).transpose()?,
-            stop_timeout_seconds: settings.drain_seconds + settings.kill_grace_seconds + STOP_MARGIN_SECONDS,
+            stop_timeout_seconds: stop_timeout(settings)?,
             write_paths: write_paths.iter().map(|p| checked(p, "the database directory")).collect::<Result<_, _>>()?,
         })
     }
@@ -107,6 +107,17 @@ impl Unit {
         line(if system { "WantedBy=multi-user.target" } else { "WantedBy=default.target" });
         out
     }
+}
+
+/// drain_seconds + kill_grace_seconds + the margin, as long as systemd can hold it (in microseconds, in 64 bits):
+/// a longer one would be ignored for systemd's default of 90 s.
+fn stop_timeout(settings: &Settings) -> anyhow::Result<u64> {
+    settings
+        .drain_seconds
+        .checked_add(settings.kill_grace_seconds)
+        .and_then(|s| s.checked_add(STOP_MARGIN_SECONDS))
+        .filter(|s| s.checked_mul(1_000_000).is_some())
+        .context("drain_seconds + kill_grace_seconds is longer than a systemd stop timeout can be")
 }
 
 /// The directory of an absolute database file, which must exist: systemd refuses to start a unit whose
