@@ -109,14 +109,14 @@ impl Unit {
     }
 }
 
-/// drain_seconds + kill_grace_seconds + the margin, as long as systemd can hold it (in microseconds, in 64 bits):
-/// a longer one would be ignored for systemd's default of 90 s.
+/// drain_seconds + kill_grace_seconds + the margin, as long as systemd can hold it (microseconds in 64 bits, the
+/// largest value meaning "infinity"): systemd ignores a longer one, for its default of 90 s.
 fn stop_timeout(settings: &Settings) -> anyhow::Result<u64> {
     settings
         .drain_seconds
         .checked_add(settings.kill_grace_seconds)
         .and_then(|s| s.checked_add(STOP_MARGIN_SECONDS))
-        .filter(|s| s.checked_mul(1_000_000).is_some())
+        .filter(|s| *s < u64::MAX / 1_000_000)
         .context("drain_seconds + kill_grace_seconds is longer than a systemd stop timeout can be")
 }
 
@@ -187,6 +187,16 @@ mod tests {
         for (text, field, want) in cases {
             assert_eq!(quote(text, field), want, "{text:?} in a {field:?} field");
         }
+    }
+
+    #[test]
+    fn the_stop_timeout_is_one_systemd_can_hold() {
+        // systemd-analyze verify accepts TimeoutStopSec=18446744073708 and ignores 18446744073709.
+        let largest = 18_446_744_073_708;
+        let settings = |grace| Settings { drain_seconds: 0, kill_grace_seconds: grace, ..Settings::default() };
+        assert_eq!(stop_timeout(&settings(largest - STOP_MARGIN_SECONDS)).ok(), Some(largest));
+        assert!(stop_timeout(&settings(largest + 1 - STOP_MARGIN_SECONDS)).is_err());
+        assert!(stop_timeout(&settings(u64::MAX)).is_err());
     }
 
     #[test]
