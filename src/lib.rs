@@ -24,7 +24,8 @@
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
 //!   every list.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
-//! - [`cli`]: the `taskyard` command line.
+//! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, and `service` ([`cli::service`]: the systemd unit,
+//!   installed, removed and shown through `systemctl`).
 //!
 //! Arrows point down: `api`/`cli` → `engine`/`store` → `wire` → `domain`.
 pub mod api;

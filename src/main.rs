@@ -15,6 +15,7 @@ fn main() -> ExitCode {
             print!("{}", taskyard::openapi::json());
             ExitCode::SUCCESS
         }
+        Command::Service(args) => taskyard::cli::service::main(args),
         Command::Serve(args) => {
             init_logging();
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

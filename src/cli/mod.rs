@@ -1,5 +1,6 @@
-//! The `taskyard` command line: `serve` runs the server; `openapi` prints the API document; the hidden `supervise`
-//! is the job supervisor that `serve` starts.
+//! The `taskyard` command line: `serve` runs the server; `service` installs it as a systemd service; `openapi` prints
+//! the API document; the hidden `supervise` is the job supervisor that `serve` starts.
+pub mod service;
 use std::path::PathBuf;
 
 use clap::builder::RangedU64ValueParser;
@@ -26,6 +27,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Install taskyard as a systemd service, remove it, or show it.
+    Service(service::ServiceArgs),
     /// The job supervisor, started by `serve` with its control socket as stdin (see `engine::supervisor`).
     #[command(hide = true)]
     Supervise,
@@ -160,7 +163,7 @@ mod tests {
         let cli = Cli::try_parse_from([&["taskyard", "serve"], args].concat()).expect("the arguments parse");
         match cli.command {
             Command::Serve(args) => *args,
-            Command::Openapi | Command::Supervise => panic!("not serve"),
+            Command::Openapi | Command::Service(_) | Command::Supervise => panic!("not serve"),
         }
     }
 

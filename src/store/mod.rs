@@ -322,8 +322,8 @@ fn fresh_after_fault(faults: &fault::Faults) -> bool {
     faults.last_write() == Some(Fault::Unavailable)
 }
 
-/// The file behind a `sqlite:` URL, or `None` for an in-memory database.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+/// The file behind a `sqlite:` URL, or `None` for an in-memory database (or another backend's URL).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory")).then(|| path.into())
