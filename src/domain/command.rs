@@ -122,29 +122,50 @@ impl CommandLine {
     /// refused unless its parameter is one of `options`.
     pub fn render(&self, params: &Params, options: &BTreeSet<String>) -> Result<Vec<String>, CommandError> {
         let argv: Vec<String> = self.rendered(params, options).collect::<Result<_, _>>()?;
-        for (i, arg) in argv.iter().enumerate() {
-            if arg.len() > MAX_ARG_BYTES {
-                return Err(CommandError::ArgTooLong(i, arg.len()));
-            }
-        }
-        let total: usize = argv.iter().map(|a| a.len() + 1).sum();
-        if total > MAX_ARGV_BYTES {
-            return Err(CommandError::ArgvTooLong(total));
-        }
+        check_sizes(argv.iter().map(String::len))?;
         Ok(argv)
     }
 
     /// Checks the values that are known (a task's stored defaults) the way [`render`](Self::render) will: an
-    /// argument with a parameter that has no value yet is passed over.
+    /// argument with a parameter that has no value yet counts its literal text only (a value can only make it
+    /// longer), so a task whose arguments are too long for any run is refused when it is stored.
     pub fn check_values(&self, params: &Params, options: &BTreeSet<String>) -> Result<(), CommandError> {
-        for arg in self.rendered(params, options) {
-            match arg {
-                Ok(_) | Err(CommandError::MissingParam(_)) => {}
+        let mut lengths = Vec::with_capacity(self.argv.len());
+        for (arg, template) in self.rendered(params, options).zip(&self.argv) {
+            lengths.push(match arg {
+                Ok(arg) => arg.len(),
+                Err(CommandError::MissingParam(_)) => literal_len(template),
                 Err(other) => return Err(other),
-            }
+            });
         }
-        Ok(())
+        check_sizes(lengths.into_iter())
     }
+}
+
+/// What exec takes: no argument over [`MAX_ARG_BYTES`], at most [`MAX_ARGV_BYTES`] in all (each with its NUL).
+fn check_sizes(lengths: impl Iterator<Item = usize>) -> Result<(), CommandError> {
+    let mut total = 0;
+    for (i, len) in lengths.enumerate() {
+        if len > MAX_ARG_BYTES {
+            return Err(CommandError::ArgTooLong(i, len));
+        }
+        total += len + 1;
+    }
+    if total > MAX_ARGV_BYTES {
+        return Err(CommandError::ArgvTooLong(total));
+    }
+    Ok(())
+}
+
+/// The bytes of an argument's literal text, its placeholders left out.
+fn literal_len(arg: &str) -> usize {
+    segments(arg)
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(text) => text.len(),
+            Segment::Placeholder(_) => 0,
+        })
+        .sum()
 }
 
 /// A run of an argument's text: literal, or a placeholder to fill.

@@ -233,3 +233,32 @@ async fn names_are_unique() {
         .expect(200, "update keeping its own name");
     assert_eq!(same["name"], "other");
 }
+
+/// A task whose arguments are too long for exec is refused when it is stored, not accepted and then refused at every
+/// `$execute` (which would blame the caller's parameters): a literal argument over the limit, defaults that make one,
+/// defaults that make the whole argv too long, and a literal over the limit beside a placeholder still to fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_too_long_for_exec_are_refused_when_the_task_is_stored() {
+    let app = spawn_app().await;
+    let big = "a".repeat(132 * 1024);
+    let tenth = "b".repeat(100 * 1024);
+    let twelve = vec!["{x}"; 12].join(" ");
+    for (body, context) in [
+        (json!({ "command": format!("echo {big}") }), "a literal argument of 132 KiB"),
+        (json!({ "command": "echo {x}{x}", "params": { "x": tenth } }), "two 100 KiB defaults in one argument"),
+        (json!({ "command": format!("echo {twelve}"), "params": { "x": tenth } }), "twelve 100 KiB arguments"),
+        (json!({ "command": format!("echo {big}{{later}}") }), "a 132 KiB literal beside a placeholder to fill"),
+    ] {
+        let problem = app.create_task(&body).await.expect_problem(422, "validation_failed", context);
+        assert!(str_of(&problem, "detail").contains("bytes"), "{context}: {problem}");
+    }
+    let fits = app.create_task_ok(json!({ "command": "echo {x}", "params": { "x": "c".repeat(100 * 1024) } })).await;
+    let id = str_of(&fits, "id").to_string();
+    app.update_task(&id, &json!({ "params": { "x": big } })).await.expect_problem(
+        422,
+        "validation_failed",
+        "an update that makes an argument too long",
+    );
+    let list = app.list_tasks("").await.expect(200, "list");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "only the task that fits was stored: {list}");
+}
