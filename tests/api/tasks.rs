@@ -242,7 +242,7 @@ async fn arguments_too_long_for_exec_are_refused_when_the_task_is_stored() {
     let app = spawn_app().await;
     let big = "a".repeat(132 * 1024);
     let tenth = "b".repeat(100 * 1024);
-    let twelve = vec!["{x}"; 12].join(" ");
+    let twelve = ["{x}"; 12].join(" ");
     for (body, context) in [
         (json!({ "command": format!("echo {big}") }), "a literal argument of 132 KiB"),
         (json!({ "command": "echo {x}{x}", "params": { "x": tenth } }), "two 100 KiB defaults in one argument"),
