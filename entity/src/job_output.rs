@@ -16,8 +16,9 @@ pub struct Model {
     pub last_seq: i64,
     pub first_seq: i64,
     pub stream: Stream,
-    /// The lines, joined by `\n` (a stored line never holds one).
-    pub lines: String,
+    /// The lines as UTF-8, joined by `\n` (a stored line never holds one). Bytes rather than text, because a line
+    /// may hold a NUL, which PostgreSQL's text cannot.
+    pub lines: Vec<u8>,
     /// The lines' times (Unix milliseconds) as runs of equal times: `TIME*COUNT`, comma-separated, each time after
     /// the first given as the difference from the one before.
     pub times: String,

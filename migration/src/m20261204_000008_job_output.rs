@@ -1,5 +1,6 @@
 //! Output lines packed in runs (`job_output`), one row per flushed run of one stream's lines instead of one
-//! `job_events` row per line. Lines stored before stay in `job_events` and are read from there.
+//! `job_events` row per line. Lines stored before stay in `job_events` and are read from there. The lines are
+//! bytes (`BLOB`, PostgreSQL `bytea`): a line may hold a NUL, which PostgreSQL's text cannot.
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -28,7 +29,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(JobOutput::LastSeq))
                     .col(big_integer(JobOutput::FirstSeq))
                     .col(string_len(JobOutput::Stream, 16))
-                    .col(text(JobOutput::Lines))
+                    .col(blob(JobOutput::Lines))
                     .col(text(JobOutput::Times))
                     .primary_key(Index::create().col(JobOutput::JobId).col(JobOutput::LastSeq))
                     .to_owned(),

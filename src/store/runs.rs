@@ -1,8 +1,8 @@
 //! Output lines packed in runs, the stored form of a job's output: one `job_output` row per run of lines of one
 //! stream with consecutive sequence numbers, instead of one `job_events` row per line (whose job id, kind, time and
-//! index entry cost more than a short line itself). A run holds the lines joined by `\n` and their times as runs of
-//! equal milliseconds, so reading it back gives every line its own sequence number and time, as it was written.
-//! This module packs and unpacks; it issues no SQL.
+//! index entry cost more than a short line itself). A run holds the lines joined by `\n` (as bytes: a line may hold
+//! a NUL, which PostgreSQL's text cannot) and their times as runs of equal milliseconds, so reading it back gives
+//! every line its own sequence number and time, as it was written. This module packs and unpacks; it issues no SQL.
 use std::fmt::Write as _;
 
 use entity::job_output;
@@ -57,7 +57,7 @@ struct Run {
     stream: OutputStream,
     first_seq: i64,
     last_seq: i64,
-    lines: String,
+    lines: Vec<u8>,
     count: usize,
     /// (time, how many lines in a row have it)
     times: Vec<(i64, u64)>,
@@ -70,7 +70,7 @@ impl Run {
             stream,
             first_seq: event.seq,
             last_seq: event.seq,
-            lines: line.to_string(),
+            lines: line.as_bytes().to_vec(),
             count: 1,
             times: vec![(event.at, 1)],
         }
@@ -85,8 +85,8 @@ impl Run {
     }
 
     fn push(&mut self, event: &JobEvent, line: &str) {
-        self.lines.push('\n');
-        self.lines.push_str(line);
+        self.lines.push(b'\n');
+        self.lines.extend_from_slice(line.as_bytes());
         self.last_seq = event.seq;
         self.count += 1;
         match self.times.last_mut() {
@@ -155,7 +155,8 @@ pub(super) fn unpack(row: job_output::Model, after: i64) -> Result<Vec<JobEvent>
             corrupt(format!("seqs {}..={} for {} bytes of lines", row.first_seq, row.last_seq, row.lines.len()))
         })?;
     let times = decode_times(&row.times, count).map_err(corrupt)?;
-    let lines: Vec<&str> = row.lines.split('\n').collect();
+    let lines = std::str::from_utf8(&row.lines).map_err(|e| corrupt(format!("lines: {e}")))?;
+    let lines: Vec<&str> = lines.split('\n').collect();
     if lines.len() != count {
         return Err(corrupt(format!("{} lines for {count} seqs", lines.len())));
     }
@@ -213,7 +214,7 @@ mod tests {
         let runs: Vec<job_output::Model> = split.runs.into_iter().map(stored).collect();
         let bounds: Vec<(i64, i64)> = runs.iter().map(|r| (r.first_seq, r.last_seq)).collect();
         assert_eq!(bounds, [(1, 3), (4, 4), (6, 6)]);
-        assert_eq!(runs[0].lines, "a\n\nc\rd");
+        assert_eq!(runs[0].lines, b"a\n\nc\rd");
         assert_eq!(runs[0].times, "100*2,3*1");
         assert_eq!(runs[1].times, "90*1");
 
@@ -244,7 +245,8 @@ mod tests {
         let job = JobId::generate();
         let run = stored(split(&[event(job, 5, EventBody::Stdout("a".into()), 1)]).runs.remove(0));
         let bad = [
-            job_output::Model { lines: "a\nb".into(), ..run.clone() },
+            job_output::Model { lines: b"a\nb".to_vec(), ..run.clone() },
+            job_output::Model { lines: b"\xff".to_vec(), ..run.clone() },
             job_output::Model { times: "1*2".into(), ..run.clone() },
             job_output::Model { times: "1".into(), ..run.clone() },
             job_output::Model { times: "x*1".into(), ..run.clone() },

@@ -96,3 +96,16 @@ async fn paging_and_resuming_from_inside_a_run_give_each_line_once_in_order() {
     assert_eq!(stderr.len(), 700, "one stream alone, across its runs");
     assert_eq!(str_of(&stderr[699], "line"), "700");
 }
+
+/// PostgreSQL's text cannot hold a NUL: a line with one used to fail every write of its job, which then stayed
+/// `running`. Stored as bytes, it is kept and read back as printed, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_holding_a_nul_is_stored_and_read_back() {
+    let app = spawn_app_with(|_| {}).await;
+    let finished = app.run("printf 'a\\000b\\nc\\n'").await;
+    assert_eq!(finished.job["status"], "completed", "{}", finished.job);
+    assert_eq!(finished.stdout(), ["a\0b", "c"], "live");
+    let stored = app.all_output(&finished.job_id, "stdout", 10).await;
+    let lines: Vec<&str> = stored.iter().map(|i| str_of(i, "line")).collect();
+    assert_eq!(lines, ["a\0b", "c"], "stored");
+}
