@@ -10,7 +10,8 @@
 //!   share), job states and their legal moves ([`domain::status`]), jobs, the event log, command lines and the
 //!   option rule, the allow-list, params and their schema, environment rules, sandboxes.
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm); job writes go through one
-//!   group-committing writer task that no panic stops.
+//!   group-committing writer task that no panic stops; output lines are stored packed, a run of one stream's
+//!   lines per row, and read back one event per line.
 //! - [`engine`]: running work, one room per concern: the queue (dispatcher, due times), the runner (a job's
 //!   process) with its lease and output (pipe, sink), the registry of running jobs, cancel, the reaper (lost jobs,
 //!   retention), the orphan report, the cluster (nodes, notices), the clock; the live event hub and following a

@@ -9,6 +9,7 @@ mod m20261123_000004_cancel_requests;
 mod m20261201_000005_param_rules;
 mod m20261201_000006_sandbox;
 mod m20261201_000007_node_clock_offsets;
+mod m20261204_000008_job_output;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_param_rules::Migration),
             Box::new(m20261201_000006_sandbox::Migration),
             Box::new(m20261201_000007_node_clock_offsets::Migration),
+            Box::new(m20261204_000008_job_output::Migration),
         ]
     }
 }

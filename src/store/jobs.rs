@@ -1,17 +1,18 @@
-//! The `jobs` and `job_events` tables: the queue, the claim, and the event log.
+//! The `jobs` table: the queue, the claim, and the job's side of its event log ([`super::events`] stores it).
 use std::collections::HashMap;
 
-use entity::{job, job_event};
+use entity::job;
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select,
     TransactionTrait,
 };
 
-use super::convert::{event_from_row, job_from_row};
+use super::convert::job_from_row;
 use super::dialect::{self, Notice};
+use super::events;
 use super::page::{self, Keyset, Page, PageRequest, Slice};
-use super::writer::{Applied, JobWrite, Writer, insert_events};
+use super::writer::{Applied, JobWrite, Writer};
 use super::{Backend, Conns, StoreError, StoreResult};
 use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 use crate::wire::state_event;
@@ -154,7 +155,7 @@ impl<'a> JobsStore<'a> {
                 .map(|row| job_from_row(row).map(|job| (state_event(&job, now), job)))
                 .collect::<Result<Vec<_>, _>>()?;
             let events: Vec<JobEvent> = claimed.iter().map(|(e, _)| e.clone()).collect();
-            insert_events(&txn, &events).await?;
+            events::insert(&txn, &events).await?;
             let signals: Vec<Notice> = events.iter().map(|e| Notice::Events(e.job_id)).collect();
             if let Some(notify) = dialect::notify(self.backend, &signals) {
                 txn.execute_raw(notify).await?;
@@ -314,11 +315,8 @@ impl<'a> JobsStore<'a> {
                 .into_tuple()
                 .all(&txn)
                 .await?;
-            job_event::Entity::delete_many()
-                .filter(job_event::Column::JobId.is_in(finished.clone()))
-                .exec(&txn)
-                .await?;
-            job::Entity::delete_many().filter(job::Column::Id.is_in(finished)).exec(&txn).await
+            events::delete(&txn, &finished).await?;
+            Ok::<_, StoreError>(job::Entity::delete_many().filter(job::Column::Id.is_in(finished)).exec(&txn).await?)
         };
         match delete.await {
             Ok(res) => {
@@ -340,14 +338,7 @@ impl<'a> JobsStore<'a> {
         limit: u64,
         kinds: &[EventKind],
     ) -> StoreResult<Vec<JobEvent>> {
-        let mut q = job_event::Entity::find()
-            .filter(job_event::Column::JobId.eq(id))
-            .filter(job_event::Column::Seq.gt(after_seq));
-        if !kinds.is_empty() {
-            q = q.filter(job_event::Column::Kind.is_in(kinds.iter().map(|k| job_event::Kind::from(*k))));
-        }
-        let rows = q.order_by_asc(job_event::Column::Seq).limit(limit).all(self.db.read).await?;
-        rows.into_iter().map(event_from_row).collect()
+        events::after(self.db.read, self.backend, id, after_seq, limit, kinds).await
     }
 
     /// The status and outcome of the newest job of each of `tasks` that has one.

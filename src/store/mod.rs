@@ -2,10 +2,12 @@
 //! SQLite and PostgreSQL (the claim statement, connection set-up) behind [`Backend`]. It never sees HTTP types.
 mod convert;
 mod dialect;
+mod events;
 mod fault;
 mod jobs;
 mod nodes;
 mod page;
+mod runs;
 mod states;
 mod tasks;
 mod writer;

@@ -1,9 +1,9 @@
-//! The stored forms of job statuses, outcomes and event kinds. The entity crate declares them as enums (so a row
+//! The stored forms of job statuses, outcomes, event kinds and output streams. The entity crate declares them as enums (so a row
 //! cannot hold one that does not exist); these matches pair them with the domain's, and the compiler checks that
 //! every variant has its partner.
-use entity::{job, job_event};
+use entity::{job, job_event, job_output};
 
-use crate::domain::{EventKind, JobStatus, Outcome};
+use crate::domain::{EventKind, JobStatus, Outcome, OutputStream};
 
 impl From<JobStatus> for job::Status {
     fn from(status: JobStatus) -> Self {
@@ -85,6 +85,24 @@ impl From<job_event::Kind> for EventKind {
     }
 }
 
+impl From<OutputStream> for job_output::Stream {
+    fn from(stream: OutputStream) -> Self {
+        match stream {
+            OutputStream::Stdout => Self::Stdout,
+            OutputStream::Stderr => Self::Stderr,
+        }
+    }
+}
+
+impl From<job_output::Stream> for OutputStream {
+    fn from(stream: job_output::Stream) -> Self {
+        match stream {
+            job_output::Stream::Stdout => Self::Stdout,
+            job_output::Stream::Stderr => Self::Stderr,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::ActiveEnum;
@@ -105,6 +123,10 @@ mod tests {
         for k in EventKind::ALL {
             assert_eq!(job_event::Kind::from(k).to_value(), k.as_str());
             assert_eq!(EventKind::from(job_event::Kind::from(k)), k);
+        }
+        for s in [OutputStream::Stdout, OutputStream::Stderr] {
+            assert_eq!(job_output::Stream::from(s).to_value(), s.as_str());
+            assert_eq!(OutputStream::from(job_output::Stream::from(s)), s);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use entity::{job, job_event};
+use entity::job;
 use futures_util::FutureExt as _;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
@@ -20,16 +20,15 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::convert::{event_to_row, job_to_row};
+use super::convert::job_to_row;
 use super::dialect::{self, Notice};
+use super::events;
 use super::fault::Faults;
 use super::{Backend, StoreError, StoreResult};
 use crate::domain::{Job, JobEvent, JobId, JobStatus};
 
 /// Writes per shared transaction, at most.
 const MAX_GROUP: usize = 256;
-/// Rows per multi-row INSERT: well under SQLite's limit on bound variables.
-const INSERT_CHUNK: usize = 1000;
 /// How long the writes of a failed transaction may keep retrying a lost connection before they answer its error.
 const RETRY_FOR: Duration = Duration::from_secs(1);
 
@@ -85,13 +84,6 @@ impl Writer {
     }
 }
 
-pub(crate) async fn insert_events<C: ConnectionTrait>(db: &C, events: &[JobEvent]) -> StoreResult<()> {
-    for chunk in events.chunks(INSERT_CHUNK) {
-        job_event::Entity::insert_many(chunk.iter().map(event_to_row)).exec_without_returning(db).await?;
-    }
-    Ok(())
-}
-
 /// Whether the write is a retry, which must first look whether an earlier try went through.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Try {
@@ -127,7 +119,7 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
                 }
             }
             job::Entity::insert(job_to_row(job, None)?).exec_without_returning(db).await?;
-            insert_events(db, events).await?;
+            events::insert(db, events).await?;
             Ok(Applied::Done)
         }
         JobWrite::Save { expected, expected_seq, job, lease_until, events } => {
@@ -142,7 +134,7 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
                 let ours = attempt == Try::Again && stored_as(db, job).await?;
                 return Ok(if ours { Applied::Done } else { Applied::Stale });
             }
-            insert_events(db, events).await?;
+            events::insert(db, events).await?;
             Ok(Applied::Done)
         }
     }

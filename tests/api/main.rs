@@ -19,6 +19,7 @@ mod nodes;
 mod openapi;
 mod orphans;
 mod output;
+mod packed;
 mod paging;
 mod params;
 mod process_tree;
