@@ -221,6 +221,7 @@ pub struct OutputQuery {
     #[param(inline)]
     pub stream: Option<StreamFilter>,
     /// Only lines with a sequence number above this (default 0).
+    #[param(schema_with = super::schema::sequence_number)]
     pub after_seq: Option<i64>,
     /// At most this many lines (default 1000).
     #[param(schema_with = super::schema::output_limit)]
@@ -234,6 +235,10 @@ impl OutputQuery {
         if !(1..=MAX_OUTPUT_LIMIT).contains(&limit) {
             return Err(invalid(format!("limit must be between 1 and {MAX_OUTPUT_LIMIT}")));
         }
-        Ok((self.after_seq.unwrap_or(0).max(0), limit))
+        let after_seq = self.after_seq.unwrap_or(0);
+        if after_seq < 0 {
+            return Err(invalid(format!("after_seq must be 0 or more, got {after_seq}")));
+        }
+        Ok((after_seq, limit))
     }
 }

@@ -22,6 +22,11 @@ pub fn output_limit() -> Object {
     integer(1, MAX_OUTPUT_LIMIT as i64).build()
 }
 
+/// `after_seq`: an event's sequence number, from 0.
+pub fn sequence_number() -> Object {
+    integer(0, i64::MAX).build()
+}
+
 /// `Last-Event-ID`: an event's sequence number.
 pub fn event_id() -> Object {
     integer(0, i64::MAX).description(Some("Resume after this event id")).build()

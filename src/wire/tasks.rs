@@ -10,22 +10,27 @@ use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use crate::domain::task::OrphanReason;
 use crate::domain::{RetryPolicy, Sandbox, Task, format_ms};
 
-/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one. The same fields
+/// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one (`name`,
+/// `params_schema`, `cwd`, `timeout_seconds`, `retry`, `sandbox`) and is refused for the others. The same fields
 /// make the body of `POST /api/v1/tasks`, where `command` is required and the others start from their defaults.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
     /// Command line, split with shlex (never run by a shell). argv[0] must be on the allow-list.
-    #[schema(example = "echo hello {who}")]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(example = "echo hello {who}", value_type = String)]
     pub command: Option<String>,
     /// Optional unique name: 1 to 64 letters, digits, '.', '_' or '-'.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     /// Default true.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = bool)]
     pub enabled: Option<bool>,
     /// Default values for `{placeholders}`: strings, numbers or booleans.
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Object)]
     pub params: Option<Map<String, Value>>,
     /// JSON Schema (draft 2020-12) the parameters must fit, e.g. `{"type": "object", "properties": {"n":
     /// {"type": "integer", "maximum": 10}}, "required": ["n"]}`; its top-level `default`s fill missing values.
@@ -35,9 +40,13 @@ pub struct UpdateTask {
     pub params_schema: Option<Option<Value>>,
     /// Parameters whose values may start with '-'. A value of any other parameter that would turn an argument
     /// into an option is refused (400).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Vec<String>)]
     pub option_params: Option<Vec<String>>,
     /// Environment variables added to the job's environment. Names are letters, digits and '_'; TASKYARD_* and
     /// start-up hooks (LD_*, PATH, PYTHON*, ...) are refused unless the server allows them.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub env: Option<BTreeMap<String, String>>,
     /// Absolute working directory; it must exist.
     #[serde(default, deserialize_with = "nullable")]
@@ -47,6 +56,8 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = super::schema::timeout_seconds)]
     pub timeout_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Vec<String>)]
     pub tags: Option<Vec<String>>,
     /// How failed attempts run again (default: never).
     #[serde(default, deserialize_with = "nullable")]
@@ -97,6 +108,14 @@ impl utoipa::PartialSchema for CreateTask {
 impl ToSchema for CreateTask {
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         UpdateTask::schemas(schemas);
+    }
+}
+
+/// A field that has a value whenever it is given: `null` is refused (leave the field out to keep its value).
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom("this field may not be null; leave it out to keep its value")),
     }
 }
 

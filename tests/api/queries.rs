@@ -44,3 +44,18 @@ async fn unknown_query_parameters_are_refused_on_every_route() {
     // Nothing was done: the task and job are still there.
     app.get_task(&task).await.expect(200, "the task survived the refused DELETE");
 }
+
+/// A negative `after_seq` is refused like any other value out of range, not taken for 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negative_after_seq_is_refused() {
+    let app = spawn_app().await;
+    let run = app.run("echo one").await;
+    let problem = app.get(&format!("/api/v1/jobs/{}/output?after_seq=-1", run.job_id)).await.expect_problem(
+        400,
+        "invalid_query",
+        "after_seq=-1",
+    );
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("after_seq"), "{problem}");
+    let page = app.get(&format!("/api/v1/jobs/{}/output?after_seq=0", run.job_id)).await.expect(200, "after_seq=0");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+}

@@ -262,3 +262,28 @@ async fn arguments_too_long_for_exec_are_refused_when_the_task_is_stored() {
     let list = app.list_tasks("").await.expect(200, "list");
     assert_eq!(list.as_array().map(Vec::len), Some(1), "only the task that fits was stored: {list}");
 }
+
+/// `null` clears a nullable field; for a field that always has a value it is refused (422), never a 200 that changed
+/// nothing. PUT and PATCH alike; the task is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_is_refused_for_fields_that_always_have_a_value() {
+    let app = spawn_app().await;
+    let task = app.create_task_ok(json!({ "command": "echo {x}", "params": { "x": "1" }, "tags": ["a"] })).await;
+    let id = str_of(&task, "id").to_string();
+    for field in ["command", "enabled", "params", "option_params", "env", "tags"] {
+        let body = json!({ field: null });
+        for method in [reqwest::Method::PUT, reqwest::Method::PATCH] {
+            let problem = app.send_json(method.clone(), &format!("/api/v1/tasks/{id}"), &body).await.expect_problem(
+                422,
+                "invalid_body",
+                &format!("{method} {body}"),
+            );
+            assert!(str_of(&problem, "detail").contains("may not be null"), "{method} {body}: {problem}");
+        }
+    }
+    app.create_task(&json!({ "command": null })).await.expect_problem(422, "invalid_body", "create, command null");
+    let after = app.get_task(&id).await.expect(200, "the task");
+    assert_eq!(after, task, "refused updates left the task as it was");
+    let cleared = app.update_task(&id, &json!({ "timeout_seconds": null, "retry": null })).await.expect(200, "clear");
+    assert_eq!((cleared["timeout_seconds"].is_null(), cleared["retry"].is_null()), (true, true));
+}
