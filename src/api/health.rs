@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::query::NoQuery;
+use super::query::{NoQuery, Query};
 use crate::store::Degraded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -67,7 +67,7 @@ pub struct Health {
         (status = 200, description = "Healthy, or degraded (see `reason`)", body = Health),
         (status = 503, description = "Database unreachable, or shutting down", body = Health),
     ))]
-pub async fn health(state: web::Data<AppState>, _query: web::Query<NoQuery>) -> HttpResponse {
+pub async fn health(state: web::Data<AppState>, _query: Query<NoQuery>) -> HttpResponse {
     let version = env!("CARGO_PKG_VERSION").to_string();
     let store = state.engine.store();
     let ping = store.ping().await;

@@ -2,7 +2,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, page_reply, slice_reply};
+use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, Query, page_reply, slice_reply};
 use super::schema::StreamHeaders;
 use super::{AppState, job_id, sse};
 use crate::domain::{EventKind, JobId, format_ms};
@@ -26,7 +26,7 @@ fn not_found(id: JobId) -> impl FnOnce(StoreError) -> ApiError {
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<JobsQuery>,
+    query: Query<JobsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = JobFilter { status: query.status()?, task_id: query.task_id()? };
     let jobs = state.engine.store().jobs();
@@ -46,7 +46,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     let job = state.engine.store().jobs().get(id).await.map_err(not_found(id))?;
@@ -65,7 +65,7 @@ pub async fn get(
 pub async fn cancel(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     let job = state.engine.cancel(id).await.map_err(|e| match e {
@@ -85,7 +85,7 @@ pub async fn cancel(
 pub async fn output(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<OutputQuery>,
+    query: Query<OutputQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     let (after, limit) = query.range()?;
@@ -136,7 +136,7 @@ pub async fn output(
 pub async fn stream(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;

@@ -2,7 +2,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::query::{NodesQuery, slice_reply};
+use super::query::{NodesQuery, Query, slice_reply};
 use crate::error::ApiError;
 use crate::wire::NodeView;
 
@@ -16,7 +16,7 @@ use crate::wire::NodeView;
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<NodesQuery>,
+    query: Query<NodesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let nodes = state.engine.nodes(query.keyset()?).await?;
     slice_reply(&req, &nodes, |(node, _)| node.id.clone(), |(node, status)| NodeView::new(node, *status))

@@ -7,10 +7,14 @@
 //! - `after=<id>` (and `size`): the same array form, the items that follow that id in the list's order (keyset:
 //!   the ten thousandth slice costs what the first costs), with `Link` when more exist;
 //! - `page` and/or `size`: one numbered page `{items, total, page, size, pages}` (servicekit's form).
+use std::future::{Ready, ready};
+use std::ops::Deref;
 use std::str::FromStr;
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -19,6 +23,41 @@ use crate::domain::{IdError, JobStatus};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::{Keyset, Page, PageRequest, Slice};
 use crate::wire::{Listing, Paginated, StreamFilter};
+
+/// A route's query string, parsed strictly: a value that does not parse is 400 `invalid_query` naming its
+/// parameter (`size: invalid digit found in string`), an unknown parameter likewise (the query types refuse them).
+/// actix's own `web::Query` reports serde's message without the parameter's name.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(parse_query(req.query_string()).map(Query))
+    }
+}
+
+/// Parses a query string into `T`, naming the parameter of a value that does not fit.
+fn parse_query<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let detail = match path.as_str() {
+            "" | "." => err.into_inner().to_string(),
+            name => format!("{name}: {}", err.into_inner()),
+        };
+        ApiError::new(ErrorCode::InvalidQuery, detail)
+    })
+}
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;

@@ -3,7 +3,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::input::{self, idempotency_key};
-use super::query::{NoQuery, OrphansQuery, Paging, TasksQuery, ok_with_next, page_reply, slice_reply};
+use super::query::{NoQuery, OrphansQuery, Paging, Query, TasksQuery, ok_with_next, page_reply, slice_reply};
 use super::schema::ExecuteHeaders;
 use super::{AppState, json_body, task_id};
 use crate::domain::{Params, Task, TaskId};
@@ -30,7 +30,7 @@ fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
     ))]
 pub async fn create(
     state: web::Data<AppState>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
     body: web::Json<CreateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let new = input::new_task(body.into_inner(), state.engine.task_rules())?;
@@ -49,7 +49,7 @@ pub async fn create(
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<TasksQuery>,
+    query: Query<TasksQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tasks = state.engine.store().tasks();
     Ok(match query.paging()? {
@@ -68,7 +68,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
     let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
@@ -87,7 +87,7 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
@@ -109,7 +109,7 @@ pub async fn update(
 pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = task_id(&id)?;
     state.engine.store().tasks().delete(id).await.map_err(not_found(id))?;
@@ -133,7 +133,7 @@ pub async fn delete(
 pub async fn execute(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    _query: web::Query<NoQuery>,
+    _query: Query<NoQuery>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -179,7 +179,7 @@ pub async fn execute(
 pub async fn orphaned(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<OrphansQuery>,
+    query: Query<OrphansQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let orphans = state.engine.orphans(query.keyset()?, query.reason).await?;
     let orphaned_tasks: Vec<OrphanedTask> = orphans

@@ -59,3 +59,26 @@ async fn a_negative_after_seq_is_refused() {
     let page = app.get(&format!("/api/v1/jobs/{}/output?after_seq=0", run.job_id)).await.expect(200, "after_seq=0");
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
 }
+
+/// A value that does not parse names its parameter in the answer, whatever serde's own message says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_that_does_not_parse_names_its_parameter() {
+    let app = spawn_app().await;
+    let run = app.run("echo one").await;
+    let job = &run.job_id;
+    for (path, name) in [
+        ("/api/v1/tasks?size=-1".to_string(), "size"),
+        ("/api/v1/tasks?size=".to_string(), "size"),
+        ("/api/v1/jobs?size=99999999999999999999".to_string(), "size"),
+        ("/api/v1/jobs?page=5.0".to_string(), "page"),
+        ("/api/v1/nodes?size=%00".to_string(), "size"),
+        ("/api/v1/tasks/$orphaned?reason=x".to_string(), "reason"),
+        (format!("/api/v1/jobs/{job}/output?stream=x"), "stream"),
+        (format!("/api/v1/jobs/{job}/output?after_seq=99999999999999999999"), "after_seq"),
+        (format!("/api/v1/jobs/{job}/output?limit=ten"), "limit"),
+    ] {
+        let problem = app.get(&path).await.expect_problem(400, "invalid_query", &path);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.starts_with(&format!("{name}: ")), "{path}: the detail names `{name}`: {detail}");
+    }
+}
