@@ -40,13 +40,12 @@ impl Application {
         });
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
-            let (json, query, payload) = api::extractor_config(max_body);
+            let (json, payload) = api::extractor_config(max_body);
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(json)
-                .app_data(query)
                 .app_data(payload)
                 .configure(api::routes)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", crate::openapi::document()))

@@ -52,12 +52,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/health").get(health::health));
 }
 
-/// Extractor configuration: bounded bodies, and every extractor error answered as problem+json.
-pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::QueryConfig, web::PayloadConfig) {
+/// Extractor configuration: bounded bodies, and every extractor error answered as problem+json (query strings go
+/// through [`query::Query`], which answers in that form itself).
+pub fn extractor_config(max_body_bytes: usize) -> (web::JsonConfig, web::PayloadConfig) {
     let json = web::JsonConfig::default().limit(max_body_bytes).error_handler(|err, _req| json_error(err).into());
-    let query = web::QueryConfig::default()
-        .error_handler(|err, _req| ApiError::new(ErrorCode::InvalidQuery, err.to_string()).into());
-    (json, query, web::PayloadConfig::new(max_body_bytes))
+    (json, web::PayloadConfig::new(max_body_bytes))
 }
 
 fn json_error(err: JsonPayloadError) -> ApiError {
