@@ -14,7 +14,7 @@ const HOOKS: &[&str] = &[
     // Which programs scripts and shells find; the job's own program is resolved by the server, not by PATH.
     "PATH",
     // Shells read these at start-up, or run them.
-    "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "ZDOTDIR", "IFS",
+    "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "ZDOTDIR", "IFS", "BASH_LOADABLES_PATH",
     // glibc: module paths, tunables, locale and resolver files, malloc tracing.
     "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCPATH", "NLSPATH", "MALLOC_TRACE",
     "RESOLV_HOST_CONF", "TZDIR",
@@ -34,10 +34,10 @@ const HOOKS: &[&str] = &[
     // Build tools and archivers that take options or commands from a variable.
     "MAKEFILES", "MAKEFLAGS", "MFLAGS", "JAVA_HOME", "MAVEN_OPTS", "RUSTC_WRAPPER", "RUSTC", "GOFLAGS", "GOENV",
     "GOROOT", "GOPATH", "GOTOOLCHAIN", "ZIPOPT", "UNZIP", "UNZIPOPT", "XZ_OPT", "XZ_DEFAULTS", "GZIP", "BZIP",
-    "BZIP2", "TAPE", "RSYNC_RSH", "RSYNC_CONNECT_PROG",
+    "BZIP2", "TAPE", "RSYNC_RSH", "RSYNC_CONNECT_PROG", "CVS_RSH", "MANOPT", "CC", "CXX", "CPP", "LD", "AR", "AS",
     // Programs that start an editor, pager, browser or password helper named by a variable.
     "EDITOR", "VISUAL", "PAGER", "MANPAGER", "SYSTEMD_PAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS",
-    "SUDO_ASKPASS", "SUDO_EDITOR",
+    "SUDO_ASKPASS", "SUDO_EDITOR", "SYSTEMD_EDITOR",
 ];
 
 /// Variables refused by prefix: whole families of loader and interpreter settings.
@@ -161,7 +161,7 @@ mod tests {
             "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_DEBUG_OUTPUT", "GCONV_PATH", "GLIBC_TUNABLES", "BASH_ENV",
             "ENV", "PATH", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONWARNINGS", "PERL5OPT", "PERL5LIB", "RUBYOPT",
             "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "LUA_INIT", "GIT_SSH_COMMAND", "PAGER", "OPENSSL_CONF", "PS4",
-            "npm_config_script_shell",
+            "npm_config_script_shell", "SYSTEMD_EDITOR", "CVS_RSH", "MANOPT", "CC", "CXX", "BASH_LOADABLES_PATH",
         ];
         for hook in hooks {
             assert_eq!(policy.check_var(hook, "x"), Err(EnvError::Hook(hook.into())), "{hook}");
