@@ -65,6 +65,8 @@ pub struct Settings {
     /// SQLite: below this much free space under the database file, new jobs and task writes are refused and job
     /// output is no longer stored, until there is room again (0: never). PostgreSQL: not checked.
     pub min_free_bytes: u64,
+    /// `/metrics` answers without an API key (when keys are configured; without keys it is open anyway).
+    pub metrics_public: bool,
     /// The executable whose hidden `supervise` subcommand runs the job supervisor (default: this executable). Not a
     /// setting of the file, environment or flags: an application that embeds taskyard in a binary of its own, and
     /// the tests, point it at a `taskyard` binary.
@@ -95,6 +97,7 @@ impl Default for Settings {
             database_statement_timeout_seconds: 30,
             advertise_url: None,
             min_free_bytes: 256 * 1024 * 1024,
+            metrics_public: false,
             supervisor_program: None,
         }
     }

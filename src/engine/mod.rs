@@ -11,6 +11,7 @@
 //! - `reaper`: lost jobs (expired leases, a crash before start) and retention; `orphans`: the orphan report.
 //! - `cluster`: this node in the registry, its heartbeat, and the other nodes' notices; `clock`: the one clock.
 //! - [`hub`] fans events out live and [`follow`] lets clients follow a job from any point.
+//! - `scrape`: what the engine adds to the metrics: each job's end, and the backlog and running jobs when scraped.
 //!
 //! A move that is stored is announced in one way (`Inner::announce`): its events published, then the job's live
 //! channel closed (it ended) or the queue told (another attempt is due). It uses `store` and `domain`, never `api`.
@@ -30,6 +31,7 @@ mod reaper;
 mod runner;
 mod running;
 pub mod sandbox;
+mod scrape;
 #[cfg(not(target_os = "linux"))]
 mod spawner;
 #[cfg(target_os = "linux")]
@@ -155,6 +157,8 @@ pub enum EngineError {
     Move(#[from] crate::domain::job::IllegalMove),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the metrics could not be written out")]
+    Metrics,
 }
 
 pub(crate) struct Inner {
@@ -356,7 +360,9 @@ impl Inner {
 
     /// Publishes the events of a move that is stored, then follows it up: the live channel of a job that ended
     /// closes, and a job handed back to the queue (another attempt) is due at its `run_at`.
+    /// The move is counted first, so that a scrape after its events were seen shows it.
     pub(crate) fn announce(&self, job: &Job, events: impl IntoIterator<Item = JobEvent>) {
+        scrape::moved(self.store.metrics(), job);
         for event in events {
             self.hub.publish(event);
         }

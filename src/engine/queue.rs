@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, RwLock, RwLockReadGuard};
 
 use super::{Inner, runner};
+use crate::domain::Job;
 
 /// How many jobs one claim statement takes at most.
 const CLAIM_BATCH: usize = 32;
@@ -83,6 +84,7 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
                 for ((job, event), permit) in claimed.into_iter().zip(permits.drain(..)) {
                     let control = inner.running.register(job.id);
                     inner.hub.running(job.id);
+                    inner.store.metrics().job_started(waited(&job));
                     inner.hub.publish(event);
                     tokio::spawn(runner::run(inner.clone(), job, control, permit));
                 }
@@ -103,6 +105,12 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
             }
         }
     }
+}
+
+/// From when a claimed job was due to when it started (zero for a clock that stepped back).
+fn waited(job: &Job) -> Duration {
+    let ms = job.started_at.map_or(0, |started| started - job.run_at);
+    Duration::from_millis(ms.max(0) as u64)
 }
 
 /// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll. The store
