@@ -44,7 +44,7 @@ pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
     /// api_keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
     /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
-    /// database_statement_timeout_seconds, advertise_url, min_free_bytes, metrics_public).
+    /// database_statement_timeout_seconds, advertise_url, min_free_bytes, metrics_public, log_format).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// Serve /metrics without an API key even when keys are configured [default: false].
     #[arg(long, env = "TASKYARD_METRICS_PUBLIC", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub metrics_public: Option<bool>,
+    /// Log lines as `text` (readable) or `json` (one object per line) [default: text].
+    #[arg(long, env = "TASKYARD_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// A count or size: up to `i64::MAX`, as in the TOML file (whose integers are 64-bit signed), whichever source

@@ -80,6 +80,10 @@ pub struct EngineConfig {
     pub supervisor_program: Option<std::path::PathBuf>,
 }
 
+/// The target of each job attempt's span, whose fields (job, task, attempt) every line its runner logs carries. The
+/// readable text log leaves these spans out (its job lines name the job already); the JSON log keeps them.
+pub const JOB_SPAN_TARGET: &str = "taskyard::job";
+
 /// How long an `Idempotency-Key` holds.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, RwLock, RwLockReadGuard};
+use tracing::Instrument;
 
 use super::{Inner, runner};
 use crate::domain::Job;
@@ -86,7 +87,8 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
                     inner.hub.running(job.id);
                     inner.store.metrics().job_started(waited(&job));
                     inner.hub.publish(event);
-                    tokio::spawn(runner::run(inner.clone(), job, control, permit));
+                    let span = job_span(&job);
+                    tokio::spawn(runner::run(inner.clone(), job, control, permit).instrument(span));
                 }
                 drop((permits, claiming));
                 if got < wanted { Some(until_next_due(&inner).await) } else { None }
@@ -105,6 +107,11 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
             }
         }
     }
+}
+
+/// The span of one attempt: every line its runner logs carries the job, its task and the attempt.
+fn job_span(job: &Job) -> tracing::Span {
+    tracing::info_span!(target: super::JOB_SPAN_TARGET, "job", job = %job.id, task = %job.task_id, attempt = job.attempt)
 }
 
 /// From when a claimed job was due to when it started (zero for a clock that stepped back).

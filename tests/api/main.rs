@@ -15,6 +15,7 @@ mod job_record;
 mod jobs;
 mod lease_loss;
 mod leases;
+mod logs;
 mod metrics;
 mod nodes;
 mod openapi;
