@@ -1,5 +1,6 @@
 //! Crash recovery with the real binary: SIGKILL the server mid-job, start it again on the same database, and the job
-//! is `failed`/`lost`, its task is a `lost` orphan, the metrics count the rescue, and its process did not outlive the crash.
+//! is `failed`/`lost`, its task is a `lost` orphan, the metrics count the rescue, and its process did not outlive the
+//! crash.
 
 use std::sync::Arc;
 use std::time::Duration;
