@@ -1,5 +1,7 @@
 //! The only module that speaks SQL. It turns rows into domain types and back, and hides the differences between
 //! SQLite and PostgreSQL (the claim statement, connection set-up) behind [`Backend`]. It never sees HTTP types.
+//! The application's [`Metrics`] are made with the store, whose writer records into them first; `backlog` is the
+//! one query a scrape makes.
 mod backlog;
 mod convert;
 mod dialect;
