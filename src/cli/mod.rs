@@ -197,6 +197,20 @@ mod tests {
     }
 
     #[test]
+    fn metrics_public_and_log_format_reach_the_settings() {
+        use crate::config::LogFormat;
+        let s = serve(&[]).settings().unwrap();
+        assert_eq!((s.metrics_public, s.log_format), (false, LogFormat::Text));
+        let s = serve(&["--metrics-public", "--log-format", "json"]).settings().unwrap();
+        assert_eq!((s.metrics_public, s.log_format), (true, LogFormat::Json));
+        assert!(!serve(&["--metrics-public", "false"]).settings().unwrap().metrics_public);
+        // An option where the value belongs is refused by the parser; given with `=`, by the settings.
+        assert!(Cli::try_parse_from(["taskyard", "serve", "--log-format", "--json"]).is_err());
+        let err = serve(&["--log-format=--json"]).settings();
+        assert!(err.is_err_and(|e| e.to_string().contains("log_format")));
+    }
+
+    #[test]
     fn a_retention_that_is_not_a_number_is_not_taken_for_unset() {
         let s = serve(&["--retention-days", "NaN"]).settings().unwrap();
         assert!(s.retention_days.is_nan());
