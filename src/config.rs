@@ -13,6 +13,16 @@ use crate::store::DbOptions;
 /// another program or reads or writes a file named in its arguments.
 pub const DEFAULT_ALLOW: &[&str] = &["echo", "true", "false", "sleep", "printf"];
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    Text,
+    /// For log collectors: one JSON object per line, with the fields of the request or job it belongs to.
+    Json,
+}
+
 /// One source's settings, by TOML key; a later layer's key replaces an earlier one's.
 pub type Layer = toml::Table;
 
@@ -65,6 +75,10 @@ pub struct Settings {
     /// SQLite: below this much free space under the database file, new jobs and task writes are refused and job
     /// output is no longer stored, until there is room again (0: never). PostgreSQL: not checked.
     pub min_free_bytes: u64,
+    /// `/metrics` answers without an API key (when keys are configured; without keys it is open anyway).
+    pub metrics_public: bool,
+    /// How the server writes its log lines to stderr.
+    pub log_format: LogFormat,
     /// The executable whose hidden `supervise` subcommand runs the job supervisor (default: this executable). Not a
     /// setting of the file, environment or flags: an application that embeds taskyard in a binary of its own, and
     /// the tests, point it at a `taskyard` binary.
@@ -95,6 +109,8 @@ impl Default for Settings {
             database_statement_timeout_seconds: 30,
             advertise_url: None,
             min_free_bytes: 256 * 1024 * 1024,
+            metrics_public: false,
+            log_format: LogFormat::Text,
             supervisor_program: None,
         }
     }

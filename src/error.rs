@@ -251,7 +251,7 @@ impl From<EngineError> for ApiError {
             EngineError::Params(detail) => Self::new(ErrorCode::InvalidParam, detail),
             EngineError::Env(_) => Self::new(ErrorCode::ValidationFailed, err.to_string()),
             EngineError::Store(e) => e.into(),
-            EngineError::Move(_) => Self::internal(&err),
+            EngineError::Move(_) | EngineError::Metrics => Self::internal(&err),
         }
     }
 }

@@ -18,12 +18,15 @@
 //!   job ([`engine::hub`], [`engine::follow`]); what the host has ([`engine::host`]: the file behind each allowed
 //!   program, the jobs' base environment, bubblewrap); on Linux, the job supervisor ([`engine::supervisor`]): a
 //!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
-//!   dies.
+//!   dies. What the engine adds to the [`metrics`] (jobs' ends, the backlog and running jobs at scrape time) is
+//!   its `scrape` room.
 //! - [`wire`]: the API's bodies as they travel (task, job and node records, request bodies), with their OpenAPI
 //!   schemas; serde, utoipa and domain value types only. The job record is also the data of every state event.
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
 //!   every list.
+//! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
+//!   it, and `GET /metrics` ([`api::metrics`]) serves it.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, and `service` ([`cli::service`]: the systemd unit,
 //!   installed, removed and shown through `systemctl`).
@@ -35,6 +38,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod openapi;
 pub mod startup;
 pub mod store;

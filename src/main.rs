@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use taskyard::cli::{Cli, Command};
+use taskyard::config::{LogFormat, Settings};
+use taskyard::engine::JOB_SPAN_TARGET;
 use taskyard::startup::Application;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -17,7 +19,18 @@ fn main() -> ExitCode {
         }
         Command::Service(args) => taskyard::cli::service::main(args),
         Command::Serve(args) => {
-            init_logging();
+            // The settings say how to log, so they are read before logging starts; their errors go to stderr.
+            let settings = match args.settings() {
+                Ok(settings) => settings,
+                Err(err) => {
+                    eprintln!("taskyard: {err:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Err(err) = init_logging(settings.log_format) {
+                eprintln!("taskyard: cannot set up logging: {err}");
+                return ExitCode::FAILURE;
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(err) => {
@@ -25,7 +38,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve(*args)) {
+            match runtime.block_on(serve(settings)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");
@@ -49,8 +62,7 @@ fn supervise() -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn serve(args: taskyard::cli::ServeArgs) -> anyhow::Result<()> {
-    let settings = args.settings()?;
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     raise_open_files_limit();
     let allow = settings.allow.join(", ");
     let app = Application::build(settings.clone()).await?;
@@ -90,12 +102,18 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn init_logging() {
+/// Text: readable lines, as always. JSON: one object per line; each request's span (request id, route, status)
+/// closes with a line that carries its latency, and each job attempt's span (job, task, attempt) closes likewise,
+/// its fields on every line logged while it runs. Text leaves the job spans out: its lines name their job already.
+fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_span_events(FmtSpan::CLOSE)
-        .init();
+    let fmt = tracing_subscriber::fmt().with_writer(std::io::stderr).with_span_events(FmtSpan::CLOSE);
+    match format {
+        LogFormat::Text => {
+            let no_job_spans = format!("{JOB_SPAN_TARGET}=off").parse()?;
+            fmt.with_env_filter(filter.add_directive(no_job_spans)).with_ansi(std::io::stderr().is_terminal()).init();
+        }
+        LogFormat::Json => fmt.json().with_current_span(true).with_span_list(false).with_env_filter(filter).init(),
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@ use crate::error::Problem;
         api::jobs::list, api::jobs::get, api::jobs::cancel, api::jobs::output, api::jobs::stream,
         api::nodes::list,
         api::health::health,
+        api::metrics::metrics,
     ),
     components(schemas(Problem)),
     modifiers(&ApiKeyScheme, &PatchTask, &StorageErrors, &ClientErrors),
@@ -32,6 +33,7 @@ use crate::error::Problem;
         (name = "jobs", description = "Runs of tasks: state, output, live stream, cancel"),
         (name = "nodes", description = "The server processes sharing the database"),
         (name = "health", description = "Liveness"),
+        (name = "metrics", description = "Prometheus metrics"),
     ),
 )]
 pub struct ApiDoc;

@@ -4,7 +4,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::SwaggerUi;
@@ -37,12 +37,14 @@ impl Application {
             engine: engine.clone(),
             api_keys: settings.api_keys.clone(),
             sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
+            metrics_public: settings.metrics_public,
         });
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
             let (json, payload) = api::extractor_config(max_body);
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+                .wrap(from_fn(api::metrics::record))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(json)

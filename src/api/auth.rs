@@ -1,5 +1,5 @@
 //! API keys: when configured, every /api route needs one in the `X-API-Key` header (never the query string),
-//! compared in constant time.
+//! compared in constant time. `/metrics` needs one too, unless the server makes it public (`metrics_public`).
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -21,25 +21,40 @@ pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    check(&req, false)?;
+    next.call(req).await
+}
+
+/// `/metrics`: like the API, unless the server makes it public (`metrics_public`).
+pub async fn require_api_key_for_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    check(&req, true)?;
+    next.call(req).await
+}
+
+/// Refuses a request without a valid key when keys are configured (and, for `/metrics`, it is not public).
+fn check(req: &ServiceRequest, metrics: bool) -> Result<(), ApiError> {
     // Without the state there is no telling which keys are required: refuse, never serve unchecked.
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Err(ApiError::internal(&"the API key check has no application state; refusing the request").into());
+        return Err(ApiError::internal(&"the API key check has no application state; refusing the request"));
     };
-    let keys = state.api_keys.clone();
-    if !keys.is_empty() {
-        let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or_default();
-        // Check every key, so timing does not tell which (or whether an early one) matched.
-        let ok = keys.iter().fold(false, |acc, key| acc | constant_time_eq(key.as_bytes(), given));
-        if !ok {
-            let detail = if given.is_empty() {
-                "this server requires an API key in the X-API-Key header"
-            } else {
-                "the API key is not valid"
-            };
-            return Err(ApiError::new(ErrorCode::Unauthorized, detail).into());
-        }
+    if state.api_keys.is_empty() || (metrics && state.metrics_public) {
+        return Ok(());
     }
-    next.call(req).await
+    let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or_default();
+    // Check every key, so timing does not tell which (or whether an early one) matched.
+    let ok = state.api_keys.iter().fold(false, |acc, key| acc | constant_time_eq(key.as_bytes(), given));
+    if ok {
+        return Ok(());
+    }
+    let detail = if given.is_empty() {
+        "this server requires an API key in the X-API-Key header"
+    } else {
+        "the API key is not valid"
+    };
+    Err(ApiError::new(ErrorCode::Unauthorized, detail))
 }
 
 #[cfg(test)]

@@ -154,5 +154,5 @@ pub async fn stream(
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(sse::body(events)))
+        .streaming(sse::body(events, state.engine.store().metrics().sse_client())))
 }

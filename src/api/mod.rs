@@ -4,6 +4,7 @@ pub mod auth;
 pub mod health;
 pub mod input;
 pub mod jobs;
+pub mod metrics;
 pub mod nodes;
 pub mod query;
 pub mod schema;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub engine: Engine,
     pub api_keys: Vec<String>,
     pub sse_keepalive: Duration,
+    /// `/metrics` is served without an API key.
+    pub metrics_public: bool,
 }
 
 /// The route table. `$orphaned` is registered before `{id}` so it is not taken for an id.
@@ -49,7 +52,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
             .service(web::resource("/nodes").get(nodes::list)),
     )
-    .service(web::resource("/health").get(health::health));
+    .service(web::resource("/health").get(health::health))
+    .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));
 }
 
 /// Extractor configuration: bounded bodies, and every extractor error answered as problem+json (query strings go

@@ -8,6 +8,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::domain::{EventKind, JobEvent};
 use crate::engine::follow::Followed;
+use crate::metrics::SseClient;
 
 /// One SSE frame. State events are unnamed (`message`, as servicekit clients expect); the rest are named by kind.
 /// A CR or LF inside the data would end an SSE line, so the data is split into several `data:` lines there.
@@ -38,10 +39,15 @@ const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 pub const RETRY_MS: u64 = 2000;
 const RETRY: &[u8] = b"retry: 2000\n\n";
 
-pub fn body(events: mpsc::Receiver<Followed>) -> impl Stream<Item = Result<Bytes, Infallible>> {
-    let frames = ReceiverStream::new(events).map(|item| match item {
-        Followed::Event(event) => frame(&event),
-        Followed::Idle => Bytes::from_static(KEEP_ALIVE),
+/// The stream of frames; `client` counts it as connected for as long as the stream lives (until the client
+/// leaves or the stream ends).
+pub fn body(events: mpsc::Receiver<Followed>, client: SseClient) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let frames = ReceiverStream::new(events).map(move |item| {
+        let _held_by_the_stream = &client;
+        match item {
+            Followed::Event(event) => frame(&event),
+            Followed::Idle => Bytes::from_static(KEEP_ALIVE),
+        }
     });
     futures_util::stream::iter([Bytes::from_static(RETRY)]).chain(frames).map(Ok)
 }

@@ -44,7 +44,7 @@ pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
     /// api_keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
     /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
-    /// database_statement_timeout_seconds, advertise_url, min_free_bytes).
+    /// database_statement_timeout_seconds, advertise_url, min_free_bytes, metrics_public, log_format).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -106,6 +106,12 @@ pub struct ServeArgs {
     /// no more job output, until there is room; 0 turns it off [default: 268435456 (256 MiB)].
     #[arg(long, env = "TASKYARD_MIN_FREE_BYTES", value_name = "BYTES", value_parser = up_to_i64::<u64>())]
     pub min_free_bytes: Option<u64>,
+    /// Serve /metrics without an API key even when keys are configured [default: false].
+    #[arg(long, env = "TASKYARD_METRICS_PUBLIC", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_public: Option<bool>,
+    /// Log lines as `text` (readable) or `json` (one object per line) [default: text].
+    #[arg(long, env = "TASKYARD_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// A count or size: up to `i64::MAX`, as in the TOML file (whose integers are 64-bit signed), whichever source
@@ -188,6 +194,20 @@ mod tests {
         let args = ["taskyard", "serve", "--output-max-bytes", "9223372036854775808"];
         let err = Cli::try_parse_from(args).expect_err("past i64::MAX");
         assert!(err.to_string().contains("--output-max-bytes"), "{err}");
+    }
+
+    #[test]
+    fn metrics_public_and_log_format_reach_the_settings() {
+        use crate::config::LogFormat;
+        let s = serve(&[]).settings().unwrap();
+        assert_eq!((s.metrics_public, s.log_format), (false, LogFormat::Text));
+        let s = serve(&["--metrics-public", "--log-format", "json"]).settings().unwrap();
+        assert_eq!((s.metrics_public, s.log_format), (true, LogFormat::Json));
+        assert!(!serve(&["--metrics-public", "false"]).settings().unwrap().metrics_public);
+        // An option where the value belongs is refused by the parser; given with `=`, by the settings.
+        assert!(Cli::try_parse_from(["taskyard", "serve", "--log-format", "--json"]).is_err());
+        let err = serve(&["--log-format=--json"]).settings();
+        assert!(err.is_err_and(|e| e.to_string().contains("log_format")));
     }
 
     #[test]

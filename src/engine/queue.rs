@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, RwLock, RwLockReadGuard};
+use tracing::Instrument;
 
 use super::{Inner, runner};
+use crate::domain::Job;
 
 /// How many jobs one claim statement takes at most.
 const CLAIM_BATCH: usize = 32;
@@ -83,8 +85,10 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
                 for ((job, event), permit) in claimed.into_iter().zip(permits.drain(..)) {
                     let control = inner.running.register(job.id);
                     inner.hub.running(job.id);
+                    inner.store.metrics().job_started(waited(&job));
                     inner.hub.publish(event);
-                    tokio::spawn(runner::run(inner.clone(), job, control, permit));
+                    let span = job_span(&job);
+                    tokio::spawn(runner::run(inner.clone(), job, control, permit).instrument(span));
                 }
                 drop((permits, claiming));
                 if got < wanted { Some(until_next_due(&inner).await) } else { None }
@@ -103,6 +107,17 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
             }
         }
     }
+}
+
+/// The span of one attempt: every line its runner logs carries the job, its task and the attempt.
+fn job_span(job: &Job) -> tracing::Span {
+    tracing::info_span!(target: super::JOB_SPAN_TARGET, "job", job = %job.id, task = %job.task_id, attempt = job.attempt)
+}
+
+/// From when a claimed job was due to when it started (zero for a clock that stepped back).
+fn waited(job: &Job) -> Duration {
+    let ms = job.started_at.map_or(0, |started| started - job.run_at);
+    Duration::from_millis(ms.max(0) as u64)
 }
 
 /// How long the dispatcher may sleep: until the earliest delayed job is due, at most the fallback poll. The store

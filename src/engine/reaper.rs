@@ -93,6 +93,7 @@ async fn rescue(inner: &Inner, job: Job, why: &str) -> crate::store::StoreResult
     if inner.store.jobs().save(JobStatus::Running, job.last_seq, &next, None, &events).await? == Saved::Stale {
         return Ok(());
     }
+    inner.store.metrics().job_rescued();
     inner.announce(&next, events);
     if next.status.is_terminal() {
         tracing::warn!(job = %job.id, task = %job.task_id, attempt = job.attempt, "job lost: its runner is gone");

@@ -1,5 +1,8 @@
 //! The only module that speaks SQL. It turns rows into domain types and back, and hides the differences between
 //! SQLite and PostgreSQL (the claim statement, connection set-up) behind [`Backend`]. It never sees HTTP types.
+//! The application's [`Metrics`] are made with the store, whose writer records into them first; `backlog` is the
+//! one query a scrape makes.
+mod backlog;
 mod convert;
 mod dialect;
 mod events;
@@ -28,6 +31,9 @@ use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
 
+use crate::metrics::Metrics;
+
+pub use backlog::Backlog;
 pub use dialect::{Heard, Listener, Notice};
 pub use fault::{Degraded, Fault};
 pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
@@ -120,6 +126,8 @@ pub struct Store {
     /// server shares the file (each would take the other's running jobs for lost).
     lock: Option<Arc<Flock<File>>>,
     faults: Arc<fault::Faults>,
+    /// The application's metrics: made with the store, whose writer records into them first.
+    metrics: Metrics,
 }
 
 /// The two connections every table store uses, and where their writes report storage faults.
@@ -226,8 +234,9 @@ impl Store {
         } else if backend == Backend::Postgres && options.min_free_bytes > 0 {
             tracing::info!("min_free_bytes does not apply to PostgreSQL (no local database file); not checked");
         }
-        let writer = writer::Writer::start(write.clone(), backend, faults.clone());
-        Ok(Store { read, write, writer, backend, url: url.to_string(), lock, faults })
+        let metrics = Metrics::default();
+        let writer = writer::Writer::start(write.clone(), backend, faults.clone(), metrics.clone());
+        Ok(Store { read, write, writer, backend, url: url.to_string(), lock, faults, metrics })
     }
 
     fn conns(&self) -> Conns<'_> {
@@ -243,6 +252,11 @@ impl Store {
     /// Free disk space is below `min_free_bytes`: running jobs store no more output.
     pub fn low_disk(&self) -> bool {
         self.faults.low_disk()
+    }
+
+    /// The application's metrics, which the engine and the HTTP layer record into too.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn backend(&self) -> Backend {

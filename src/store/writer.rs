@@ -7,7 +7,8 @@
 //! sharing a transaction changes no one's outcome. If a shared transaction fails, nothing of it is kept (it is
 //! rolled back) and each write is retried alone, so one bad write cannot fail the others: each caller gets its
 //! own outcome. A retry first looks whether its write is already there (a commit whose answer was lost with the
-//! connection), and a lost connection is retried for a moment before its error is answered.
+//! connection), and a lost connection is retried for a moment before its error is answered. Each group's size
+//! and the time it took to commit are recorded in the metrics.
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use super::events;
 use super::fault::Faults;
 use super::{Backend, StoreError, StoreResult};
 use crate::domain::{Job, JobEvent, JobId, JobStatus};
+use crate::metrics::Metrics;
 
 /// Writes per shared transaction, at most.
 const MAX_GROUP: usize = 256;
@@ -70,9 +72,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>) -> Writer {
+    pub fn start(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>, metrics: Metrics) -> Writer {
         let (requests, incoming) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(run(db, backend, faults, incoming));
+        tokio::spawn(run(db, backend, faults, metrics, incoming));
         Writer { requests }
     }
 
@@ -237,11 +239,19 @@ async fn alone(db: &DatabaseConnection, backend: Backend, write: &JobWrite, dead
 
 /// The writer task. Each group is committed under `catch_unwind`: a panic while writing one group answers each of
 /// its writers with an error and the task goes on with the next, so no fault in one write stops every job's writes.
-async fn run(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>, mut incoming: mpsc::Receiver<Request>) {
+async fn run(
+    db: DatabaseConnection,
+    backend: Backend,
+    faults: Arc<Faults>,
+    metrics: Metrics,
+    mut incoming: mpsc::Receiver<Request>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while incoming.recv_many(&mut group, MAX_GROUP).await > 0 {
         let (writes, replies): (Vec<JobWrite>, Vec<_>) = group.drain(..).map(|r| (r.write, r.reply)).unzip();
+        let began = Instant::now();
         let results = AssertUnwindSafe(commit_group(&db, backend, &faults, &writes)).catch_unwind().await;
+        metrics.write_group(writes.len(), began.elapsed());
         match results {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {

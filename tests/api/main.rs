@@ -15,6 +15,8 @@ mod job_record;
 mod jobs;
 mod lease_loss;
 mod leases;
+mod logs;
+mod metrics;
 mod nodes;
 mod openapi;
 mod orphans;

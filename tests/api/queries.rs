@@ -26,6 +26,7 @@ async fn unknown_query_parameters_are_refused_on_every_route() {
         (Method::GET, format!("/api/v1/jobs/{job}/$stream")),
         (Method::GET, "/api/v1/nodes".to_string()),
         (Method::GET, "/health".to_string()),
+        (Method::GET, "/metrics".to_string()),
         (Method::DELETE, format!("/api/v1/jobs/{job}")),
         (Method::DELETE, format!("/api/v1/tasks/{task}")),
     ];

@@ -1,5 +1,6 @@
 //! Crash recovery with the real binary: SIGKILL the server mid-job, start it again on the same database, and the job
-//! is `failed`/`lost`, its task is a `lost` orphan, and its process did not outlive the crash.
+//! is `failed`/`lost`, its task is a `lost` orphan, the metrics count the rescue, and its process did not outlive the
+//! crash.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,11 @@ async fn a_job_running_when_the_server_is_killed_is_lost_after_restart() {
         "error should start with `runner lost`: {job}"
     );
     assert!(job["finished_at"].is_string(), "a lost job is finished: {job}");
+    let metrics = app.scrape().await;
+    assert_eq!(metrics.value("taskyard_jobs_rescued_total", &[]), 1.0, "rescued at start:\n{}", metrics.text);
+    let lost = [("outcome", "lost")];
+    assert_eq!(metrics.value("taskyard_jobs_finished_total", &lost), 1.0, "{}", metrics.text);
+    assert_eq!(metrics.value("taskyard_jobs_started_total", &[]), 0.0, "nothing ran here yet:\n{}", metrics.text);
 
     let events = app.stream(&job_id, None).await.read_to_end().await;
     assert_consecutive_ids(&events, 1);

@@ -10,6 +10,7 @@ mod gate;
 mod procs;
 mod reaping;
 mod reply;
+mod scrape;
 mod scripts;
 mod sse;
 mod storage;
