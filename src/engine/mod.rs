@@ -11,6 +11,7 @@
 //! - `reaper`: lost jobs (expired leases, a crash before start) and retention; `orphans`: the orphan report.
 //! - `cluster`: this node in the registry, its heartbeat, and the other nodes' notices; `clock`: the one clock.
 //! - [`hub`] fans events out live and [`follow`] lets clients follow a job from any point.
+//! - `scrape`: what the engine adds to the metrics: each job's end, and the backlog and running jobs when scraped.
 //!
 //! A move that is stored is announced in one way (`Inner::announce`): its events published, then the job's live
 //! channel closed (it ended) or the queue told (another attempt is due). It uses `store` and `domain`, never `api`.
@@ -30,6 +31,7 @@ mod reaper;
 mod runner;
 mod running;
 pub mod sandbox;
+mod scrape;
 #[cfg(not(target_os = "linux"))]
 mod spawner;
 #[cfg(target_os = "linux")]
@@ -77,6 +79,10 @@ pub struct EngineConfig {
     /// The executable whose `supervise` subcommand is the job supervisor; `None`: this executable.
     pub supervisor_program: Option<std::path::PathBuf>,
 }
+
+/// The target of each job attempt's span, whose fields (job, task, attempt) every line its runner logs carries. The
+/// readable text log leaves these spans out (its job lines name the job already); the JSON log keeps them.
+pub const JOB_SPAN_TARGET: &str = "taskyard::job";
 
 /// How long an `Idempotency-Key` holds.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -155,6 +161,8 @@ pub enum EngineError {
     Move(#[from] crate::domain::job::IllegalMove),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the metrics could not be written out")]
+    Metrics,
 }
 
 pub(crate) struct Inner {
@@ -356,7 +364,15 @@ impl Inner {
 
     /// Publishes the events of a move that is stored, then follows it up: the live channel of a job that ended
     /// closes, and a job handed back to the queue (another attempt) is due at its `run_at`.
+    /// The move is counted first, so that a scrape after its events were seen shows it.
     pub(crate) fn announce(&self, job: &Job, events: impl IntoIterator<Item = JobEvent>) {
+        scrape::moved(self.store.metrics(), job);
+        if job.status.is_terminal() {
+            // The end is stored: from now on a follower that opens reads the store, which holds it. Marked before
+            // the final event goes out, so that a client that got it and resumes at once is told 204, not given a
+            // stream of nothing.
+            self.hub.not_running(job.id);
+        }
         for event in events {
             self.hub.publish(event);
         }
