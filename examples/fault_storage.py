@@ -13,12 +13,12 @@ then given 16 MiB while big and small jobs are executed, which fills it again; t
 import os
 import shutil
 import subprocess
-import threading
 import time
+
+from faultlib import TERMINAL, spawn_server
 
 BIG = "sh -c 'yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop | head -c 40000000'"
 SMALL = "sh -c 'echo small; touch \"$0/$TASKYARD_JOB_ID\"' {dir}"
-TERMINAL = {"completed", "failed", "canceled"}
 
 
 def free_bytes(path):
@@ -49,19 +49,7 @@ def start_server(binary, db_dir, port, env, logpath):
             "--lease-seconds", "2", "--output-max-bytes", str(2 << 20)]
     if "--min-free-bytes" in subprocess.run([binary, "serve", "--help"], capture_output=True, text=True).stdout:
         args += ["--min-free-bytes", "0"]  # the volume must really fill
-    logf = open(logpath, "w", buffering=1)
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.PIPE, env=env)
-    listening = threading.Event()
-
-    def pump():
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            logf.write(line)
-            if "listening on http://" in line:
-                listening.set()
-        logf.close()
-
-    threading.Thread(target=pump, daemon=True).start()
+    proc, listening = spawn_server(args, logpath, env)
     if not listening.wait(30):
         proc.kill()
         raise RuntimeError(f"storage phase: the server did not start; see {logpath}")
