@@ -33,7 +33,6 @@ What it does:
 Prints one summary line per phase, `... -> OK` and exit 0 when all checks pass, else the failures and exit 1.
 """
 import argparse
-import json
 import os
 import random
 import shutil
@@ -42,9 +41,9 @@ import sys
 import tempfile
 import time
 
-from fault_checks import check_followers, read_side_effects
-from faultlib import (T_START, TERMINAL, Api, Follower, Server, ancestors, fetch_log, free_port, is_final,
-                      job_processes, log, parse_time, proc_info)
+from fault_checks import check_followers, check_jobs, check_leftovers, read_side_effects
+from faultlib import (T_START, TERMINAL, Api, Follower, Server, ancestors, fetch_log, free_port, job_processes, log,
+                      parse_time, proc_info)
 
 N_JOBS = 200
 N_TASKS = 20
@@ -139,8 +138,50 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
     deadline = T_START + TOTAL_BUDGET
     server.start()
     log(f"server 1 pid {server.proc.pid} on port {server.port}")
+    jobs, order = submit(api, rng, workdir, tag)
+    for jid in rng.sample(order, N_FOLLOWERS):
+        f = Follower(server.port, jid, deadline - 15)
+        f.start()
+        followers.append(f)
+    orphans, running_at_kill = kill_twice(rng, server, api, jobs, tag, ran_path)
+    final = wait_terminal(api, jobs, deadline, failures)
+    for f in followers:
+        f.join(max(0.0, deadline - 12 - time.monotonic()))
+    logs = stored_logs(server.port, jobs, final, failures)
+    runs, ends = read_side_effects(ran_path, jobs, failures)
+    # windows in which a job may have been started and then lost: the life of each killed server
+    windows = [(i["spawned"] - 1.0, i["killed"] + 1.0) for i in server.instances if i["killed"]]
+    counts = check_jobs(jobs, final, logs, runs, ends, windows, len(running_at_kill), failures)
+    exact, reconnects, across_retry = check_followers(followers, jobs, final, logs, failures)
+    server_pids = {i["pid"] for i in server.instances}
+    leftover = check_leftovers(tag, ran_path, jobs, {os.getpid()} | server_pids, orphans, failures)
+    exit_code = server.stop()
+    if exit_code != 0:
+        log(f"note: server exit code {exit_code} after SIGTERM")
+    kills = len(running_at_kill)
+    completed, failed_lost, retried = counts["completed"], counts["failed_lost"], counts["retried"]
+    ran_twice_forbidden, over_attempts = counts["ran_twice_forbidden"], counts["over_attempts"]
+    verdict = "OK" if not failures else "FAIL"
+    print(f"fault: seed={seed} jobs={len(jobs)} completed={completed} failed_lost={failed_lost} retried={retried} "
+          f"kills={kills} running_at_kills={'/'.join(map(str, running_at_kill))} "
+          f"ran_twice_forbidden={ran_twice_forbidden} over_max_attempts={over_attempts} "
+          f"sse_clients={len(followers)} sse_reconnects={reconnects} sse_across_retry={across_retry} "
+          f"sse_exact_once={exact}/{len(followers)} "
+          f"leftover_processes={leftover} elapsed={time.monotonic() - T_START:.0f}s -> {verdict}", flush=True)
+    if failures:
+        print(f"fault: {len(failures)} check(s) failed:", flush=True)
+        for cat in ("(a)", "(b)", "(c)", "(d)", ""):
+            mine = [m for m in failures if m.startswith(cat) and (cat or m[:3] not in ("(a)", "(b)", "(c)", "(d)"))]
+            for msg in mine[:12]:
+                print(f"  - {msg}", flush=True)
+            if len(mine) > 12:
+                print(f"  ... and {len(mine) - 12} more {cat} failures", flush=True)
+    return not failures
 
-    # ---- tasks and jobs
+
+def submit(api, rng, workdir, tag):
+    """Creates the tasks, half with the retry policy, and executes the jobs: (job id -> what it runs, the ids in
+    order)."""
     tasks = []
     for i in range(N_TASKS):
         with_retry = i % 2 == 0
@@ -169,16 +210,13 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
                      "task_id": task_id}
         order.append(jid)
     log(f"submitted {len(jobs)} jobs ({sum(j['retry'] for j in jobs.values())} with retry)")
+    return jobs, order
 
-    sample = rng.sample(order, N_FOLLOWERS)
-    for jid in sample:
-        f = Follower(server.port, jid, deadline - 15)
-        f.start()
-        followers.append(f)
 
-    # ---- two kill -9s at random moments while jobs run
+def kill_twice(rng, server, api, jobs, tag, ran_path):
+    """kill -9s the server twice at random moments while jobs run, restarting it each time: (pid -> description of
+    a job process the killed server left, the number of jobs running at each kill)."""
     orphans = {}  # pid -> description
-    kills = 0
     running_at_kill = []
     for round_no in range(2):
         time.sleep(rng.uniform(2.0, 10.0) if round_no == 0 else rng.uniform(3.0, 10.0))
@@ -189,30 +227,38 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
             running = []
         old_pid = server.proc.pid
         server.kill9()
-        kills += 1
+        kills = round_no + 1
         running_at_kill.append(len(running))
         log(f"kill -9 #{kills} of server pid {old_pid} ({len(running)} jobs running)")
         server.start()
         log(f"server {len(server.instances)} pid {server.proc.pid} listening")
         time.sleep(1.0)
-        new_pid = server.proc.pid
-        # A job process whose ancestry does not include the new server was left behind by the killed one. The scan
-        # races with processes that exit meanwhile, so a candidate counts only if it is still there (same start
-        # time, not a zombie) and still outside the new server's tree a moment later.
-        candidates = [p for p in job_processes(tag, ran_path, set(jobs), {os.getpid(), new_pid})
-                      if new_pid not in [p["ppid"]] + ancestors(p["ppid"])]
-        time.sleep(0.3)
-        for p in candidates:
-            now = proc_info(p["pid"])
-            if now is None or now["start"] != p["start"] or now["state"] == "Z":
-                continue
-            if new_pid not in [now["ppid"]] + ancestors(now["ppid"]):
-                orphans[p["pid"]] = (f"pid {p['pid']} (ppid {now['ppid']}) `{p['cmd'][:80]}` "
-                                     f"TASKYARD_JOB_ID={p['env'].get('TASKYARD_JOB_ID')} "
-                                     f"TASKYARD_ATTEMPT={p['env'].get('TASKYARD_ATTEMPT')} "
-                                     f"still alive 1.3 s after restart #{kills}, not a child of the new server")
+        orphans.update(orphans_after_restart(server.proc.pid, tag, ran_path, jobs, kills))
+    return orphans, running_at_kill
 
-    # ---- wait (bounded) until every job is terminal
+
+def orphans_after_restart(new_pid, tag, ran_path, jobs, kills):
+    """A job process whose ancestry does not include the new server was left behind by the killed one. The scan
+    races with processes that exit meanwhile, so a candidate counts only if it is still there (same start time, not a
+    zombie) and still outside the new server's tree a moment later."""
+    orphans = {}
+    candidates = [p for p in job_processes(tag, ran_path, set(jobs), {os.getpid(), new_pid})
+                  if new_pid not in [p["ppid"]] + ancestors(p["ppid"])]
+    time.sleep(0.3)
+    for p in candidates:
+        now = proc_info(p["pid"])
+        if now is None or now["start"] != p["start"] or now["state"] == "Z":
+            continue
+        if new_pid not in [now["ppid"]] + ancestors(now["ppid"]):
+            orphans[p["pid"]] = (f"pid {p['pid']} (ppid {now['ppid']}) `{p['cmd'][:80]}` "
+                                 f"TASKYARD_JOB_ID={p['env'].get('TASKYARD_JOB_ID')} "
+                                 f"TASKYARD_ATTEMPT={p['env'].get('TASKYARD_ATTEMPT')} "
+                                 f"still alive 1.3 s after restart #{kills}, not a child of the new server")
+    return orphans
+
+
+def wait_terminal(api, jobs, deadline, failures):
+    """Waits (bounded) until every job is terminal: job id -> its record."""
     final = {}
     while True:
         _, doc = api.call("GET", "/api/v1/jobs?page=1&size=1000", wait=10)
@@ -232,150 +278,19 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
                 note = " (pending with a future run_at)"
             failures.append(f"(a) job {jid} not terminal at the deadline: status {j['status']} attempt "
                             f"{j.get('attempt')}{note}")
+    return final
 
-    for f in followers:
-        f.join(max(0.0, deadline - 12 - time.monotonic()))
 
-    # ---- stored event logs of every job
+def stored_logs(port, jobs, final, failures):
+    """The stored event log of every terminal job, replayed by a fresh $stream: job id -> (events, ended)."""
     logs = {}
     for jid in jobs:
         if final.get(jid, {}).get("status") in TERMINAL:
             try:
-                logs[jid] = fetch_log(server.port, jid)
+                logs[jid] = fetch_log(port, jid)
             except Exception as e:  # noqa: BLE001
                 failures.append(f"(c) could not replay the event log of {jid}: {e!r}")
-
-    # ---- side-effect file
-    runs, ends = read_side_effects(ran_path, jobs, failures)
-
-    # windows in which a job may have been started and then lost: the life of each killed server
-    windows = [(i["spawned"] - 1.0, i["killed"] + 1.0) for i in server.instances if i["killed"]]
-
-    def in_kill_window(t):
-        return t is not None and any(a <= t <= b for a, b in windows)
-
-    completed = failed_lost = retried = 0
-    ran_twice_forbidden = over_attempts = 0
-    for jid, meta in jobs.items():
-        j = final.get(jid)
-        if j is None or j["status"] not in TERMINAL:
-            continue
-        n = meta["n"]
-        label = f"job {jid} (n={n}, {'retry' if meta['retry'] else 'no retry'})"
-        if j.get("max_attempts") != meta["max_attempts"]:
-            failures.append(f"(b) {label}: max_attempts {j.get('max_attempts')}, expected {meta['max_attempts']}")
-        if j["attempt"] > 1:
-            retried += 1
-        # (a)
-        if j["status"] == "completed":
-            completed += 1
-        elif j["status"] == "failed" and j["outcome"] in ("lost", "interrupted"):
-            failed_lost += 1
-            if meta["retry"] and meta["max_attempts"] > kills:
-                failures.append(f"(a) {label} failed with outcome {j['outcome']} at attempt {j['attempt']} "
-                                f"although only {kills} kills happened: {j.get('error')}")
-            if not in_kill_window(parse_time(j.get("started_at"))):
-                failures.append(f"(a) {label} failed with outcome {j['outcome']} but its attempt started at "
-                                f"{j.get('started_at')}, not in the life of a killed server")
-        else:
-            failures.append(f"(a) {label} ended {j['status']}/{j['outcome']}: {j.get('error')}")
-        # (b)
-        r = runs.get(jid, [])
-        if not meta["retry"] and len(r) > 1:
-            ran_twice_forbidden += 1
-            failures.append(f"(b) {label} ran {len(r)} times (attempts {r}) without a retry policy")
-        if len(r) > meta["max_attempts"]:
-            over_attempts += 1
-            failures.append(f"(b) {label} ran {len(r)} times (attempts {r}), max_attempts {meta['max_attempts']}")
-        dups = sorted({a for a in r if r.count(a) > 1})
-        if dups:
-            failures.append(f"(b) {label}: attempt(s) {dups} ran more than once (attempts started: {r})")
-        if j["status"] == "completed" and j["attempt"] not in ends.get(jid, []):
-            failures.append(f"(b) {label} completed at attempt {j['attempt']} but no run of that attempt reached "
-                            f"its end (runs started {r}, ended {ends.get(jid, [])})")
-        if j["attempt"] > meta["max_attempts"]:
-            failures.append(f"(b) {label}: attempt {j['attempt']} > max_attempts {meta['max_attempts']}")
-        # stored log
-        if jid not in logs:
-            continue
-        events, ended = logs[jid]
-        seqs = [e[0] for e in events]
-        if not ended:
-            failures.append(f"(c) {label}: replayed log does not end with a final record (last {events[-1:]})")
-        if seqs != list(range(1, len(seqs) + 1)):
-            failures.append(f"(c) {label}: stored event log is not numbered 1..N: {seqs[:10]}...{seqs[-5:]}")
-        if events:
-            last = json.loads(events[-1][2]) if is_final(events[-1][1], events[-1][2]) else {}
-            if (last.get("status"), last.get("outcome"), last.get("attempt")) != \
-                    (j["status"], j["outcome"], j["attempt"]):
-                failures.append(f"(c) {label}: last logged record {last.get('status')}/{last.get('outcome')} "
-                                f"attempt {last.get('attempt')} differs from the job {j['status']}/"
-                                f"{j['outcome']} attempt {j['attempt']}")
-        started = {}
-        last_running = None
-        for idx, (seq, kind, data) in enumerate(events):
-            if kind in ("state", "message"):
-                rec = json.loads(data)
-                if rec.get("status") == "running":
-                    started[rec.get("attempt")] = parse_time(rec.get("started_at"))
-                    last_running = idx
-            elif kind == "retry":
-                rec = json.loads(data)
-                if rec.get("outcome") in ("lost", "interrupted"):
-                    t = started.get(rec.get("attempt"))
-                    if not in_kill_window(t):
-                        failures.append(f"(a) {label}: attempt {rec.get('attempt')} was {rec.get('outcome')} "
-                                        f"(retry event seq {seq}) but started at {t}, not in the life of a "
-                                        f"killed server")
-                elif rec.get("outcome") is not None:
-                    failures.append(f"(a) {label}: unexpected retry event {data}")
-        if j["status"] == "completed" and last_running is not None:
-            out = [(k, d) for (_, k, d) in events[last_running + 1:] if k in ("stdout", "stderr")]
-            want = [("stdout", f"start {n}")] + [("stdout", f"line {i}") for i in range(meta["k"])]
-            if out != want:
-                diff = next((i for i, (a, b) in enumerate(zip(out, want)) if a != b), min(len(out), len(want)))
-                failures.append(f"(c) {label}: last attempt printed {len(out)} lines, expected {len(want)}; first "
-                                f"difference at line {diff}: {out[diff:diff + 2]} vs {want[diff:diff + 2]}")
-
-    # ---- (c) followers
-    exact, reconnects, across_retry = check_followers(followers, jobs, final, logs, failures)
-
-    # ---- (d) leftover processes
-    server_pids = {i["pid"] for i in server.instances}
-    first = job_processes(tag, ran_path, set(jobs), {os.getpid()} | server_pids)
-    time.sleep(0.3 if first else 0)
-    left = []
-    for p in first:  # confirm: still there (same start time, not a zombie) a moment later
-        now = proc_info(p["pid"])
-        if now is not None and now["start"] == p["start"] and now["state"] != "Z":
-            left.append(now)
-    for pid, desc in sorted(orphans.items()):
-        failures.append(f"(d) {desc}")
-    for p in left:
-        failures.append(f"(d) pid {p['pid']} (ppid {p['ppid']}) `{p['cmd'][:80]}` TASKYARD_JOB_ID="
-                        f"{p['env'].get('TASKYARD_JOB_ID')} still alive after all jobs ended")
-    leftover = len(set(orphans) | {p["pid"] for p in left})
-
-    exit_code = server.stop()
-    if exit_code != 0:
-        log(f"note: server exit code {exit_code} after SIGTERM")
-
-    verdict = "OK" if not failures else "FAIL"
-    print(f"fault: seed={seed} jobs={len(jobs)} completed={completed} failed_lost={failed_lost} retried={retried} "
-          f"kills={kills} running_at_kills={'/'.join(map(str, running_at_kill))} "
-          f"ran_twice_forbidden={ran_twice_forbidden} over_max_attempts={over_attempts} "
-          f"sse_clients={len(followers)} sse_reconnects={reconnects} sse_across_retry={across_retry} "
-          f"sse_exact_once={exact}/{len(followers)} "
-          f"leftover_processes={leftover} elapsed={time.monotonic() - T_START:.0f}s -> {verdict}", flush=True)
-    if failures:
-        print(f"fault: {len(failures)} check(s) failed:", flush=True)
-        for cat in ("(a)", "(b)", "(c)", "(d)", ""):
-            mine = [m for m in failures if m.startswith(cat) and (cat or m[:3] not in ("(a)", "(b)", "(c)", "(d)"))]
-            for msg in mine[:12]:
-                print(f"  - {msg}", flush=True)
-            if len(mine) > 12:
-                print(f"  ... and {len(mine) - 12} more {cat} failures", flush=True)
-    return not failures
+    return logs
 
 
 if __name__ == "__main__":
