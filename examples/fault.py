@@ -29,7 +29,7 @@ What it does:
      (d) no process of any job is left: none orphaned by a killed server ~1 s after the restart, none at
          the end (found by FAULT_RUN=/TASKYARD_JOB_ID= in /proc/*/environ or the side-effect path in cmdline).
   6. the storage phase (examples/fault_storage.py; as root, else skipped): a new server on a 40 MiB tmpfs that is
-     filled, given 3 MiB while big and small jobs run, and freed; checks (s1)-(s5) listed there.
+     filled, given 16 MiB while big and small jobs run, and freed; checks (s1)-(s5) listed there.
 Prints one summary line per phase, `... -> OK` and exit 0 when all checks pass, else the failures and exit 1.
 """
 import argparse
