@@ -142,25 +142,26 @@ def fill_and_free(api, vol, marks, ledger, degraded_seen, log):
         if isinstance(doc, dict) and doc.get("status") == "degraded":
             degraded_seen.append(doc.get("reason"))
 
+    def six_rounds(state, command, pause):
+        """Six rounds of: execute big, execute small, create a task with `command(i)`, ask /health, wait `pause` s."""
+        for i in range(6):
+            send(f"execute big ({state})", "POST", f"/api/v1/tasks/{big}/$execute")
+            send(f"execute small ({state})", "POST", f"/api/v1/tasks/{small}/$execute")
+            send(f"create task ({state})", "POST", "/api/v1/tasks", {"command": command(i)})
+            watch_health()
+            if pause:
+                time.sleep(pause)
+
     # Full: everything sent meanwhile is refused or stored.
     pad = "x" * 2000
     filler = fill(vol, 0)
     log(f"storage: volume full ({free_bytes(vol)} bytes free)")
-    for i in range(6):
-        send("execute big (full)", "POST", f"/api/v1/tasks/{big}/$execute")
-        send("execute small (full)", "POST", f"/api/v1/tasks/{small}/$execute")
-        send("create task (full)", "POST", "/api/v1/tasks", {"command": f"sh -c 'echo full {i} {pad}'"})
-        watch_health()
+    six_rounds("full", lambda i: f"sh -c 'echo full {i} {pad}'", 0)
     # 16 MiB of room, filled again by the jobs sent now.
     os.remove(filler)
     filler = fill(vol, 16 << 20)
     log(f"storage: {free_bytes(vol)} bytes free; executing big and small jobs")
-    for i in range(6):
-        send("execute big (filling)", "POST", f"/api/v1/tasks/{big}/$execute")
-        send("execute small (filling)", "POST", f"/api/v1/tasks/{small}/$execute")
-        send("create task (filling)", "POST", "/api/v1/tasks", {"command": f"sh -c 'echo filling {i}'"})
-        watch_health()
-        time.sleep(0.3)
+    six_rounds("filling", lambda i: f"sh -c 'echo filling {i}'", 0.3)
     for _ in range(20):
         watch_health()
         time.sleep(0.1)

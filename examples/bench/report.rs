@@ -98,18 +98,8 @@ fn report_server(out: &mut String, args: &Args, r: &Results) {
         "| `$execute` accepted (202) | same run, until the last 202 | {} req/s |",
         thousands(args.jobs as f64 / e2e.submit_elapsed.as_secs_f64())
     );
-    let _ = writeln!(
-        out,
-        "| `$execute` → 202 | {} sequential executes of `true` | {} |",
-        args.latency_n,
-        p50_p99(&lat.accepted)
-    );
-    let _ = writeln!(
-        out,
-        "| `$execute` → first SSE event | same; `$stream` opened right after the 202 | {} |",
-        p50_p99(&lat.first_event)
-    );
-    let _ = writeln!(out, "| `$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
+    let how = format!("{} sequential executes of `true`", args.latency_n);
+    latency_rows(out, "", &how, "", lat);
     let _ = writeln!(
         out,
         "| create task | {} `POST /api/v1/tasks` from {} clients | {}, {} req/s |",
@@ -210,20 +200,15 @@ pub(crate) fn report_cluster(
         );
     }
     let nodes = e2e.len();
-    let _ = writeln!(
-        out,
-        "| cluster `$execute` → 202 | {nodes} nodes, after the {nodes}-node run: {} sequential executes of `true`, the i-th sent to node i mod {nodes} | {} |",
-        args.latency_n,
-        p50_p99(&lat.accepted)
+    let how = format!(
+        "{nodes} nodes, after the {nodes}-node run: {} sequential executes of `true`, the i-th sent to node i mod {nodes}",
+        args.latency_n
     );
-    let _ = writeln!(
-        out,
-        "| cluster `$execute` → first SSE event | same; `$stream` opened right after the 202 on another node (i+1 mod {nodes}); the job ran on another node than the stream's in {} of {} | {} |",
-        lat.ran_elsewhere,
-        args.latency_n,
-        p50_p99(&lat.first_event)
+    let stream = format!(
+        " on another node (i+1 mod {nodes}); the job ran on another node than the stream's in {} of {}",
+        lat.ran_elsewhere, args.latency_n
     );
-    let _ = writeln!(out, "| cluster `$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
+    latency_rows(out, "cluster ", &how, &stream, lat);
     let _ = writeln!(
         out,
         "| cluster rescue: `kill -9` → attempt 2 | fresh {} nodes, `--lease-seconds {}`; {CLUSTER_RESCUE_JOBS} `{RESCUE_COMMAND}` jobs running (retry on `lost`, 2 attempts, no delay); SIGKILL the node running the most ({} of them); until `GET /api/v1/jobs/{{id}}` on a surviving node shows attempt 2 for each (polled every {} ms) | max {:.0} ms, median {:.0} ms (lease {} s; {} of {} already running again) |",
@@ -247,6 +232,18 @@ pub(crate) fn report_cluster(
         rescue.not_canceled.len(),
         rescue.left_at_end.len()
     );
+}
+
+/// The three latency rows: `$execute` → 202 (`how` it was measured), → first SSE event (`$stream` opened right
+/// after the 202, then `stream`) and → terminal SSE record; `prefix` starts each row's name.
+fn latency_rows(out: &mut String, prefix: &str, how: &str, stream: &str, lat: &Latency) {
+    let _ = writeln!(out, "| {prefix}`$execute` → 202 | {how} | {} |", p50_p99(&lat.accepted));
+    let _ = writeln!(
+        out,
+        "| {prefix}`$execute` → first SSE event | same; `$stream` opened right after the 202{stream} | {} |",
+        p50_p99(&lat.first_event)
+    );
+    let _ = writeln!(out, "| {prefix}`$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
 }
 
 /// The middle sample (the mean of the two middle ones for an even count); zero for none.
