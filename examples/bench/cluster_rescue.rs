@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::api::{Api, is_terminal, poll_job_every};
 use crate::cluster::{node_ids, start_nodes, stop_nodes};
-use crate::rescue::{JobProcessesGuard, job_processes, kill_pids, rescue_task};
+use crate::rescue::{JobProcessesGuard, job_processes, kill_pids, rescue_task, warn_killed};
 use crate::server::Server;
 
 /// Jobs running when a node of the cluster is killed.
@@ -42,25 +42,14 @@ pub(crate) struct ClusterRescue {
 impl ClusterRescue {
     /// Says on stderr what of the jobs outlived the rescue, the cancel or the end (the bench killed the processes).
     pub(crate) fn warn_leftovers(&self) {
-        if !self.survivors.is_empty() {
-            eprintln!(
-                "warning: processes of the killed node's jobs outlived the rescue (pids {:?}); the bench killed them",
-                self.survivors
-            );
-        }
+        warn_killed(&self.survivors, "the killed node's jobs outlived the rescue");
         if !self.not_canceled.is_empty() {
             eprintln!(
                 "warning: jobs of the cluster rescue were not canceled within {CLUSTER_CANCEL_WAIT:?} of DELETE: {:?}",
                 self.not_canceled
             );
         }
-        if !self.left_at_end.is_empty() {
-            eprintln!(
-                "warning: processes of the cluster rescue's jobs were left after cancel and stop (pids {:?}); the \
-                 bench killed them",
-                self.left_at_end
-            );
-        }
+        warn_killed(&self.left_at_end, "the cluster rescue's jobs were left after cancel and stop");
     }
 }
 

@@ -33,19 +33,15 @@ pub(crate) struct Rescue {
 impl Rescue {
     /// Says on stderr which processes of the job outlived the restart or the end (the bench killed them).
     pub(crate) fn warn_leftovers(&self) {
-        if !self.survivors.is_empty() {
-            eprintln!(
-                "warning: processes of the killed server's job outlived the restart (pids {:?}); the bench killed them",
-                self.survivors
-            );
-        }
-        if !self.left_at_end.is_empty() {
-            eprintln!(
-                "warning: processes of the rescue job were left after cancel and stop (pids {:?}); the bench killed \
-                 them",
-                self.left_at_end
-            );
-        }
+        warn_killed(&self.survivors, "the killed server's job outlived the restart");
+        warn_killed(&self.left_at_end, "the rescue job were left after cancel and stop");
+    }
+}
+
+/// `warning: processes of {what} (pids ...); the bench killed them`, unless there are none.
+pub(crate) fn warn_killed(pids: &[u32], what: &str) {
+    if !pids.is_empty() {
+        eprintln!("warning: processes of {what} (pids {pids:?}); the bench killed them");
     }
 }
 
