@@ -29,25 +29,22 @@ What it does:
      (d) no process of any job is left: none orphaned by a killed server ~1 s after the restart, none at
          the end (found by FAULT_RUN=/TASKYARD_JOB_ID= in /proc/*/environ or the side-effect path in cmdline).
   6. the storage phase (examples/fault_storage.py; as root, else skipped): a new server on a 40 MiB tmpfs that is
-     filled, given 3 MiB while big and small jobs run, and freed; checks (s1)-(s5) listed there.
+     filled, given 16 MiB while big and small jobs run, and freed; checks (s1)-(s5) listed there.
 Prints one summary line per phase, `... -> OK` and exit 0 when all checks pass, else the failures and exit 1.
 """
 import argparse
-import http.client
-import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import datetime
 
-TERMINAL = {"completed", "failed", "canceled"}
+from fault_checks import check_followers, check_jobs, check_leftovers, read_side_effects
+from faultlib import (T_START, TERMINAL, Api, Follower, Server, ancestors, fetch_log, free_port, job_processes, log,
+                      parse_time, proc_info)
+
 N_JOBS = 200
 N_TASKS = 20
 N_FOLLOWERS = 30
@@ -60,342 +57,10 @@ SCRIPT = (
     "i=0; while [ $i -lt {k} ]; do echo line $i; i=$((i+1)); done; "
     'echo "E $TASKYARD_JOB_ID $TASKYARD_ATTEMPT $$" >> {dir}/ran'
 )
-T_START = time.monotonic()
-
-
-def log(msg):
-    print(f"[{time.monotonic() - T_START:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def parse_time(s):
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() if s else None
 
 
 # ---------------------------------------------------------------- server
 
-
-class Server:
-    """One `taskyard serve` at a time on the same port and database; each start is a new instance."""
-
-    def __init__(self, binary, workdir, port):
-        self.binary = binary
-        self.workdir = workdir
-        self.port = port
-        self.proc = None
-        self.instances = []  # dicts: pid, log, spawned (wall), listening (wall), killed (wall or None)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TASKYARD_")}
-        self.env.setdefault("RUST_LOG", "info")
-
-    def args(self):
-        args = [self.binary, "serve", "--bind", f"127.0.0.1:{self.port}",
-                "--database-url", f"sqlite://{self.workdir}/taskyard.db?mode=rwc",
-                "--allow", "sh", "--allow", "sleep", "--allow", "echo",
-                "--max-concurrency", str(CONCURRENCY), "--lease-seconds", str(LEASE)]
-        return args
-
-    def start(self, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            n = len(self.instances) + 1
-            path = os.path.join(self.workdir, f"server-{n}.log")
-            logf = open(path, "w", buffering=1)
-            listening = threading.Event()
-            spawned = time.time()
-            proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.PIPE,
-                                    env=self.env, cwd=self.workdir)
-
-            def pump(proc=proc, logf=logf, listening=listening):
-                for raw in proc.stderr:
-                    line = raw.decode("utf-8", "replace")
-                    logf.write(line)
-                    if "listening on http://" in line:
-                        listening.set()
-                logf.close()
-
-            threading.Thread(target=pump, daemon=True).start()
-            while not listening.wait(0.05):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    break
-            inst = {"pid": proc.pid, "log": path, "spawned": spawned, "listening": time.time() if listening.is_set()
-                    else None, "killed": None, "exit": None}
-            self.instances.append(inst)
-            if listening.is_set():
-                self.proc = proc
-                return inst
-            if proc.poll() is None:
-                proc.kill()
-            inst["exit"] = proc.wait()
-            if time.monotonic() > deadline or attempt >= 5:
-                raise RuntimeError(f"server did not start (exit {inst['exit']}); see {path}:\n" + tail(path))
-            log(f"server start {n} failed (exit {inst['exit']}), retrying")
-            time.sleep(0.5)
-
-    def kill9(self):
-        inst = self.instances[-1]
-        inst["killed"] = time.time()
-        os.kill(self.proc.pid, signal.SIGKILL)
-        inst["exit"] = self.proc.wait()
-        self.proc = None
-
-    def stop(self, timeout=40.0):
-        if self.proc is None:
-            return None
-        inst = self.instances[-1]
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            inst["exit"] = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            inst["exit"] = self.proc.wait()
-            inst["exit_note"] = "did not stop within 40 s of SIGTERM; killed"
-        self.proc = None
-        return inst["exit"]
-
-
-def tail(path, n=30):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return ""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ---------------------------------------------------------------- HTTP
-
-
-class Api:
-    def __init__(self, port):
-        self.port = port
-
-    def call(self, method, path, body=None, headers=None, timeout=10.0, wait=30.0):
-        """One request; connection errors are retried for `wait` seconds (the server may be restarting)."""
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-                h = dict(headers or {})
-                data = None
-                if body is not None:
-                    data = json.dumps(body).encode()
-                    h["Content-Type"] = "application/json"
-                conn.request(method, path, body=data, headers=h)
-                resp = conn.getresponse()
-                raw = resp.read()
-                conn.close()
-                if resp.status == 503 and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    continue
-                try:
-                    doc = json.loads(raw) if raw else None
-                except ValueError:
-                    doc = raw.decode("utf-8", "replace")
-                return resp.status, doc
-            except (OSError, http.client.HTTPException):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def call_raw(self, method, path, body=None, timeout=10.0):
-        """One request answered as it is (no retry on 503): (status, JSON or text, headers in lower case)."""
-        for attempt in range(50):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-                data = json.dumps(body).encode() if body is not None else None
-                h = {"Content-Type": "application/json"} if body is not None else {}
-                conn.request(method, path, body=data, headers=h)
-                resp = conn.getresponse()
-                raw = resp.read()
-                headers = {k.lower(): v for k, v in resp.getheaders()}
-                conn.close()
-                try:
-                    doc = json.loads(raw) if raw else None
-                except ValueError:
-                    doc = raw.decode("utf-8", "replace")
-                return resp.status, doc, headers
-            except (OSError, http.client.HTTPException):
-                if attempt == 49:
-                    raise
-                time.sleep(0.2)
-
-    def expect(self, status, method, path, **kw):
-        got, doc = self.call(method, path, **kw)
-        if got != status:
-            raise RuntimeError(f"{method} {path}: expected {status}, got {got}: {doc}")
-        return doc
-
-
-def read_sse(resp, on_event):
-    """Parses an SSE body; calls on_event(seq, kind, data) per dispatched event; returns when on_event returns
-    True (final record) or at EOF. Raises on a broken connection."""
-    seq, kind, data = None, None, []
-    while True:
-        raw = resp.readline()
-        if not raw:
-            return False
-        line = raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
-        if line == "":
-            if data:
-                done = on_event(seq, kind or "state", "\n".join(data))
-                if done:
-                    return True
-            seq, kind, data = None, None, []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if field == "id":
-            seq = int(value) if value.isdigit() else value
-        elif field == "event":
-            kind = value
-        elif field == "data":
-            data.append(value)
-
-
-def is_final(kind, data):
-    if kind not in ("state", "message"):
-        return False
-    try:
-        return json.loads(data).get("status") in TERMINAL
-    except (ValueError, AttributeError):
-        return False
-
-
-def fetch_log(port, job_id, timeout=30.0):
-    """The job's whole stored event log: a fresh $stream with Last-Event-ID 0 (the job is finished)."""
-    events = []
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request("GET", f"/api/v1/jobs/{job_id}/$stream",
-                 headers={"Accept": "text/event-stream", "Last-Event-ID": "0"})
-    resp = conn.getresponse()
-    if resp.status != 200:
-        raise RuntimeError(f"$stream of {job_id}: status {resp.status}: {resp.read()[:300]!r}")
-
-    def on_event(seq, kind, data):
-        events.append((seq, kind, data))
-        return is_final(kind, data)
-
-    ended = read_sse(resp, on_event)
-    conn.close()
-    return events, ended
-
-
-class Follower(threading.Thread):
-    """Follows one job's $stream; on a broken connection reconnects with Last-Event-ID until the final record."""
-
-    def __init__(self, port, job_id, deadline):
-        super().__init__(daemon=True)
-        self.port, self.job_id, self.deadline = port, job_id, deadline
-        self.events = []  # (seq, kind, data) in arrival order
-        self.connections = 0
-        self.breaks = 0
-        self.problems = []
-        self.finished = False
-
-    def run(self):
-        last = None
-        while time.monotonic() < self.deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-                headers = {"Accept": "text/event-stream"}
-                if last is not None:
-                    headers["Last-Event-ID"] = str(last)
-                conn.request("GET", f"/api/v1/jobs/{self.job_id}/$stream", headers=headers)
-                resp = conn.getresponse()
-                if resp.status != 200:
-                    body = resp.read()[:300]
-                    conn.close()
-                    if resp.status != 503:
-                        self.problems.append(f"$stream answered {resp.status}: {body!r}")
-                    time.sleep(0.2)
-                    continue
-                self.connections += 1
-
-                def on_event(seq, kind, data):
-                    nonlocal last
-                    self.events.append((seq, kind, data))
-                    if isinstance(seq, int):
-                        last = seq
-                    else:
-                        self.problems.append(f"event without a numeric id: {seq!r} {kind}")
-                    return is_final(kind, data)
-
-                if read_sse(resp, on_event):
-                    self.finished = True
-                    conn.close()
-                    return
-                conn.close()
-            except (OSError, http.client.HTTPException):
-                pass
-            self.breaks += 1
-            time.sleep(0.1)
-        self.problems.append("did not see the final record before the deadline")
-
-
-# ---------------------------------------------------------------- /proc
-
-
-def proc_info(pid):
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            env = f.read().split(b"\0")
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    rest = stat[stat.rfind(")") + 2:].split()
-    state, ppid, start = rest[0], int(rest[1]), rest[19]
-    envd = {}
-    for item in env:
-        k, sep, v = item.partition(b"=")
-        if sep:
-            envd[k.decode("utf-8", "replace")] = v.decode("utf-8", "replace")
-    return {"pid": pid, "ppid": ppid, "state": state, "start": start, "env": envd, "cmd": cmd}
-
-
-def ancestors(pid):
-    out = []
-    seen = set()
-    while pid > 1 and pid not in seen:
-        seen.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            break
-        pid = int(stat[stat.rfind(")") + 2:].split()[1])
-        out.append(pid)
-    return out
-
-
-def job_processes(tag, ran_path, job_ids, exclude):
-    """Processes of this run's jobs: FAULT_RUN=<tag> or TASKYARD_JOB_ID=<one of ours> in the environment, or the
-    side-effect path in the command line. Zombies are skipped (they are dead; their parent has not reaped them)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        if pid in exclude:
-            continue
-        info = proc_info(pid)
-        if info is None or info["state"] == "Z":
-            continue
-        env = info["env"]
-        if env.get("FAULT_RUN") == tag or env.get("TASKYARD_JOB_ID") in job_ids or ran_path in info["cmd"]:
-            found.append(info)
-    return found
 
 
 # ---------------------------------------------------------------- main
@@ -435,7 +100,7 @@ def main():
     tag = os.path.basename(workdir)
     ran_path = os.path.join(workdir, "ran")
     open(ran_path, "w").close()
-    server = Server(binary, workdir, free_port())
+    server = Server(binary, workdir, free_port(), CONCURRENCY, LEASE)
     api = Api(server.port)
     failures = []
     followers = []
@@ -473,8 +138,50 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
     deadline = T_START + TOTAL_BUDGET
     server.start()
     log(f"server 1 pid {server.proc.pid} on port {server.port}")
+    jobs, order = submit(api, rng, workdir, tag)
+    for jid in rng.sample(order, N_FOLLOWERS):
+        f = Follower(server.port, jid, deadline - 15)
+        f.start()
+        followers.append(f)
+    orphans, running_at_kill = kill_twice(rng, server, api, jobs, tag, ran_path)
+    final = wait_terminal(api, jobs, deadline, failures)
+    for f in followers:
+        f.join(max(0.0, deadline - 12 - time.monotonic()))
+    logs = stored_logs(server.port, jobs, final, failures)
+    runs, ends = read_side_effects(ran_path, jobs, failures)
+    # windows in which a job may have been started and then lost: the life of each killed server
+    windows = [(i["spawned"] - 1.0, i["killed"] + 1.0) for i in server.instances if i["killed"]]
+    counts = check_jobs(jobs, final, logs, runs, ends, windows, len(running_at_kill), failures)
+    exact, reconnects, across_retry = check_followers(followers, jobs, final, logs, failures)
+    server_pids = {i["pid"] for i in server.instances}
+    leftover = check_leftovers(tag, ran_path, jobs, {os.getpid()} | server_pids, orphans, failures)
+    exit_code = server.stop()
+    if exit_code != 0:
+        log(f"note: server exit code {exit_code} after SIGTERM")
+    kills = len(running_at_kill)
+    completed, failed_lost, retried = counts["completed"], counts["failed_lost"], counts["retried"]
+    ran_twice_forbidden, over_attempts = counts["ran_twice_forbidden"], counts["over_attempts"]
+    verdict = "OK" if not failures else "FAIL"
+    print(f"fault: seed={seed} jobs={len(jobs)} completed={completed} failed_lost={failed_lost} retried={retried} "
+          f"kills={kills} running_at_kills={'/'.join(map(str, running_at_kill))} "
+          f"ran_twice_forbidden={ran_twice_forbidden} over_max_attempts={over_attempts} "
+          f"sse_clients={len(followers)} sse_reconnects={reconnects} sse_across_retry={across_retry} "
+          f"sse_exact_once={exact}/{len(followers)} "
+          f"leftover_processes={leftover} elapsed={time.monotonic() - T_START:.0f}s -> {verdict}", flush=True)
+    if failures:
+        print(f"fault: {len(failures)} check(s) failed:", flush=True)
+        for cat in ("(a)", "(b)", "(c)", "(d)", ""):
+            mine = [m for m in failures if m.startswith(cat) and (cat or m[:3] not in ("(a)", "(b)", "(c)", "(d)"))]
+            for msg in mine[:12]:
+                print(f"  - {msg}", flush=True)
+            if len(mine) > 12:
+                print(f"  ... and {len(mine) - 12} more {cat} failures", flush=True)
+    return not failures
 
-    # ---- tasks and jobs
+
+def submit(api, rng, workdir, tag):
+    """Creates the tasks, half with the retry policy, and executes the jobs: (job id -> what it runs, the ids in
+    order)."""
     tasks = []
     for i in range(N_TASKS):
         with_retry = i % 2 == 0
@@ -503,16 +210,13 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
                      "task_id": task_id}
         order.append(jid)
     log(f"submitted {len(jobs)} jobs ({sum(j['retry'] for j in jobs.values())} with retry)")
+    return jobs, order
 
-    sample = rng.sample(order, N_FOLLOWERS)
-    for jid in sample:
-        f = Follower(server.port, jid, deadline - 15)
-        f.start()
-        followers.append(f)
 
-    # ---- two kill -9s at random moments while jobs run
+def kill_twice(rng, server, api, jobs, tag, ran_path):
+    """kill -9s the server twice at random moments while jobs run, restarting it each time: (pid -> description of
+    a job process the killed server left, the number of jobs running at each kill)."""
     orphans = {}  # pid -> description
-    kills = 0
     running_at_kill = []
     for round_no in range(2):
         time.sleep(rng.uniform(2.0, 10.0) if round_no == 0 else rng.uniform(3.0, 10.0))
@@ -523,30 +227,38 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
             running = []
         old_pid = server.proc.pid
         server.kill9()
-        kills += 1
+        kills = round_no + 1
         running_at_kill.append(len(running))
         log(f"kill -9 #{kills} of server pid {old_pid} ({len(running)} jobs running)")
         server.start()
         log(f"server {len(server.instances)} pid {server.proc.pid} listening")
         time.sleep(1.0)
-        new_pid = server.proc.pid
-        # A job process whose ancestry does not include the new server was left behind by the killed one. The scan
-        # races with processes that exit meanwhile, so a candidate counts only if it is still there (same start
-        # time, not a zombie) and still outside the new server's tree a moment later.
-        candidates = [p for p in job_processes(tag, ran_path, set(jobs), {os.getpid(), new_pid})
-                      if new_pid not in [p["ppid"]] + ancestors(p["ppid"])]
-        time.sleep(0.3)
-        for p in candidates:
-            now = proc_info(p["pid"])
-            if now is None or now["start"] != p["start"] or now["state"] == "Z":
-                continue
-            if new_pid not in [now["ppid"]] + ancestors(now["ppid"]):
-                orphans[p["pid"]] = (f"pid {p['pid']} (ppid {now['ppid']}) `{p['cmd'][:80]}` "
-                                     f"TASKYARD_JOB_ID={p['env'].get('TASKYARD_JOB_ID')} "
-                                     f"TASKYARD_ATTEMPT={p['env'].get('TASKYARD_ATTEMPT')} "
-                                     f"still alive 1.3 s after restart #{kills}, not a child of the new server")
+        orphans.update(orphans_after_restart(server.proc.pid, tag, ran_path, jobs, kills))
+    return orphans, running_at_kill
 
-    # ---- wait (bounded) until every job is terminal
+
+def orphans_after_restart(new_pid, tag, ran_path, jobs, kills):
+    """A job process whose ancestry does not include the new server was left behind by the killed one. The scan
+    races with processes that exit meanwhile, so a candidate counts only if it is still there (same start time, not a
+    zombie) and still outside the new server's tree a moment later."""
+    orphans = {}
+    candidates = [p for p in job_processes(tag, ran_path, set(jobs), {os.getpid(), new_pid})
+                  if new_pid not in [p["ppid"]] + ancestors(p["ppid"])]
+    time.sleep(0.3)
+    for p in candidates:
+        now = proc_info(p["pid"])
+        if now is None or now["start"] != p["start"] or now["state"] == "Z":
+            continue
+        if new_pid not in [now["ppid"]] + ancestors(now["ppid"]):
+            orphans[p["pid"]] = (f"pid {p['pid']} (ppid {now['ppid']}) `{p['cmd'][:80]}` "
+                                 f"TASKYARD_JOB_ID={p['env'].get('TASKYARD_JOB_ID')} "
+                                 f"TASKYARD_ATTEMPT={p['env'].get('TASKYARD_ATTEMPT')} "
+                                 f"still alive 1.3 s after restart #{kills}, not a child of the new server")
+    return orphans
+
+
+def wait_terminal(api, jobs, deadline, failures):
+    """Waits (bounded) until every job is terminal: job id -> its record."""
     final = {}
     while True:
         _, doc = api.call("GET", "/api/v1/jobs?page=1&size=1000", wait=10)
@@ -566,204 +278,19 @@ def run(opts, rng, seed, server, api, workdir, tag, ran_path, failures, follower
                 note = " (pending with a future run_at)"
             failures.append(f"(a) job {jid} not terminal at the deadline: status {j['status']} attempt "
                             f"{j.get('attempt')}{note}")
+    return final
 
-    for f in followers:
-        f.join(max(0.0, deadline - 12 - time.monotonic()))
 
-    # ---- stored event logs of every job
+def stored_logs(port, jobs, final, failures):
+    """The stored event log of every terminal job, replayed by a fresh $stream: job id -> (events, ended)."""
     logs = {}
     for jid in jobs:
         if final.get(jid, {}).get("status") in TERMINAL:
             try:
-                logs[jid] = fetch_log(server.port, jid)
+                logs[jid] = fetch_log(port, jid)
             except Exception as e:  # noqa: BLE001
                 failures.append(f"(c) could not replay the event log of {jid}: {e!r}")
-
-    # ---- side-effect file
-    runs = {}  # job id -> list of attempts started (in file order)
-    ends = {}
-    bad_lines = []
-    with open(ran_path) as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) != 4 or parts[0] not in "SE" or not parts[2].isdigit():
-                bad_lines.append(line.rstrip())
-                continue
-            (runs if parts[0] == "S" else ends).setdefault(parts[1], []).append(int(parts[2]))
-    if bad_lines:
-        failures.append(f"(b) {len(bad_lines)} side-effect lines without TASKYARD_JOB_ID/TASKYARD_ATTEMPT, e.g. "
-                        f"{bad_lines[:3]}")
-    strangers = set(runs) - set(jobs)
-    if strangers:
-        failures.append(f"(b) runs recorded with unknown TASKYARD_JOB_ID: {sorted(strangers)[:5]}")
-
-    # windows in which a job may have been started and then lost: the life of each killed server
-    windows = [(i["spawned"] - 1.0, i["killed"] + 1.0) for i in server.instances if i["killed"]]
-
-    def in_kill_window(t):
-        return t is not None and any(a <= t <= b for a, b in windows)
-
-    completed = failed_lost = retried = 0
-    ran_twice_forbidden = over_attempts = 0
-    for jid, meta in jobs.items():
-        j = final.get(jid)
-        if j is None or j["status"] not in TERMINAL:
-            continue
-        n = meta["n"]
-        label = f"job {jid} (n={n}, {'retry' if meta['retry'] else 'no retry'})"
-        if j.get("max_attempts") != meta["max_attempts"]:
-            failures.append(f"(b) {label}: max_attempts {j.get('max_attempts')}, expected {meta['max_attempts']}")
-        if j["attempt"] > 1:
-            retried += 1
-        # (a)
-        if j["status"] == "completed":
-            completed += 1
-        elif j["status"] == "failed" and j["outcome"] in ("lost", "interrupted"):
-            failed_lost += 1
-            if meta["retry"] and meta["max_attempts"] > kills:
-                failures.append(f"(a) {label} failed with outcome {j['outcome']} at attempt {j['attempt']} "
-                                f"although only {kills} kills happened: {j.get('error')}")
-            if not in_kill_window(parse_time(j.get("started_at"))):
-                failures.append(f"(a) {label} failed with outcome {j['outcome']} but its attempt started at "
-                                f"{j.get('started_at')}, not in the life of a killed server")
-        else:
-            failures.append(f"(a) {label} ended {j['status']}/{j['outcome']}: {j.get('error')}")
-        # (b)
-        r = runs.get(jid, [])
-        if not meta["retry"] and len(r) > 1:
-            ran_twice_forbidden += 1
-            failures.append(f"(b) {label} ran {len(r)} times (attempts {r}) without a retry policy")
-        if len(r) > meta["max_attempts"]:
-            over_attempts += 1
-            failures.append(f"(b) {label} ran {len(r)} times (attempts {r}), max_attempts {meta['max_attempts']}")
-        dups = sorted({a for a in r if r.count(a) > 1})
-        if dups:
-            failures.append(f"(b) {label}: attempt(s) {dups} ran more than once (attempts started: {r})")
-        if j["status"] == "completed" and j["attempt"] not in ends.get(jid, []):
-            failures.append(f"(b) {label} completed at attempt {j['attempt']} but no run of that attempt reached "
-                            f"its end (runs started {r}, ended {ends.get(jid, [])})")
-        if j["attempt"] > meta["max_attempts"]:
-            failures.append(f"(b) {label}: attempt {j['attempt']} > max_attempts {meta['max_attempts']}")
-        # stored log
-        if jid not in logs:
-            continue
-        events, ended = logs[jid]
-        seqs = [e[0] for e in events]
-        if not ended:
-            failures.append(f"(c) {label}: replayed log does not end with a final record (last {events[-1:]})")
-        if seqs != list(range(1, len(seqs) + 1)):
-            failures.append(f"(c) {label}: stored event log is not numbered 1..N: {seqs[:10]}...{seqs[-5:]}")
-        if events:
-            last = json.loads(events[-1][2]) if is_final(events[-1][1], events[-1][2]) else {}
-            if (last.get("status"), last.get("outcome"), last.get("attempt")) != \
-                    (j["status"], j["outcome"], j["attempt"]):
-                failures.append(f"(c) {label}: last logged record {last.get('status')}/{last.get('outcome')} "
-                                f"attempt {last.get('attempt')} differs from the job {j['status']}/"
-                                f"{j['outcome']} attempt {j['attempt']}")
-        started = {}
-        last_running = None
-        for idx, (seq, kind, data) in enumerate(events):
-            if kind in ("state", "message"):
-                rec = json.loads(data)
-                if rec.get("status") == "running":
-                    started[rec.get("attempt")] = parse_time(rec.get("started_at"))
-                    last_running = idx
-            elif kind == "retry":
-                rec = json.loads(data)
-                if rec.get("outcome") in ("lost", "interrupted"):
-                    t = started.get(rec.get("attempt"))
-                    if not in_kill_window(t):
-                        failures.append(f"(a) {label}: attempt {rec.get('attempt')} was {rec.get('outcome')} "
-                                        f"(retry event seq {seq}) but started at {t}, not in the life of a "
-                                        f"killed server")
-                elif rec.get("outcome") is not None:
-                    failures.append(f"(a) {label}: unexpected retry event {data}")
-        if j["status"] == "completed" and last_running is not None:
-            out = [(k, d) for (_, k, d) in events[last_running + 1:] if k in ("stdout", "stderr")]
-            want = [("stdout", f"start {n}")] + [("stdout", f"line {i}") for i in range(meta["k"])]
-            if out != want:
-                diff = next((i for i, (a, b) in enumerate(zip(out, want)) if a != b), min(len(out), len(want)))
-                failures.append(f"(c) {label}: last attempt printed {len(out)} lines, expected {len(want)}; first "
-                                f"difference at line {diff}: {out[diff:diff + 2]} vs {want[diff:diff + 2]}")
-
-    # ---- (c) followers
-    exact = 0
-    reconnects = 0
-    across_retry = 0
-    for f in followers:
-        reconnects += max(0, f.connections - 1)
-        across_retry += final.get(f.job_id, {}).get("attempt", 1) > 1
-        label = f"follower of job {f.job_id} (n={jobs[f.job_id]['n']})"
-        bad = list(f.problems)
-        got = [e[0] for e in f.events]
-        if not f.finished:
-            bad.append("stream never reached the final record")
-        if any(not isinstance(s, int) for s in got):
-            bad.append("non-numeric ids")
-        else:
-            dup = sorted({s for s in got if got.count(s) > 1})
-            if dup:
-                bad.append(f"seqs received more than once: {dup[:10]}")
-            nonmono = [(a, b) for a, b in zip(got, got[1:]) if b <= a]
-            if nonmono:
-                bad.append(f"seqs not strictly increasing: {nonmono[:5]}")
-        if f.job_id in logs:
-            ref = {e[0]: e for e in logs[f.job_id][0]}
-            mine = {e[0]: e for e in f.events}
-            missing = sorted(set(ref) - set(mine), key=str)
-            extra = sorted(set(mine) - set(ref), key=str)
-            if missing:
-                bad.append(f"missed seqs {missing[:10]} of {len(ref)} (connections {f.connections})")
-            if extra:
-                bad.append(f"got seqs not in the stored log: {extra[:10]}")
-            differ = [s for s in set(ref) & set(mine) if ref[s] != mine[s]]
-            if differ:
-                s = min(differ)
-                bad.append(f"{len(differ)} events differ from the stored log, e.g. seq {s}: live {mine[s][1:]} "
-                           f"vs stored {ref[s][1:]}")
-        else:
-            bad.append("no stored log to compare with")
-        if bad:
-            failures.append(f"(c) {label}: " + "; ".join(bad))
-        else:
-            exact += 1
-
-    # ---- (d) leftover processes
-    server_pids = {i["pid"] for i in server.instances}
-    first = job_processes(tag, ran_path, set(jobs), {os.getpid()} | server_pids)
-    time.sleep(0.3 if first else 0)
-    left = []
-    for p in first:  # confirm: still there (same start time, not a zombie) a moment later
-        now = proc_info(p["pid"])
-        if now is not None and now["start"] == p["start"] and now["state"] != "Z":
-            left.append(now)
-    for pid, desc in sorted(orphans.items()):
-        failures.append(f"(d) {desc}")
-    for p in left:
-        failures.append(f"(d) pid {p['pid']} (ppid {p['ppid']}) `{p['cmd'][:80]}` TASKYARD_JOB_ID="
-                        f"{p['env'].get('TASKYARD_JOB_ID')} still alive after all jobs ended")
-    leftover = len(set(orphans) | {p["pid"] for p in left})
-
-    exit_code = server.stop()
-    if exit_code != 0:
-        log(f"note: server exit code {exit_code} after SIGTERM")
-
-    verdict = "OK" if not failures else "FAIL"
-    print(f"fault: seed={seed} jobs={len(jobs)} completed={completed} failed_lost={failed_lost} retried={retried} "
-          f"kills={kills} running_at_kills={'/'.join(map(str, running_at_kill))} "
-          f"ran_twice_forbidden={ran_twice_forbidden} over_max_attempts={over_attempts} "
-          f"sse_clients={len(followers)} sse_reconnects={reconnects} sse_across_retry={across_retry} "
-          f"sse_exact_once={exact}/{len(followers)} "
-          f"leftover_processes={leftover} elapsed={time.monotonic() - T_START:.0f}s -> {verdict}", flush=True)
-    if failures:
-        print(f"fault: {len(failures)} check(s) failed:", flush=True)
-        for cat in ("(a)", "(b)", "(c)", "(d)", ""):
-            mine = [m for m in failures if m.startswith(cat) and (cat or m[:3] not in ("(a)", "(b)", "(c)", "(d)"))]
-            for msg in mine[:12]:
-                print(f"  - {msg}", flush=True)
-            if len(mine) > 12:
-                print(f"  ... and {len(mine) - 12} more {cat} failures", flush=True)
-    return not failures
+    return logs
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ then given 16 MiB while big and small jobs are executed, which fills it again; t
 import os
 import shutil
 import subprocess
-import threading
 import time
+
+from faultlib import TERMINAL, spawn_server
 
 BIG = "sh -c 'yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop | head -c 40000000'"
 SMALL = "sh -c 'echo small; touch \"$0/$TASKYARD_JOB_ID\"' {dir}"
-TERMINAL = {"completed", "failed", "canceled"}
 
 
 def free_bytes(path):
@@ -49,19 +49,7 @@ def start_server(binary, db_dir, port, env, logpath):
             "--lease-seconds", "2", "--output-max-bytes", str(2 << 20)]
     if "--min-free-bytes" in subprocess.run([binary, "serve", "--help"], capture_output=True, text=True).stdout:
         args += ["--min-free-bytes", "0"]  # the volume must really fill
-    logf = open(logpath, "w", buffering=1)
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.PIPE, env=env)
-    listening = threading.Event()
-
-    def pump():
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            logf.write(line)
-            if "listening on http://" in line:
-                listening.set()
-        logf.close()
-
-    threading.Thread(target=pump, daemon=True).start()
+    proc, listening = spawn_server(args, logpath, env)
     if not listening.wait(30):
         proc.kill()
         raise RuntimeError(f"storage phase: the server did not start; see {logpath}")
@@ -97,66 +85,10 @@ def storage_phase(binary, workdir, port, api, env, log):
     proc = None
     try:
         proc = start_server(binary, vol, port, env, os.path.join(workdir, "server-storage.log"))
-        big = api.expect(201, "POST", "/api/v1/tasks", body={"command": BIG})["id"]
-        small = api.expect(201, "POST", "/api/v1/tasks", body={"command": SMALL, "params": {"dir": marks}})["id"]
         ledger = Ledger()
         degraded_seen = []
-
-        def send(what, method, path, body=None):
-            status, doc, headers = api.call_raw(method, path, body=body)
-            ledger.note(what, status, doc, headers)
-
-        def watch_health():
-            status, doc, _ = api.call_raw("GET", "/health")
-            if isinstance(doc, dict) and doc.get("status") == "degraded":
-                degraded_seen.append(doc.get("reason"))
-
-        # Full: everything sent meanwhile is refused or stored.
-        pad = "x" * 2000
-        filler = fill(vol, 0)
-        log(f"storage: volume full ({free_bytes(vol)} bytes free)")
-        for i in range(6):
-            send("execute big (full)", "POST", f"/api/v1/tasks/{big}/$execute")
-            send("execute small (full)", "POST", f"/api/v1/tasks/{small}/$execute")
-            send("create task (full)", "POST", "/api/v1/tasks", {"command": f"sh -c 'echo full {i} {pad}'"})
-            watch_health()
-        # 3 MiB of room, filled again by the jobs sent now.
-        os.remove(filler)
-        filler = fill(vol, 16 << 20)
-        log(f"storage: {free_bytes(vol)} bytes free; executing big and small jobs")
-        for i in range(6):
-            send("execute big (filling)", "POST", f"/api/v1/tasks/{big}/$execute")
-            send("execute small (filling)", "POST", f"/api/v1/tasks/{small}/$execute")
-            send("create task (filling)", "POST", "/api/v1/tasks", {"command": f"sh -c 'echo filling {i}'"})
-            watch_health()
-            time.sleep(0.3)
-        for _ in range(20):
-            watch_health()
-            time.sleep(0.1)
-        # Room again.
-        os.remove(filler)
-        log(f"storage: volume freed ({free_bytes(vol)} bytes free); waiting for every acknowledged job")
-        missing = unfinished = 0
-        for task in ledger.tasks:
-            status, _, _ = api.call_raw("GET", f"/api/v1/tasks/{task}")
-            if status != 200:
-                missing += 1
-                failures.append(f"(s2) task {task} was answered 201 but GET answers {status}")
-        deadline = time.monotonic() + 90
-        for job in ledger.jobs:
-            while True:
-                status, doc, _ = api.call_raw("GET", f"/api/v1/jobs/{job}")
-                if status != 200:
-                    missing += 1
-                    failures.append(f"(s2) job {job} was answered 202 but GET answers {status}")
-                    break
-                if doc["status"] in TERMINAL:
-                    break
-                if time.monotonic() > deadline:
-                    unfinished += 1
-                    failures.append(f"(s2) job {job} still {doc['status']} 90 s after the volume was freed")
-                    break
-                time.sleep(0.1)
+        fill_and_free(api, vol, marks, ledger, degraded_seen, log)
+        missing, unfinished = check_acknowledged(api, ledger, failures)
         markers = os.listdir(marks)
         no_row = [m for m in markers if api.call_raw("GET", f"/api/v1/jobs/{m}")[0] != 200]
         failures += [f"(s3) job {m} ran (marker) but has no row" for m in no_row]
@@ -193,3 +125,73 @@ def storage_phase(binary, workdir, port, api, env, log):
                 proc.wait()
         subprocess.run(["umount", "-l", vol])
         shutil.rmtree(vol, ignore_errors=True)
+
+
+def fill_and_free(api, vol, marks, ledger, degraded_seen, log):
+    """Sends big and small jobs and new tasks while the volume is full, then while the jobs fill it again, then
+    frees it. Every answer goes to `ledger`; every degraded /health reason seen, to `degraded_seen`."""
+    big = api.expect(201, "POST", "/api/v1/tasks", body={"command": BIG})["id"]
+    small = api.expect(201, "POST", "/api/v1/tasks", body={"command": SMALL, "params": {"dir": marks}})["id"]
+
+    def send(what, method, path, body=None):
+        status, doc, headers = api.call_raw(method, path, body=body)
+        ledger.note(what, status, doc, headers)
+
+    def watch_health():
+        status, doc, _ = api.call_raw("GET", "/health")
+        if isinstance(doc, dict) and doc.get("status") == "degraded":
+            degraded_seen.append(doc.get("reason"))
+
+    def six_rounds(state, command, pause):
+        """Six rounds of: execute big, execute small, create a task with `command(i)`, ask /health, wait `pause` s."""
+        for i in range(6):
+            send(f"execute big ({state})", "POST", f"/api/v1/tasks/{big}/$execute")
+            send(f"execute small ({state})", "POST", f"/api/v1/tasks/{small}/$execute")
+            send(f"create task ({state})", "POST", "/api/v1/tasks", {"command": command(i)})
+            watch_health()
+            if pause:
+                time.sleep(pause)
+
+    # Full: everything sent meanwhile is refused or stored.
+    pad = "x" * 2000
+    filler = fill(vol, 0)
+    log(f"storage: volume full ({free_bytes(vol)} bytes free)")
+    six_rounds("full", lambda i: f"sh -c 'echo full {i} {pad}'", 0)
+    # 16 MiB of room, filled again by the jobs sent now.
+    os.remove(filler)
+    filler = fill(vol, 16 << 20)
+    log(f"storage: {free_bytes(vol)} bytes free; executing big and small jobs")
+    six_rounds("filling", lambda i: f"sh -c 'echo filling {i}'", 0.3)
+    for _ in range(20):
+        watch_health()
+        time.sleep(0.1)
+    # Room again.
+    os.remove(filler)
+    log(f"storage: volume freed ({free_bytes(vol)} bytes free); waiting for every acknowledged job")
+
+
+def check_acknowledged(api, ledger, failures):
+    """(s2) every task answered 201 exists, every job answered 202 exists and ends within 90 s: (missing,
+    unfinished)."""
+    missing = unfinished = 0
+    for task in ledger.tasks:
+        status, _, _ = api.call_raw("GET", f"/api/v1/tasks/{task}")
+        if status != 200:
+            missing += 1
+            failures.append(f"(s2) task {task} was answered 201 but GET answers {status}")
+    deadline = time.monotonic() + 90
+    for job in ledger.jobs:
+        while True:
+            status, doc, _ = api.call_raw("GET", f"/api/v1/jobs/{job}")
+            if status != 200:
+                missing += 1
+                failures.append(f"(s2) job {job} was answered 202 but GET answers {status}")
+                break
+            if doc["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                unfinished += 1
+                failures.append(f"(s2) job {job} still {doc['status']} 90 s after the volume was freed")
+                break
+            time.sleep(0.1)
+    return missing, unfinished

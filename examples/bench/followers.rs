@@ -1,13 +1,27 @@
-//! (g) a crowd of followers: many `$stream`s of one running job opened at once, on a fresh SQLite server.
+//! Step 8b: a crowd of followers: many `$stream`s of one running job opened at once, on a fresh SQLite server.
 //!
 //! The job prints `started`, waits for a file, prints `go` and ends. The followers connect at once (a barrier
 //! releases them together), without `Last-Event-ID`; each one's time from its request to its first event is
 //! measured, then the server's memory once all have caught up with `started`; then the file is created and the
 //! time until the last follower holds the final record is measured, and each follower's events are checked: every
 //! event of the job, once, in order.
-use super::*;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::sync::Barrier;
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::{Barrier, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::api::{Api, expect, is_terminal};
+use crate::report::{p50_p99, thousands};
+use crate::server::{Server, proc_status_kib};
+use crate::throughput::POLL_EVERY;
 
 /// The server log line sqlx writes when a connection was slow to come from the pool.
 const SLOW_ACQUIRE: &str = "time to acquire exceeded slow threshold";
