@@ -59,8 +59,16 @@ pub(super) async fn sqlite_store(dir: &std::path::Path) -> Store {
         .expect("open the store")
 }
 
+/// Bounded: this test was once seen hanging (more than 20 minutes, on a loaded machine, not reproduced in 70 runs
+/// since); a hang fails here, naming the test, instead of holding the whole suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sqlite_full_every_acknowledged_write_is_stored() {
+    tokio::time::timeout(std::time::Duration::from_secs(120), sqlite_full_then_room())
+        .await
+        .expect("the SQLITE_FULL round trip finishes within 2 minutes");
+}
+
+async fn sqlite_full_then_room() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = sqlite_store(dir.path()).await;
     let owner = task(0);
