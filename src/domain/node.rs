@@ -50,18 +50,7 @@ mod tests {
 
     #[test]
     fn status_follows_heartbeat_and_shutdown() {
-        let mut node = Node {
-            id: "n".into(),
-            address: "http://127.0.0.1:1".into(),
-            hostname: "h".into(),
-            pid: 1,
-            started_at: 0,
-            heartbeat_at: 1_000,
-            stopped_at: None,
-            running: 2,
-            max_concurrency: 5,
-            clock_offset_ms: None,
-        };
+        let mut node = crate::domain::testing::node();
         assert_eq!(node.status(1_500, 1_000), NodeStatus::Up);
         assert_eq!(node.status(2_001, 1_000), NodeStatus::Gone);
         node.stopped_at = Some(1_200);

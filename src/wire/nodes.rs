@@ -53,18 +53,7 @@ mod tests {
 
     #[test]
     fn a_node_that_is_not_up_shows_no_running_jobs() {
-        let node = Node {
-            id: "n".into(),
-            address: "http://127.0.0.1:1".into(),
-            hostname: "h".into(),
-            pid: 1,
-            started_at: 0,
-            heartbeat_at: 1_000,
-            stopped_at: Some(1_200),
-            running: 2,
-            max_concurrency: 5,
-            clock_offset_ms: None,
-        };
+        let node = Node { stopped_at: Some(1_200), ..crate::domain::testing::node() };
         assert_eq!(NodeView::new(&node, NodeStatus::Up).running_jobs, 2);
         assert_eq!(NodeView::new(&node, NodeStatus::Stopped).running_jobs, 0);
         assert_eq!(NodeView::new(&node, NodeStatus::Gone).running_jobs, 0);
