@@ -117,13 +117,11 @@ async fn lines_after<C: ConnectionTrait>(
 mod tests {
     use super::*;
     use crate::domain::{EventBody, Job, now_ms, testing};
-    use crate::store::{DbOptions, Store};
 
     #[tokio::test]
     async fn lines_stored_one_row_each_read_back_among_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("events.db").display());
-        let store = Store::connect(&url, DbOptions { min_free_bytes: 0, ..DbOptions::default() }).await.unwrap();
+        let store = crate::store::fault_tests::sqlite_store(dir.path()).await;
         let now = now_ms();
         let job = Job::pending(&testing::task("echo"), vec!["echo".into()], now, now, None);
         store.jobs().create(&job, &[crate::wire::state_event(&job, now)], 0).await.unwrap();

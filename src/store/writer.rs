@@ -312,7 +312,6 @@ mod tests {
 
     use super::*;
     use crate::domain::{JobId, now_ms, testing};
-    use crate::store::{DbOptions, Store};
 
     /// The job whose write panics inside the writer, once (unit tests inject the fault this way).
     static PANIC_ON: Mutex<Option<JobId>> = Mutex::new(None);
@@ -337,8 +336,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_in_one_group_answers_its_writers_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("writer.db").display());
-        let store = Store::connect(&url, DbOptions { min_free_bytes: 0, ..DbOptions::default() }).await.unwrap();
+        let store = crate::store::fault_tests::sqlite_store(dir.path()).await;
         let doomed = job();
         *PANIC_ON.lock().unwrap() = Some(doomed.id);
         let err = store
