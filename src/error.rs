@@ -60,6 +60,8 @@ error_codes! {
     NameTaken => "name_taken", CONFLICT, "Name taken";
     TaskDisabled => "task_disabled", CONFLICT, "Task disabled";
     JobFinished => "job_finished", CONFLICT, "Job already finished";
+    JobActive => "job_active", CONFLICT, "Job not finished";
+    TaskGone => "task_gone", CONFLICT, "Task deleted";
     MissingParam => "missing_param", BAD_REQUEST, "Missing parameter";
     InvalidParam => "invalid_param", BAD_REQUEST, "Invalid parameter";
     Unauthorized => "unauthorized", UNAUTHORIZED, "Unauthorized";
@@ -247,6 +249,8 @@ impl From<EngineError> for ApiError {
             EngineError::JobFinished(status) => {
                 Self::new(ErrorCode::JobFinished, format!("the job has already finished ({status}); nothing to cancel"))
             }
+            EngineError::JobActive(_) => Self::new(ErrorCode::JobActive, err.to_string()),
+            EngineError::TaskGone(_) => Self::new(ErrorCode::TaskGone, err.to_string()),
             EngineError::Command(e) => e.into(),
             EngineError::Params(detail) => Self::new(ErrorCode::InvalidParam, detail),
             EngineError::Env(_) => Self::new(ErrorCode::ValidationFailed, err.to_string()),

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::domain::job::MAX_DELAY_MS;
 use crate::domain::task::rules;
 use crate::domain::{
-    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Sandbox, TaskName, TaskSpec,
+    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Sandbox, TaskId, TaskName, TaskSpec,
 };
 use crate::engine::{Due, TaskRules, host};
 use crate::error::{ApiError, ErrorCode};
@@ -80,6 +80,16 @@ fn check_sandbox_cwd(sandbox: Option<&Sandbox>, cwd: Option<&str>) -> Result<(),
     }
 }
 
+/// A task's name: the name rule, and not the form of a task id (routes take either, and an id wins).
+fn parse_name(name: &str) -> Result<TaskName, ApiError> {
+    if name.parse::<TaskId>().is_ok() {
+        return Err(invalid(format!(
+            "name '{name}' has the form of a task id; routes that take a task's id or name would read it as an id"
+        )));
+    }
+    TaskName::parse(name).map_err(invalid)
+}
+
 /// A new task's fields: the defaults, updated with the create body.
 pub fn new_task(body: CreateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
     updated(TaskSpec::new(check_command(body.command, rules.allow)?), body.fields, rules)
@@ -90,7 +100,7 @@ pub fn new_task(body: CreateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiE
 pub fn updated(mut spec: TaskSpec, body: UpdateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
     let s = &mut spec;
     set(&mut s.command, body.command.map(|c| check_command(c, rules.allow)).transpose()?);
-    set(&mut s.name, body.name.map(|n| n.as_deref().map(TaskName::parse).transpose().map_err(invalid)).transpose()?);
+    set(&mut s.name, body.name.map(|n| n.as_deref().map(parse_name).transpose()).transpose()?);
     set(&mut s.enabled, body.enabled);
     set(&mut s.params, body.params.map(parse_params).transpose()?);
     set(&mut s.params_schema, body.params_schema.map(|v| v.map(parse_schema).transpose()).transpose()?);

@@ -1,4 +1,4 @@
-//! `/api/v1/jobs`: reading jobs and their output, cancel, and the live `$stream`.
+//! `/api/v1/jobs`: reading jobs and their output, cancel, retry, and the live `$stream`.
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -67,12 +67,62 @@ pub async fn cancel(
     id: web::Path<String>,
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    cancel_job(&state, &id).await
+}
+
+/// Cancel a pending or running job, as `DELETE /api/v1/jobs/{id}` does: a running job's process group gets
+/// SIGTERM, then SIGKILL after the grace period; the final state follows on its stream.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/$cancel", operation_id = "cancel_job_action", tag = "jobs",
+    params(("id" = inline(JobId), Path, description = "Job id")),
+    responses(
+        (status = 202, description = "Cancel under way (or done, for a pending job)", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_action(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _query: Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    cancel_job(&state, &id).await
+}
+
+async fn cancel_job(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
+    let id = job_id(id)?;
+    let job = state.engine.cancel(id).await.map_err(store_not_found(id))?;
+    Ok(HttpResponse::Accepted().json(JobView::from(&job)))
+}
+
+/// Run a finished job again as it was submitted (the same command, environment, directory, timeout, retry policy
+/// and sandbox, under the same task): a new job is queued and its record returned. The task must still exist and
+/// be enabled, and its program still be allowed.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/$retry", operation_id = "retry_job", tag = "jobs",
+    params(("id" = inline(JobId), Path, description = "Id of the finished job to run again")),
+    responses(
+        (status = 202, description = "The new job, queued", body = JobView,
+            headers(("Location" = String, description = "/api/v1/jobs/{id of the new job}"))),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not finished, or its task was deleted or is disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Its program is no longer allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _query: Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
-    let job = state.engine.cancel(id).await.map_err(|e| match e {
+    let job = state.engine.retry(id).await.map_err(store_not_found(id))?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
+        .json(JobView::from(&job)))
+}
+
+/// A store's "not found" from the engine is this job's.
+fn store_not_found(id: JobId) -> impl FnOnce(crate::engine::EngineError) -> ApiError {
+    move |e| match e {
         crate::engine::EngineError::Store(s) => not_found(id)(s),
         other => other.into(),
-    })?;
-    Ok(HttpResponse::Accepted().json(JobView::from(&job)))
+    }
 }
 
 /// Stored output lines, in pages.

@@ -48,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/tasks/{id}/$execute").post(tasks::execute))
             .service(web::resource("/jobs").get(jobs::list))
             .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
+            .service(web::resource("/jobs/{id}/$cancel").post(jobs::cancel_action))
+            .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
             .service(web::resource("/nodes").get(nodes::list)),

@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::input::{self, idempotency_key};
 use super::query::{NoQuery, OrphansQuery, Paging, Query, TasksQuery, ok_with_next, page_reply, slice_reply};
 use super::schema::ExecuteHeaders;
-use super::{AppState, json_body, task_id};
-use crate::domain::{Params, Task, TaskId};
+use super::{AppState, json_body};
+use crate::domain::{Params, Task, TaskRef};
 use crate::engine::{Submission, Submitted};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
@@ -14,11 +14,21 @@ use crate::wire::{
     CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, TaskView, UpdateTask,
 };
 
-fn not_found(id: TaskId) -> impl FnOnce(StoreError) -> ApiError {
+fn not_found(at: &TaskRef) -> impl FnOnce(StoreError) -> ApiError + '_ {
     move |e| match e {
-        StoreError::NotFound => ApiError::new(ErrorCode::TaskNotFound, format!("no task with id {id}")),
+        StoreError::NotFound => ApiError::new(ErrorCode::TaskNotFound, format!("no task with {at}")),
         other => other.into(),
     }
+}
+
+fn task_ref(path: &str) -> Result<TaskRef, ApiError> {
+    TaskRef::parse(path).map_err(|detail| ApiError::new(ErrorCode::InvalidId, detail))
+}
+
+/// The task a path names, by its id or its unique name.
+async fn find(state: &AppState, path: &str) -> Result<Task, ApiError> {
+    let at = task_ref(path)?;
+    state.engine.store().tasks().find(&at).await.map_err(not_found(&at))
 }
 
 /// Create a task.
@@ -60,7 +70,7 @@ pub async fn list(
 
 /// Get a task.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", operation_id = "get_task", tag = "tasks",
-    params(("id" = inline(TaskId), Path, description = "Task id")),
+    params(("id" = inline(TaskRef), Path, description = "The task's id, or its unique name")),
     responses(
         (status = 200, description = "The task", body = TaskView),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
@@ -70,14 +80,13 @@ pub async fn get(
     id: web::Path<String>,
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = task_id(&id)?;
-    let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
+    let task = find(&state, &id).await?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }
 
 /// Update some of a task's fields.
 #[utoipa::path(put, path = "/api/v1/tasks/{id}", operation_id = "update_task", tag = "tasks", request_body = UpdateTask,
-    params(("id" = inline(TaskId), Path, description = "Task id")),
+    params(("id" = inline(TaskRef), Path, description = "The task's id, or its unique name")),
     responses(
         (status = 200, description = "The updated task", body = TaskView),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
@@ -90,18 +99,16 @@ pub async fn update(
     _query: Query<NoQuery>,
     body: web::Json<UpdateTask>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = task_id(&id)?;
-    let tasks = state.engine.store().tasks();
-    let mut task = tasks.get(id).await.map_err(not_found(id))?;
+    let mut task = find(&state, &id).await?;
     let spec = input::updated(task.spec.clone(), body.into_inner(), state.engine.task_rules())?;
     task.update(spec, state.engine.now_ms());
-    tasks.update(&task).await.map_err(not_found(id))?;
+    state.engine.store().tasks().update(&task).await.map_err(not_found(&TaskRef::Id(task.id)))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))
 }
 
 /// Delete a task (its jobs stay).
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", operation_id = "delete_task", tag = "tasks",
-    params(("id" = inline(TaskId), Path, description = "Task id")),
+    params(("id" = inline(TaskRef), Path, description = "The task's id, or its unique name")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
@@ -111,15 +118,15 @@ pub async fn delete(
     id: web::Path<String>,
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = task_id(&id)?;
-    state.engine.store().tasks().delete(id).await.map_err(not_found(id))?;
+    let task = find(&state, &id).await?;
+    state.engine.store().tasks().delete(task.id).await.map_err(not_found(&TaskRef::Id(task.id)))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Run a task: queue a job (now, or at `run_at` / after `delay_seconds`) and answer at once with its id. With an
 /// `Idempotency-Key` that this task already saw within 24 h, the job queued then is returned instead.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/$execute", operation_id = "execute_task", tag = "tasks", request_body(content = Option<ExecuteRequest>),
-    params(("id" = inline(TaskId), Path, description = "Task id"),
+    params(("id" = inline(TaskRef), Path, description = "The task's id, or its unique name"),
         ExecuteHeaders),
     responses(
         (status = 202, description = "Job queued (or, for a repeated Idempotency-Key, the job queued the first time)", body = ExecuteResponse,
@@ -137,12 +144,13 @@ pub async fn execute(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = task_id(&id)?;
     let idempotency_key = idempotency_key(&req)?;
-    // A repeat gets the first answer, whatever it says now: the first request is what counted.
-    let earlier = match &idempotency_key {
-        Some(key) => state.engine.job_of_key(id, key).await?,
-        None => None,
+    // A repeat gets the first answer, whatever it says now (even of a task deleted since): the first request is
+    // what counted.
+    let earlier = match (&idempotency_key, task_ref(&id)?) {
+        (Some(key), TaskRef::Id(task_id)) => state.engine.job_of_key(task_id, key).await?,
+        (Some(key), TaskRef::Name(_)) => state.engine.job_of_key(find(&state, &id).await?.id, key).await?,
+        (None, _) => None,
     };
     let submitted = match earlier {
         Some(job) => Submitted::Existing(job),
@@ -150,7 +158,7 @@ pub async fn execute(
             let request: ExecuteRequest = json_body(&req, &body)?.unwrap_or_default();
             let due = input::due(&request)?;
             let params = Params::parse(request.params)?;
-            let task = state.engine.store().tasks().get(id).await.map_err(not_found(id))?;
+            let task = find(&state, &id).await?;
             state.engine.submit(&task, Submission { params, due, idempotency_key }).await?
         }
     };

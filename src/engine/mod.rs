@@ -34,6 +34,7 @@ pub mod sandbox;
 mod scrape;
 #[cfg(not(target_os = "linux"))]
 mod spawner;
+mod submit;
 #[cfg(target_os = "linux")]
 pub mod supervisor;
 
@@ -47,13 +48,12 @@ use tokio::sync::{Semaphore, watch};
 
 pub use hub::Hub;
 pub use orphans::{MAX_SCANNED, Orphans};
+pub use submit::{Due, IDEMPOTENCY_WINDOW, Submission, Submitted};
 
 use crate::domain::{
-    AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Params,
-    Task, TaskId,
+    AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Task, TaskId,
 };
-use crate::store::{Created, Keyset, Slice, Store, StoreError};
-use crate::wire::state_event;
+use crate::store::{Keyset, Slice, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -84,9 +84,6 @@ pub struct EngineConfig {
 /// readable text log leaves these spans out (its job lines name the job already); the JSON log keeps them.
 pub const JOB_SPAN_TARGET: &str = "taskyard::job";
 
-/// How long an `Idempotency-Key` holds.
-pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
-
 /// Why a runner is asked to stop its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -103,34 +100,6 @@ pub struct TaskRules<'a> {
     pub allow: &'a AllowList,
     pub env: &'a EnvPolicy,
     pub sandbox: bool,
-}
-
-/// When a submitted job becomes due.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Due {
-    #[default]
-    Now,
-    /// At this time (Unix ms); a time in the past means now.
-    At(i64),
-    /// This long after its submission.
-    After(Duration),
-}
-
-/// What `submit` did.
-#[derive(Debug)]
-pub enum Submitted {
-    /// A new job is queued.
-    Queued(Job),
-    /// The idempotency key is held by this earlier job of the task: nothing was queued.
-    Existing(Job),
-}
-
-/// What `submit` is asked for besides the task.
-#[derive(Debug, Clone, Default)]
-pub struct Submission {
-    pub params: Params,
-    pub due: Due,
-    pub idempotency_key: Option<String>,
 }
 
 impl EngineConfig {
@@ -157,6 +126,10 @@ pub enum EngineError {
     Env(#[from] EnvError),
     #[error("job has already finished ({0})")]
     JobFinished(JobStatus),
+    #[error("job has not finished ({0}); cancel it first, or wait for its end")]
+    JobActive(JobStatus),
+    #[error("task {0} of this job was deleted; a run needs its task")]
+    TaskGone(TaskId),
     #[error(transparent)]
     Move(#[from] crate::domain::job::IllegalMove),
     #[error(transparent)]
@@ -313,42 +286,6 @@ impl Engine {
             && task.spec.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
             && self.inner.env_policy.check(&task.spec.env).is_ok()
             && (task.spec.sandbox.is_none() || self.inner.bwrap.is_some())
-    }
-
-    /// Queues one run of `task` with the submission's params over its stored ones, due when the submission says;
-    /// the dispatcher is woken. With an idempotency key that a job of this task already holds (within 24 h),
-    /// nothing is queued and that job is returned.
-    pub async fn submit(&self, task: &Task, submission: Submission) -> Result<Submitted, EngineError> {
-        if !task.spec.enabled {
-            return Err(EngineError::TaskDisabled);
-        }
-        let cmd = CommandLine::parse(&task.spec.command)?;
-        self.inner.programs.check(&cmd)?;
-        self.inner.env_policy.check(&task.spec.env)?;
-        let params = task.spec.params_for(&submission.params).map_err(EngineError::Params)?;
-        let argv = cmd.render(&params, &task.spec.option_params)?;
-        let now = self.inner.now();
-        let run_at = match submission.due {
-            Due::Now => now,
-            Due::At(at) => at.max(now),
-            Due::After(delay) => now + delay.as_millis() as i64,
-        };
-        let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
-        let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
-            Created::New => {
-                self.inner.queued(job.run_at);
-                Ok(Submitted::Queued(job))
-            }
-            Created::Existing(existing) => Ok(Submitted::Existing(*existing)),
-        }
-    }
-
-    /// The job that `Idempotency-Key` `key` already queued for task `task_id` within the last 24 h, if any: a
-    /// repeat is answered with it before its body is even looked at.
-    pub async fn job_of_key(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
-        let since = self.inner.now() - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
     }
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{EntityTrait, Order, QueryOrder, SqlErr};
 use super::convert::{task_from_row, task_to_row};
 use super::page::{self, Keyset, Page, PageRequest, Slice};
 use super::{Conns, StoreError, StoreResult};
-use crate::domain::{Task, TaskId};
+use crate::domain::{Task, TaskId, TaskRef};
 
 pub struct TasksStore<'a> {
     db: Conns<'a>,
@@ -33,6 +33,21 @@ impl<'a> TasksStore<'a> {
     pub async fn get(&self, id: TaskId) -> StoreResult<Task> {
         let row = task::Entity::find_by_id(id).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         task_from_row(row)
+    }
+
+    /// The task a route names, by id or by name.
+    pub async fn find(&self, at: &TaskRef) -> StoreResult<Task> {
+        match at {
+            TaskRef::Id(id) => self.get(*id).await,
+            TaskRef::Name(name) => {
+                let row = task::Entity::find()
+                    .filter(task::Column::Name.eq(name.as_str()))
+                    .one(self.db.read)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                task_from_row(row)
+            }
+        }
     }
 
     /// Writes every field of `task` over the stored row.

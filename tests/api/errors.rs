@@ -120,10 +120,13 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         case("disabled task", M::POST, format!("{tasks}/{disabled}/$execute"), 409, "task_disabled"),
         case("cancel a finished job", M::DELETE, format!("/api/v1/jobs/{done}"), 409, "job_finished"),
         // Ids that are not ULIDs.
-        case("GET task bad id", M::GET, format!("{tasks}/not-a-ulid"), 400, "invalid_id"),
-        case("PUT task bad id", M::PUT, format!("{tasks}/not-a-ulid"), 400, "invalid_id").json(json!({ "enabled": true })),
-        case("DELETE task bad id", M::DELETE, format!("{tasks}/not-a-ulid"), 400, "invalid_id"),
-        case("execute bad id", M::POST, format!("{tasks}/not-a-ulid/$execute"), 400, "invalid_id"),
+        // A task path takes an id or a name: what is neither is a bad id; a name no task has is not found.
+        case("GET task bad id", M::GET, format!("{tasks}/-not%20a%20name"), 400, "invalid_id"),
+        case("PUT task bad id", M::PUT, format!("{tasks}/-not%20a%20name"), 400, "invalid_id").json(json!({ "enabled": true })),
+        case("DELETE task bad id", M::DELETE, format!("{tasks}/-not%20a%20name"), 400, "invalid_id"),
+        case("execute bad id", M::POST, format!("{tasks}/-not%20a%20name/$execute"), 400, "invalid_id"),
+        case("GET task unknown name", M::GET, format!("{tasks}/not-a-ulid"), 404, "task_not_found"),
+        case("execute unknown name", M::POST, format!("{tasks}/not-a-ulid/$execute"), 404, "task_not_found"),
         case("GET job bad id", M::GET, "/api/v1/jobs/123", 400, "invalid_id"),
         case("DELETE job bad id", M::DELETE, "/api/v1/jobs/123", 400, "invalid_id"),
         case("output bad id", M::GET, "/api/v1/jobs/zzz/output", 400, "invalid_id"),

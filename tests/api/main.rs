@@ -4,6 +4,7 @@
 //! tests prove both backends. The few that only make sense on SQLite say so with `sqlite_only`.
 
 mod auth;
+mod by_name;
 mod delayed;
 mod drain;
 mod errors;
@@ -27,6 +28,7 @@ mod params;
 mod process_tree;
 mod progress;
 mod queries;
+mod rerun;
 mod restart;
 mod retention;
 mod retries;

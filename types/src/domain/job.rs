@@ -110,6 +110,39 @@ impl Job {
 }
 
 impl Job {
+    /// A new job that runs this one again as it was submitted (argv, environment, directory, timeout, retry policy,
+    /// sandbox, task), queued and due at `now`: attempt 1, nothing of this run's result carried over.
+    pub fn rerun(&self, now: i64) -> Job {
+        Job {
+            id: JobId::generate(),
+            task_id: self.task_id,
+            status: JobStatus::Pending,
+            outcome: None,
+            attempt: 1,
+            argv: self.argv.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            timeout_seconds: self.timeout_seconds,
+            submitted_at: now,
+            run_at: now,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            signal: None,
+            error: None,
+            totals: Default::default(),
+            last_seq: 1,
+            node_id: None,
+            retry: self.retry.clone(),
+            progress: None,
+            idempotency_key: None,
+            cancel_requested_at: None,
+            sandbox: self.sandbox.clone(),
+        }
+    }
+}
+
+impl Job {
     /// What follows an attempt that ended with `finish` at `now`: the job's next record, whose `last_seq` is the
     /// number of the state event that records it, and the `retry` event before that one when another attempt
     /// follows. Every way an attempt ends goes through here, so the retry policy is applied the same way to a

@@ -31,7 +31,7 @@ pub use progress::Progress;
 pub use retry::RetryPolicy;
 pub use sandbox::Sandbox;
 pub use schema::ParamsSchema;
-pub use task::{Task, TaskName, TaskSpec};
+pub use task::{Task, TaskName, TaskRef, TaskSpec};
 
 /// The current time as Unix milliseconds (UTC): how every time is stored.
 pub fn now_ms() -> i64 {

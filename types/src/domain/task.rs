@@ -32,6 +32,52 @@ impl TaskName {
     }
 }
 
+/// How a route names a task: by its id, or by its unique name. A string of the form of an id is an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRef {
+    Id(TaskId),
+    Name(TaskName),
+}
+
+impl TaskRef {
+    pub fn parse(s: &str) -> Result<TaskRef, String> {
+        if let Ok(id) = s.parse() {
+            return Ok(TaskRef::Id(id));
+        }
+        TaskName::parse(s).map(TaskRef::Name).map_err(|_| {
+            format!(
+                "'{}' is neither a task id (26 characters of Crockford base32) nor a task name",
+                s.chars().take(80).collect::<String>().escape_debug()
+            )
+        })
+    }
+}
+
+/// The form of a task's name, which a task's id also has: what a task route's path may hold.
+pub const TASK_REF_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+
+impl utoipa::PartialSchema for TaskRef {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(TASK_REF_PATTERN))
+            .description(Some("A task's id (a ULID), or its unique name"))
+            .build()
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TaskRef {}
+
+impl std::fmt::Display for TaskRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskRef::Id(id) => write!(f, "id {id}"),
+            TaskRef::Name(name) => write!(f, "name '{}'", name.as_str()),
+        }
+    }
+}
+
 /// What a user sets on a task, checked: the one list of a task's fields, which a create fills, an update
 /// changes, the store keeps and the API shows.
 #[derive(Debug, Clone, PartialEq)]
