@@ -62,7 +62,7 @@ pub(crate) async fn cluster(
                         args.latency_n
                     );
                     let node_ids = node_ids(&apis[0], &servers).await?;
-                    Some(latency(&apis, &node_ids, args.latency_n).await?)
+                    Some(latency(&apis, &node_ids, args.latency_n, "true").await?)
                 } else {
                     None
                 };

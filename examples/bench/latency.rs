@@ -1,4 +1,5 @@
-//! Step 4: latency from `$execute` to the 202, to the first SSE event and to the terminal job record.
+//! Step 4: latency from `$execute` to the 202, to the first SSE event and to the terminal job record, and the
+//! server's own view of each job: from its `submitted_at` to its `finished_at`.
 
 use std::time::{Duration, Instant};
 
@@ -14,20 +15,24 @@ pub(crate) struct Latency {
     pub(crate) accepted: Vec<Duration>,
     pub(crate) first_event: Vec<Duration>,
     pub(crate) finished: Vec<Duration>,
+    /// `finished_at` − `submitted_at` of each job's terminal record: the time the server spent, without HTTP.
+    pub(crate) server_side: Vec<Duration>,
     /// Jobs that ran on another node than the one their `$stream` was opened on (counted only when the nodes'
     /// boot ids are given).
     pub(crate) ran_elsewhere: usize,
 }
 
-/// `n` sequential executes of `true`; each job's `$stream` is opened right after the 202. With several nodes
+/// `n` sequential executes of a task running `command` (split by the server, as any task's); each job's `$stream` is opened right after the 202. With several nodes
 /// (`apis`), the i-th `$execute` goes to node i mod n and its `$stream` to node i+1 mod n; `node_ids` (boot ids,
 /// in the order of `apis`, or empty) tell on which node's stream the job ran elsewhere.
-pub(crate) async fn latency(apis: &[Api], node_ids: &[String], n: usize) -> Result<Latency> {
-    let task_id = apis[0].create_task(&json!({"name": "bench-latency", "command": "true"})).await?;
+pub(crate) async fn latency(apis: &[Api], node_ids: &[String], n: usize, command: &str) -> Result<Latency> {
+    let name = format!("bench-latency-{}", command.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+    let task_id = apis[0].create_task(&json!({"name": name, "command": command})).await?;
     let mut lat = Latency {
         accepted: Vec::with_capacity(n),
         first_event: Vec::with_capacity(n),
         finished: Vec::with_capacity(n),
+        server_side: Vec::with_capacity(n),
         ran_elsewhere: 0,
     };
     for i in 0..n {
@@ -59,6 +64,7 @@ pub(crate) async fn latency(apis: &[Api], node_ids: &[String], n: usize) -> Resu
         }
         let job = last_job.with_context(|| format!("job {job_id}: stream ended before a terminal record"))?;
         ensure!(job["status"] == "completed", "job {job_id} did not complete: {job}");
+        lat.server_side.push(between(&job["submitted_at"], &job["finished_at"]).with_context(|| format!("{job}"))?);
         if let Some(stream_node) = node_ids.get(stream_at)
             && job["node_id"].as_str() != Some(stream_node.as_str())
         {
@@ -66,4 +72,15 @@ pub(crate) async fn latency(apis: &[Api], node_ids: &[String], n: usize) -> Resu
         }
     }
     Ok(lat)
+}
+
+/// The time from one RFC 3339 time of a job record to another.
+fn between(from: &Value, to: &Value) -> Result<Duration> {
+    let at = |v: &Value| {
+        let text = v.as_str().context("a time is not a string")?;
+        chrono::DateTime::parse_from_rfc3339(text).with_context(|| format!("'{text}' is not an RFC 3339 time"))
+    };
+    let ms = (at(to)? - at(from)?).num_milliseconds();
+    ensure!(ms >= 0, "finished before it was submitted ({ms} ms)");
+    Ok(Duration::from_millis(ms as u64))
 }

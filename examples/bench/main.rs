@@ -9,7 +9,8 @@
 //! 1. the raw spawn rate of `/bin/true` from a tight tokio loop (the physical ceiling for trivial jobs);
 //! 2. the real server binary (`target/release/taskyard`) started on a temporary SQLite database;
 //! 3. end-to-end jobs/s of a `true` task through the HTTP API, and its ratio to (1);
-//! 4. latency from `$execute` to the first SSE event and to the terminal job record;
+//! 4. latency from `$execute` to the first SSE event and to the terminal job record (`true`), and for `echo hi`
+//!    the same and the server's own `submitted_at` → `finished_at`;
 //! 5. create-task latency and req/s under concurrent clients;
 //! 6. the server's RSS when idle at start and its peak (VmHWM) at the end;
 //! 7. on a fresh server: one job that prints 1 GiB to stdout (wall time, MB/s, the server's memory meanwhile, and
@@ -46,6 +47,7 @@ mod latency;
 mod postgres;
 mod report;
 mod rescue;
+mod scale;
 mod server;
 mod spawn;
 mod throughput;
@@ -116,6 +118,16 @@ struct Args {
     /// Run only the followers measurement
     #[arg(long)]
     followers_only: bool,
+    /// Run only the scale measurement (minutes): a backlog of `--backlog` jobs drained by a server with default
+    /// settings, and reads with `--history` finished jobs stored (SQLite)
+    #[arg(long)]
+    scale_only: bool,
+    /// Pending jobs in the scale measurement's backlog
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    backlog: usize,
+    /// Finished jobs stored in the scale measurement's history
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    history: usize,
 }
 
 #[tokio::main]
@@ -146,6 +158,11 @@ async fn run(args: Args) -> Result<()> {
     if args.followers_only {
         return followers_only(&args, &server_bin, phase_timeout).await;
     }
+    if args.scale_only {
+        // Its own clock: draining a large backlog takes longer than one phase.
+        let http = reqwest::Client::builder().timeout(phase_timeout).build().context("building the HTTP client")?;
+        return scale_only(&args, &server_bin, &http).await;
+    }
     let machine = machine();
     // Before anything else, so that an unreachable PostgreSQL fails the run at once rather than after the SQLite part.
     let postgres = if args.no_cluster { None } else { Some(Postgres::connect(&args.postgres_url).await?) };
@@ -173,6 +190,18 @@ fn check_counts(args: &Args) -> Result<()> {
         "every count must be at least 1"
     );
     ensure!(args.no_cluster || args.cluster_nodes >= 2, "--cluster-nodes must be at least 2 (or pass --no-cluster)");
+    Ok(())
+}
+
+/// `--scale-only`: the scale measurement alone, with its own short report.
+async fn scale_only(args: &Args, server_bin: &Path, http: &reqwest::Client) -> Result<()> {
+    ensure!(args.backlog > 0 && args.history >= 10, "--backlog must be at least 1 and --history at least 10");
+    eprintln!("scale: a backlog of {} jobs, then {} finished jobs stored", args.backlog, args.history);
+    let scaled = scale::scale(server_bin, http, args.backlog, args.history).await?;
+    let mut out = format!("\nCommand: `{}`\nMachine: {}.\n\n", invocation(), machine());
+    out.push_str("| measurement | how | result |\n| --- | --- | --- |\n");
+    scale::report(&mut out, &scaled);
+    print!("{out}");
     Ok(())
 }
 
@@ -231,8 +260,21 @@ async fn single_node(
             Some(followers::followers(server_bin, n, phase_timeout).await?)
         }
     };
-    let LoadedServer { idle_rss_kib, e2e, lat, create, peak_rss_kib } = loaded;
-    Ok(Results { machine, spawn_rate, e2e, lat, create, idle_rss_kib, peak_rss_kib, big, rescue, crowd, cluster: None })
+    let LoadedServer { idle_rss_kib, e2e, lat, lat_echo, create, peak_rss_kib } = loaded;
+    Ok(Results {
+        machine,
+        spawn_rate,
+        e2e,
+        lat,
+        lat_echo,
+        create,
+        idle_rss_kib,
+        peak_rss_kib,
+        big,
+        rescue,
+        crowd,
+        cluster: None,
+    })
 }
 
 /// What steps 2 to 5 measure on one server.
@@ -240,6 +282,7 @@ struct LoadedServer {
     idle_rss_kib: u64,
     e2e: throughput::EndToEnd,
     lat: latency::Latency,
+    lat_echo: latency::Latency,
     create: throughput::Creates,
     peak_rss_kib: u64,
 }
@@ -265,12 +308,14 @@ async fn loaded_server(
     eprintln!("      {:.0} jobs/s", args.jobs as f64 / e2e.elapsed.as_secs_f64());
 
     eprintln!("[4/{steps}] latency: {} sequential executes followed over SSE", args.latency_n);
-    let lat = within(phase_timeout, "latency run", latency(std::slice::from_ref(&api), &[], args.latency_n)).await?;
+    let one = std::slice::from_ref(&api);
+    let lat = within(phase_timeout, "latency run", latency(one, &[], args.latency_n, "true")).await?;
+    let lat_echo = within(phase_timeout, "latency run", latency(one, &[], args.latency_n, "echo hi")).await?;
 
     eprintln!("[5/{steps}] create task: {} POST /api/v1/tasks from {} clients", args.creates, args.clients);
     let create = within(phase_timeout, "create-task run", create_tasks(&api, args.creates, args.clients)).await?;
 
     let peak_rss_kib = proc_status_kib(server.pid, "VmHWM")?;
     server.stop().await;
-    Ok(LoadedServer { idle_rss_kib, e2e, lat, create, peak_rss_kib })
+    Ok(LoadedServer { idle_rss_kib, e2e, lat, lat_echo, create, peak_rss_kib })
 }

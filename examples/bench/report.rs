@@ -18,6 +18,7 @@ pub(crate) struct Results {
     pub(crate) spawn_rate: f64,
     pub(crate) e2e: EndToEnd,
     pub(crate) lat: Latency,
+    pub(crate) lat_echo: Latency,
     pub(crate) create: Creates,
     pub(crate) idle_rss_kib: u64,
     pub(crate) peak_rss_kib: u64,
@@ -100,6 +101,13 @@ fn report_server(out: &mut String, args: &Args, r: &Results) {
     );
     let how = format!("{} sequential executes of `true`", args.latency_n);
     latency_rows(out, "", &how, "", lat);
+    let how = format!("{} sequential executes of `echo hi`", args.latency_n);
+    latency_rows(out, "`echo hi`: ", &how, "", &r.lat_echo);
+    let _ = writeln!(
+        out,
+        "| `echo hi`: server-side `submitted_at` → `finished_at` | same; the times in each job's terminal record (ms precision) | {} |",
+        p50_p99(&r.lat_echo.server_side)
+    );
     let _ = writeln!(
         out,
         "| create task | {} `POST /api/v1/tasks` from {} clients | {}, {} req/s |",

@@ -20,7 +20,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts `bin serve` on 127.0.0.1:0 (with `extra` flags) and learns its port from the
+    /// Starts `bin serve` on 127.0.0.1:0 (with `extra` flags; `max_concurrency` 0: the server's default) and learns its port from the
     /// `listening on http://ADDR` log line. The database is `dir`/bench.db.
     pub(crate) async fn start(bin: &Path, dir: &Path, max_concurrency: usize, extra: &[&str]) -> Result<Server> {
         let database_url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
@@ -37,11 +37,11 @@ impl Server {
         extra: &[&str],
     ) -> Result<Server> {
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--database-url"])
-            .arg(database_url)
-            .arg("--max-concurrency")
-            .arg(max_concurrency.to_string())
-            .args(extra)
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--database-url"]).arg(database_url);
+        if max_concurrency > 0 {
+            cmd.arg("--max-concurrency").arg(max_concurrency.to_string());
+        }
+        cmd.args(extra)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
