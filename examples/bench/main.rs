@@ -72,7 +72,7 @@ struct Args {
     /// normally target/release/taskyard]
     #[arg(long, value_name = "PATH")]
     server_bin: Option<PathBuf>,
-    /// `--max-concurrency` given to the server (jobs running at once)
+    /// `--max-concurrency` given to the server (jobs running at once); 0: none, the server's default
     #[arg(long, default_value_t = 16, value_name = "N")]
     max_concurrency: usize,
     /// Processes spawned in the raw spawn measurement
@@ -184,7 +184,6 @@ fn check_counts(args: &Args) -> Result<()> {
             && args.clients > 0
             && args.latency_n > 0
             && args.creates > 0
-            && args.max_concurrency > 0
             && args.big_output_bytes > 0
             && args.cluster_lease_seconds > 0,
         "every count must be at least 1"

@@ -51,17 +51,19 @@ fn report_header(out: &mut String, args: &Args, server_bin: &Path, r: &Results) 
     let _ = writeln!(out, "Command: `{}`", invocation());
     let _ = writeln!(
         out,
-        "Machine: {}; server `{}` on SQLite (temporary directory), `--max-concurrency {}`.",
+        "Machine: {}; server `{}` on SQLite (temporary directory), {}.",
         machine,
         server_bin.display(),
-        args.max_concurrency
+        concurrency(args.max_concurrency)
     );
     match cluster {
         Some(cluster) => {
             let _ = writeln!(
                 out,
-                "Cluster rows: nodes of the same binary on PostgreSQL {} at `{}`, `--max-concurrency {}` each, a fresh database per measurement.",
-                cluster.postgres, args.postgres_url, args.max_concurrency
+                "Cluster rows: nodes of the same binary on PostgreSQL {} at `{}`, {} each, a fresh database per measurement.",
+                cluster.postgres,
+                args.postgres_url,
+                concurrency(args.max_concurrency)
             );
         }
         None => {
@@ -252,6 +254,14 @@ fn latency_rows(out: &mut String, prefix: &str, how: &str, stream: &str, lat: &L
         p50_p99(&lat.first_event)
     );
     let _ = writeln!(out, "| {prefix}`$execute` → terminal SSE record | same | {} |", p50_p99(&lat.finished));
+}
+
+/// How many jobs each server ran at once, as its flag says.
+fn concurrency(max_concurrency: usize) -> String {
+    match max_concurrency {
+        0 => "its default `max_concurrency`".to_string(),
+        n => format!("`--max-concurrency {n}`"),
+    }
 }
 
 /// The middle sample (the mean of the two middle ones for an even count); zero for none.
