@@ -6,9 +6,12 @@
 //! - [`config`]: settings (defaults < TOML file < `TASKYARD_*` env < flags), validated once.
 //! - [`startup`]: builds the [`startup::Application`] from settings; used by `main` and the tests alike.
 //! - [`error`]: the one HTTP error type and its table of codes (RFC 9457 problem+json).
-//! - [`domain`]: plain types with invariants and no I/O: ids (from the `taskyard-ids` crate, which the entities
-//!   share), job states and their legal moves ([`domain::status`]), jobs, the event log, command lines and the
-//!   option rule, the allow-list, params and their schema, environment rules, sandboxes.
+//! - [`domain`] and [`wire`] (re-exported from the `taskyard-types` crate, which the client shares): plain types
+//!   with invariants and no I/O: ids (from the `taskyard-ids` crate, which the entities share), job states and
+//!   their legal moves ([`domain::status`]), jobs, the event log, command lines and the option rule, the
+//!   allow-list, params and their schema, environment rules, sandboxes; and the API's bodies as they travel (task,
+//!   job and node records, request bodies) with their OpenAPI schemas. The job record is also the data of every
+//!   state event.
 //! - [`store`]: the only module that speaks SQL (SQLite or PostgreSQL through sea-orm); job writes go through one
 //!   group-committing writer task that no panic stops; output lines are stored packed, a run of one stream's
 //!   lines per row, and read back one event per line.
@@ -20,8 +23,6 @@
 //!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
 //!   dies. What the engine adds to the [`metrics`] (jobs' ends, the backlog and running jobs at scrape time) is
 //!   its `scrape` room.
-//! - [`wire`]: the API's bodies as they travel (task, job and node records, request bodies), with their OpenAPI
-//!   schemas; serde, utoipa and domain value types only. The job record is also the data of every state event.
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
 //!   every list.
@@ -35,11 +36,11 @@
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;
 pub mod store;
-pub mod wire;
+
+pub use taskyard_types::{domain, wire};

@@ -12,4 +12,5 @@ pub mod job;
 pub mod job_event;
 pub mod job_output;
 pub mod node;
+mod states;
 pub mod task;

@@ -11,7 +11,6 @@ mod jobs;
 mod nodes;
 mod page;
 mod runs;
-mod states;
 mod tasks;
 mod writer;
 

@@ -1,4 +1,4 @@
-//! What unit tests across the crate build their values from (compiled for tests only).
+//! What unit tests build their values from (compiled for tests, and for the server's with the `testing` feature).
 use super::{Node, Task, TaskId, TaskSpec, now_ms};
 
 /// An enabled task that runs `command`, with nothing else set, made now.

@@ -22,7 +22,8 @@ pub enum ParamError {
 /// The most parameters one task or request may give.
 pub const MAX_PARAMS: usize = 256;
 
-pub(crate) fn is_param_name(name: &str) -> bool {
+/// Whether `name` can name a parameter: a letter or `_`, then letters, digits or `_`.
+pub fn is_param_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -1,6 +1,6 @@
 //! The API's bodies as they travel: what clients send and what they get back, with their OpenAPI schemas. Nothing
-//! here needs the server: only serde, utoipa, chrono, serde_json and domain value types, so a client crate can take
-//! this module over. Checking a body against the server's rules is `api`'s; the job record is here rather than in
+//! here needs the server: only serde, utoipa, chrono, serde_json and domain value types, so the client crate reads
+//! and writes these same types. Checking a body against the server's rules is `api`'s; the job record is here rather than in
 //! `api` because every state event carries it, and those are written by `engine` and `store` too.
 pub mod jobs;
 pub mod list;

@@ -1,9 +1,9 @@
-//! The stored forms of job statuses, outcomes, event kinds and output streams. The entity crate declares them as enums (so a row
-//! cannot hold one that does not exist); these matches pair them with the domain's, and the compiler checks that
-//! every variant has its partner.
-use entity::{job, job_event, job_output};
+//! The stored forms of job statuses, outcomes, event kinds and output streams, paired with the domain's. The
+//! columns are enums of this crate (so a row cannot hold one that does not exist); these matches pair each with the
+//! domain's, and the compiler checks that every variant has its partner.
+use taskyard_types::domain::{EventKind, JobStatus, Outcome, OutputStream};
 
-use crate::domain::{EventKind, JobStatus, Outcome, OutputStream};
+use crate::{job, job_event, job_output};
 
 impl From<JobStatus> for job::Status {
     fn from(status: JobStatus) -> Self {

@@ -15,8 +15,9 @@ pub mod sandbox;
 pub mod schema;
 pub mod status;
 pub mod task;
-#[cfg(test)]
-pub(crate) mod testing;
+/// Builders of plain values for unit tests (here, and in the server's with the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use allow::AllowList;
 pub use command::{CommandError, CommandLine};
