@@ -35,7 +35,7 @@ impl Application {
         let engine = Engine::start(store, settings.engine_config(), &advertise).await?;
         let state = web::Data::new(AppState {
             engine: engine.clone(),
-            api_keys: settings.api_keys.clone(),
+            keys: settings.keyring()?,
             sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
             metrics_public: settings.metrics_public,
         });

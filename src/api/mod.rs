@@ -25,7 +25,7 @@ use crate::error::{ApiError, ErrorCode};
 /// What every handler can reach.
 pub struct AppState {
     pub engine: Engine,
-    pub api_keys: Vec<String>,
+    pub keys: crate::access::Keyring,
     pub sse_keepalive: Duration,
     /// `/metrics` is served without an API key.
     pub metrics_public: bool,

@@ -1,5 +1,6 @@
 //! Plain types with invariants and no I/O. Everything here is parsed once at the edge and trusted after; this module
 //! imports nothing else of ours.
+pub mod access;
 pub mod allow;
 pub mod command;
 pub mod env;
@@ -19,6 +20,7 @@ pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use access::{Principal, Scope, is_key_name};
 pub use allow::AllowList;
 pub use command::{CommandError, CommandLine};
 pub use env::{EnvError, EnvPolicy};
