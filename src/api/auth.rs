@@ -1,7 +1,7 @@
 //! API keys: when configured, every /api route needs one in the `X-API-Key` header (never the query string),
 //! identified in constant time ([`crate::access::Keyring`]), whose scope must allow the route ([`required_scope`]).
 //! `/metrics` needs a `read` key too, unless the server makes it public (`metrics_public`). The key's identity is
-//! left in the request's extensions for the audit log and the handlers.
+//! left in the request's extensions for the handlers; the check writes the audit log ([`super::audit`]).
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -9,6 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
 use super::AppState;
+use super::audit::Pending;
 use crate::domain::{Principal, Scope};
 use crate::error::{ApiError, ErrorCode};
 
@@ -29,12 +30,34 @@ pub fn required_scope(method: &Method, route: Option<&str>) -> Scope {
     }
 }
 
+/// The key check for `/api`, which also writes the audit log: every changing request once answered, and every
+/// request refused for its key.
 pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    check(&req, false)?;
-    next.call(req).await
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal(&"the API key check has no application state; refusing the request").into());
+    };
+    let pending = Pending::start(&req);
+    let changes = Pending::changes(req.method());
+    let key_name = match check(&req, false) {
+        Ok(principal) => principal.map(|p| p.name),
+        Err(refused) => {
+            let name = req.extensions().get::<Principal>().map(|p| p.name.clone());
+            pending.finish(state.engine.store(), name, refused.code.status()).await;
+            return Err(refused.into());
+        }
+    };
+    let answer = next.call(req).await;
+    if changes {
+        let status = match &answer {
+            Ok(res) => res.status(),
+            Err(err) => err.as_response_error().status_code(),
+        };
+        pending.finish(state.engine.store(), key_name, status).await;
+    }
+    answer
 }
 
 /// `/metrics`: like the API, unless the server makes it public (`metrics_public`).
@@ -48,13 +71,13 @@ pub async fn require_api_key_for_metrics(
 
 /// Refuses a request without a valid key when keys are configured (and, for `/metrics`, it is not public), or whose
 /// key's scope does not allow the route.
-fn check(req: &ServiceRequest, metrics: bool) -> Result<(), ApiError> {
+fn check(req: &ServiceRequest, metrics: bool) -> Result<Option<Principal>, ApiError> {
     // Without the state there is no telling which keys are required: refuse, never serve unchecked.
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(ApiError::internal(&"the API key check has no application state; refusing the request"));
     };
     if state.keys.is_empty() || (metrics && state.metrics_public) {
-        return Ok(());
+        return Ok(None);
     }
     let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or_default();
     let Some(principal) = state.keys.identify(given) else {
@@ -69,7 +92,7 @@ fn check(req: &ServiceRequest, metrics: bool) -> Result<(), ApiError> {
     let allowed = principal.scope.allows(needed);
     req.extensions_mut().insert(principal.clone());
     if allowed {
-        return Ok(());
+        return Ok(Some(principal));
     }
     Err(missing_scope(&principal, needed))
 }

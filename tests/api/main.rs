@@ -3,6 +3,7 @@
 //! with `TASKYARD_TEST_DATABASE_URL=postgres://USER@HOST:PORT`, a fresh PostgreSQL database per application: the same
 //! tests prove both backends. The few that only make sense on SQLite say so with `sqlite_only`.
 
+mod audit;
 mod auth;
 mod delayed;
 mod drain;

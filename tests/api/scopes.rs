@@ -28,6 +28,7 @@ const MATRIX: &[(&str, &str, Option<Scope>)] = &[
     ("GET", "/api/v1/jobs/{id}/output", Some(Scope::Read)),
     ("GET", "/api/v1/jobs/{id}/$stream", Some(Scope::Read)),
     ("GET", "/api/v1/nodes", Some(Scope::Read)),
+    ("GET", "/api/v1/audit", Some(Scope::Admin)),
 ];
 
 /// Every (method, path template) of the OpenAPI document the server serves.

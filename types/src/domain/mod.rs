@@ -2,6 +2,7 @@
 //! imports nothing else of ours.
 pub mod access;
 pub mod allow;
+pub mod audit;
 pub mod command;
 pub mod env;
 pub mod event;
@@ -22,10 +23,11 @@ pub mod testing;
 
 pub use access::{Principal, Scope, is_key_name};
 pub use allow::AllowList;
+pub use audit::{AuditEntry, AuditFilter};
 pub use command::{CommandError, CommandLine};
 pub use env::{EnvError, EnvPolicy};
 pub use event::{EventBody, EventKind, JobEvent, OutputStream, StateRecord};
-pub use ids::{IdError, JobId, NodeId, TaskId, ULID_PATTERN};
+pub use ids::{AuditId, IdError, JobId, NodeId, TaskId, ULID_PATTERN};
 pub use job::{Job, JobStatus, Outcome};
 pub use node::{Node, NodeStatus};
 pub use params::{ParamError, Params};
