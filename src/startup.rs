@@ -45,7 +45,7 @@ impl Application {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(from_fn(api::metrics::record))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<api::trace::RequestSpan>::new())
                 .app_data(state.clone())
                 .app_data(json)
                 .app_data(payload)

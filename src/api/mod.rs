@@ -11,6 +11,7 @@ pub mod query;
 pub mod schema;
 pub mod sse;
 pub mod tasks;
+pub mod trace;
 
 use std::time::Duration;
 

@@ -50,7 +50,7 @@ pub use orphans::{MAX_SCANNED, Orphans};
 
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Params,
-    Task, TaskId,
+    Task, TaskId, Traceparent,
 };
 use crate::store::{Created, Keyset, Slice, Store, StoreError};
 use crate::wire::state_event;
@@ -319,6 +319,16 @@ impl Engine {
     /// the dispatcher is woken. With an idempotency key that a job of this task already holds (within 24 h),
     /// nothing is queued and that job is returned.
     pub async fn submit(&self, task: &Task, submission: Submission) -> Result<Submitted, EngineError> {
+        self.submit_traced(task, submission, None).await
+    }
+
+    /// [`Engine::submit`], keeping the W3C `traceparent` of the request on the job (and on its log lines).
+    pub async fn submit_traced(
+        &self,
+        task: &Task,
+        submission: Submission,
+        traceparent: Option<Traceparent>,
+    ) -> Result<Submitted, EngineError> {
         if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
@@ -333,7 +343,7 @@ impl Engine {
             Due::At(at) => at.max(now),
             Due::After(delay) => now + delay.as_millis() as i64,
         };
-        let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
+        let job = Job { traceparent, ..Job::pending(task, argv, now, run_at, submission.idempotency_key) };
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {

@@ -65,6 +65,8 @@ pub struct Job {
     pub cancel_requested_at: Option<i64>,
     /// The sandbox it runs in (copied from its task at submission); `None`: not sandboxed.
     pub sandbox: Option<super::Sandbox>,
+    /// The W3C `traceparent` of the request that submitted the job, when it sent a valid one.
+    pub traceparent: Option<super::Traceparent>,
 }
 
 /// The longest a job may be delayed: 366 days.
@@ -105,6 +107,7 @@ impl Job {
             idempotency_key,
             cancel_requested_at: None,
             sandbox: task.spec.sandbox.clone(),
+            traceparent: None,
         }
     }
 }

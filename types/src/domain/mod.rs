@@ -20,6 +20,7 @@ pub mod task;
 /// Builders of plain values for unit tests (here, and in the server's with the `testing` feature).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod trace;
 
 pub use access::{Principal, Scope, is_key_name};
 pub use allow::AllowList;
@@ -36,6 +37,7 @@ pub use retry::RetryPolicy;
 pub use sandbox::Sandbox;
 pub use schema::ParamsSchema;
 pub use task::{Task, TaskName, TaskSpec};
+pub use trace::Traceparent;
 
 /// The current time as Unix milliseconds (UTC): how every time is stored.
 pub fn now_ms() -> i64 {
