@@ -3,6 +3,7 @@
 //! API key scheme, `PATCH` on tasks (the `PUT` handler), the storage errors and, in `errors`, the client errors
 //! every route can answer. `.ci/contract` holds the served document to what the server does.
 mod errors;
+pub mod reference;
 
 use errors::ClientErrors;
 

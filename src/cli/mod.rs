@@ -60,11 +60,8 @@ impl KeyCommand {
                 let (key, entry) = crate::access::new_key(name, *scope)?;
                 let table = toml::to_string(&entry)?;
                 Ok(format!(
-                    "{key}
-
-# The key above is shown only now. Add these lines to the server's config file:
-                     [[keys]]
-{table}"
+                    "{key}\n\n# The key above is shown only now. Add these lines to the server's config file:\n\
+                     [[keys]]\n{table}"
                 ))
             }
         }
@@ -259,6 +256,7 @@ mod tests {
         let settings: Settings = toml::from_str(config).expect("the printed lines are a config file");
         assert_eq!(settings.keys.len(), 1);
         assert!(!printed[key.len()..].contains(&key[4..]), "the key itself is not in the config lines");
+        assert!(printed.lines().any(|l| l == "[[keys]]"), "{printed}");
         let found = settings.keyring().unwrap().identify(key.as_bytes()).expect("the key is known");
         assert_eq!((found.name.as_str(), found.scope), ("ci", Scope::Execute));
         assert!(Cli::try_parse_from(["taskyard", "key", "new", "--name", "ci", "--scope", "root"]).is_err());

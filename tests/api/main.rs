@@ -9,6 +9,7 @@ mod delayed;
 mod drain;
 mod errors;
 mod escapes;
+mod guide;
 mod health;
 mod helpers;
 mod idempotency;
