@@ -27,10 +27,11 @@
 //!   its `scrape` room.
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
-//!   every list.
+//!   every list; `api/auth.rs` checks the key and its scope for each route and writes the audit log
+//!   (`api/audit.rs`); `api/trace.rs` reads W3C `traceparent`.
 //! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
-//! - [`openapi`]: the OpenAPI document and the docs UI.
+//! - [`openapi`]: the OpenAPI document, the docs UI, and the guide's API reference written from the document.
 //! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, `key new`, and `service` ([`cli::service`]: the systemd unit,
 //!   installed, removed and shown through `systemctl`).
 //!
