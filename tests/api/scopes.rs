@@ -172,3 +172,18 @@ async fn keys_and_their_digests_never_reach_the_log() {
 fn toml_entry(entry: &KeyEntry) -> String {
     format!("name = {:?}\nscope = {:?}\nsha256 = {:?}\n", entry.name, entry.scope.as_str(), entry.sha256)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_the_query_string_is_not_read() {
+    let (keys, entries) = keys();
+    let app = spawn_app_with(|s| s.keys = entries).await;
+    let admin = &keys.iter().find(|(s, _)| *s == Scope::Admin).expect("an admin key").1;
+    for name in ["api_key", "x-api-key", "X-API-Key", "key", "token"] {
+        let reply = Reply::send(app.client.get(format!("{}/api/v1/tasks?{name}={admin}", app.address))).await;
+        if let Some(problem) = reply.problem_mismatch(401, "unauthorized") {
+            panic!("?{name}=KEY: {problem}");
+        }
+    }
+    let header = Reply::send(app.client.get(format!("{}/api/v1/tasks", app.address)).header("X-API-Key", admin)).await;
+    header.expect(200, "the same key in the header");
+}
