@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::access::{KeyEntry, Keyring};
 use crate::domain::env::{is_hook, is_name};
 use crate::engine::EngineConfig;
 use crate::store::DbOptions;
@@ -43,8 +44,11 @@ pub struct Settings {
     pub allow_env_hooks: Vec<String>,
     /// Jobs run at once by this server.
     pub max_concurrency: usize,
-    /// When non-empty, every /api route requires one of these in `X-API-Key`.
+    /// Admin keys given as they are (`TASKYARD_API_KEY` sets one), named `api_keys[0]`, ... in the audit log.
+    /// With these or `keys`, every /api route requires a key in `X-API-Key`.
     pub api_keys: Vec<String>,
+    /// Named, scoped keys stored as SHA-256 digests (`[[keys]]` tables; `taskyard key new` makes one).
+    pub keys: Vec<KeyEntry>,
     /// Stored output per stream per job; past it, lines are counted, not stored.
     pub output_max_bytes: u64,
     /// Largest accepted request body.
@@ -96,6 +100,7 @@ impl Default for Settings {
             allow_env_hooks: Vec::new(),
             max_concurrency: 5,
             api_keys: Vec::new(),
+            keys: Vec::new(),
             output_max_bytes: 10 * 1024 * 1024,
             max_body_bytes: 1024 * 1024,
             kill_grace_seconds: 5,
@@ -163,6 +168,7 @@ impl Settings {
             "database_statement_timeout_seconds must be between 1 and 86400",
         )?;
         check(self.api_keys.iter().all(|k| k.len() >= 8), "every API key must be at least 8 characters")?;
+        self.keyring()?;
         check(
             self.allow.iter().all(|p| {
                 !p.trim().is_empty()
@@ -209,6 +215,11 @@ impl Settings {
             statement_timeout: Duration::from_secs(self.database_statement_timeout_seconds),
             min_free_bytes: self.min_free_bytes,
         }
+    }
+
+    /// Every key the server accepts.
+    pub fn keyring(&self) -> anyhow::Result<Keyring> {
+        Keyring::new(&self.keys, &self.api_keys).map_err(|e| anyhow::anyhow!("invalid setting: keys: {e}"))
     }
 
     pub fn drain(&self) -> Duration {

@@ -65,6 +65,7 @@ error_codes! {
     MissingParam => "missing_param", BAD_REQUEST, "Missing parameter";
     InvalidParam => "invalid_param", BAD_REQUEST, "Invalid parameter";
     Unauthorized => "unauthorized", UNAUTHORIZED, "Unauthorized";
+    MissingScope => "missing_scope", FORBIDDEN, "Missing scope";
     InternalError => "internal_error", INTERNAL_SERVER_ERROR, "Internal server error";
     StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE, "Storage unavailable";
     StorageFull => "storage_full", INSUFFICIENT_STORAGE, "Storage full";
@@ -119,6 +120,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
             StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+            StatusCode::FORBIDDEN => ErrorCode::MissingScope,
             StatusCode::SERVICE_UNAVAILABLE => ErrorCode::StorageUnavailable,
             StatusCode::INSUFFICIENT_STORAGE => ErrorCode::StorageFull,
             s if s.is_server_error() => ErrorCode::InternalError,

@@ -3,6 +3,8 @@
 //! follow live over Server-Sent Events and resume without gaps.
 //!
 //! # Layout
+//! - [`access`]: API keys: the configured keys (named, scoped, stored as SHA-256 digests), identifying the key a
+//!   request presents in constant time, and making new ones.
 //! - [`config`]: settings (defaults < TOML file < `TASKYARD_*` env < flags), validated once.
 //! - [`startup`]: builds the [`startup::Application`] from settings; used by `main` and the tests alike.
 //! - [`error`]: the one HTTP error type and its table of codes (RFC 9457 problem+json).
@@ -25,14 +27,16 @@
 //!   its `scrape` room.
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
-//!   every list.
+//!   every list; `api/auth.rs` checks the key and its scope for each route and writes the audit log
+//!   (`api/audit.rs`); `api/trace.rs` reads W3C `traceparent`.
 //! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
-//! - [`openapi`]: the OpenAPI document and the docs UI.
-//! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, and `service` ([`cli::service`]: the systemd unit,
+//! - [`openapi`]: the OpenAPI document, the docs UI, and the guide's API reference written from the document.
+//! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, `key new`, and `service` ([`cli::service`]: the systemd unit,
 //!   installed, removed and shown through `systemctl`).
 //!
 //! Arrows point down: `api`/`cli` → `engine`/`store` → `wire` → `domain`.
+pub mod access;
 pub mod api;
 pub mod cli;
 pub mod config;

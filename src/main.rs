@@ -18,6 +18,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Service(args) => taskyard::cli::service::main(args),
+        Command::Key(command) => match command.run() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("taskyard: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => {
             // The settings say how to log, so they are read before logging starts; their errors go to stderr.
             let settings = match args.settings() {
@@ -69,7 +79,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(
         database = %redact(&settings.database_url),
         max_concurrency = settings.max_concurrency,
-        api_keys = settings.api_keys.len(),
+        api_keys = settings.api_keys.len() + settings.keys.len(),
         "allowed programs: {allow}"
     );
     tracing::info!("listening on http://{}", app.address());

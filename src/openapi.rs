@@ -3,6 +3,7 @@
 //! API key scheme, `PATCH` on tasks (the `PUT` handler), the storage errors and, in `errors`, the client errors
 //! every route can answer. `.ci/contract` holds the served document to what the server does.
 mod errors;
+pub mod reference;
 
 use errors::ClientErrors;
 
@@ -24,6 +25,7 @@ use crate::error::Problem;
         api::jobs::list, api::jobs::get, api::jobs::cancel, api::jobs::cancel_action, api::jobs::retry,
         api::jobs::output, api::jobs::stream,
         api::nodes::list,
+        api::audit::list,
         api::health::health,
         api::metrics::metrics,
     ),
@@ -33,6 +35,7 @@ use crate::error::Problem;
         (name = "tasks", description = "Stored commands and running them"),
         (name = "jobs", description = "Runs of tasks: state, output, live stream, cancel"),
         (name = "nodes", description = "The server processes sharing the database"),
+        (name = "audit", description = "Who changed what: every changing request and every refused key (admin scope)"),
         (name = "health", description = "Liveness"),
         (name = "metrics", description = "Prometheus metrics"),
     ),

@@ -35,7 +35,7 @@ impl Application {
         let engine = Engine::start(store, settings.engine_config(), &advertise).await?;
         let state = web::Data::new(AppState {
             engine: engine.clone(),
-            api_keys: settings.api_keys.clone(),
+            keys: settings.keyring()?,
             sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
             metrics_public: settings.metrics_public,
         });
@@ -45,7 +45,7 @@ impl Application {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(from_fn(api::metrics::record))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<api::trace::RequestSpan>::new())
                 .app_data(state.clone())
                 .app_data(json)
                 .app_data(payload)

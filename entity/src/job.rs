@@ -53,6 +53,8 @@ pub struct Model {
     pub cancel_requested_at: Option<i64>,
     /// JSON sandbox copied from the task at submission; NULL: not sandboxed.
     pub sandbox: Option<String>,
+    /// The W3C `traceparent` of the request that submitted the job.
+    pub traceparent: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

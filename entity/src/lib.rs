@@ -8,6 +8,7 @@
 //! stream's lines per row (`job_output`). The service's `store` module turns these rows into domain types; nothing
 //! else touches them.
 
+pub mod audit_event;
 pub mod job;
 pub mod job_event;
 pub mod job_output;

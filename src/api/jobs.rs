@@ -109,9 +109,11 @@ pub async fn retry(
     state: web::Data<AppState>,
     id: web::Path<String>,
     _query: Query<NoQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
-    let job = state.engine.retry(id).await.map_err(store_not_found(id))?;
+    let traceparent = super::trace::traceparent(req.headers());
+    let job = state.engine.retry(id, traceparent).await.map_err(store_not_found(id))?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
         .json(JobView::from(&job)))

@@ -1,5 +1,6 @@
 //! HTTP only. This file holds the whole route table and the extractor set-up; one file per resource holds its
 //! handlers, which parse, call `store`/`engine`, and map to the bodies of [`crate::wire`].
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod input;
@@ -10,6 +11,7 @@ pub mod query;
 pub mod schema;
 pub mod sse;
 pub mod tasks;
+pub mod trace;
 
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use crate::error::{ApiError, ErrorCode};
 /// What every handler can reach.
 pub struct AppState {
     pub engine: Engine,
-    pub api_keys: Vec<String>,
+    pub keys: crate::access::Keyring,
     pub sse_keepalive: Duration,
     /// `/metrics` is served without an API key.
     pub metrics_public: bool,
@@ -52,7 +54,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
-            .service(web::resource("/nodes").get(nodes::list)),
+            .service(web::resource("/nodes").get(nodes::list))
+            .service(web::resource("/audit").get(audit::list)),
     )
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));

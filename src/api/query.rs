@@ -281,3 +281,59 @@ impl OutputQuery {
         Ok((after_seq, limit))
     }
 }
+
+/// `GET /api/v1/audit`: keyset form only, newest first; every filter given must hold.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only requests made with the key of this name.
+    pub key: Option<String>,
+    /// Only requests to this route template, e.g. `/api/v1/tasks/{id}/$execute`.
+    pub route: Option<String>,
+    /// Only answers with this HTTP status.
+    #[param(minimum = 100, maximum = 599)]
+    pub status: Option<u16>,
+    /// Only entries at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+    /// Entries at most (default 1000).
+    #[param(schema_with = super::schema::page_size)]
+    pub size: Option<u64>,
+    /// The entries after this entry id (newest first, so older ones).
+    #[param(inline, value_type = Option<crate::domain::AuditId>)]
+    pub after: Option<String>,
+}
+
+impl AuditQuery {
+    pub fn keyset(&self) -> Result<Keyset<String>, ApiError> {
+        let k = keyset::<crate::domain::AuditId>(self.size, self.after.as_deref())?;
+        Ok(Keyset { after: k.after.map(|id| id.to_string()), limit: k.limit })
+    }
+
+    pub fn filter(&self) -> Result<crate::domain::AuditFilter, ApiError> {
+        let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, ApiError> {
+            value
+                .as_deref()
+                .map(|v| {
+                    chrono::DateTime::parse_from_rfc3339(v)
+                        .map(|t| t.timestamp_millis())
+                        .map_err(|e| invalid(format!("{name}: not an RFC 3339 time ({e})")))
+                })
+                .transpose()
+        };
+        if self.status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return Err(invalid("status must be between 100 and 599".to_string()));
+        }
+        Ok(crate::domain::AuditFilter {
+            key_name: self.key.clone(),
+            route: self.route.clone(),
+            status: self.status,
+            since: time("since", &self.since)?,
+            until: time("until", &self.until)?,
+        })
+    }
+}

@@ -51,6 +51,10 @@ pub struct ExecuteHeaders {
     /// A repeat within 24 h returns the first job (with `Idempotency-Replayed: true`).
     #[param(rename = "Idempotency-Key", schema_with = idempotency_key)]
     idempotency_key: Option<String>,
+    /// W3C Trace Context: kept on the job (`traceparent` in its record) and its trace id on the log lines of the
+    /// request and the job. An invalid value is ignored.
+    #[param(rename = "traceparent", pattern = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$")]
+    traceparent: Option<String>,
 }
 
 /// The headers `$stream` reads (documentation only: the handler reads them from the request).

@@ -159,7 +159,8 @@ pub async fn execute(
             let due = input::due(&request)?;
             let params = Params::parse(request.params)?;
             let task = find(&state, &id).await?;
-            state.engine.submit(&task, Submission { params, due, idempotency_key }).await?
+            let traceparent = super::trace::traceparent(req.headers());
+            state.engine.submit_traced(&task, Submission { params, due, idempotency_key }, traceparent).await?
         }
     };
     let mut reply = HttpResponse::Accepted();

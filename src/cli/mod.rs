@@ -9,6 +9,7 @@ use serde::Serialize;
 use toml::Value;
 
 use crate::config::{Layer, Settings};
+use crate::domain::Scope;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,20 +30,54 @@ pub enum Command {
     Openapi,
     /// Install taskyard as a systemd service, remove it, or show it.
     Service(service::ServiceArgs),
+    /// Make API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// The job supervisor, started by `serve` with its control socket as stdin (see `engine::supervisor`).
     #[command(hide = true)]
     Supervise,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a random key and print it once, with the config lines that hold its digest (the key is stored nowhere).
+    New {
+        /// The key's name, as the audit log and the server's log show it.
+        #[arg(long)]
+        name: String,
+        /// read (GETs and streams), execute (also run, cancel and retry jobs) or admin (also tasks, settings and
+        /// the audit log).
+        #[arg(long)]
+        scope: Scope,
+    },
+}
+
+impl KeyCommand {
+    /// What `taskyard key ...` prints.
+    pub fn run(&self) -> anyhow::Result<String> {
+        match self {
+            KeyCommand::New { name, scope } => {
+                let (key, entry) = crate::access::new_key(name, *scope)?;
+                let table = toml::to_string(&entry)?;
+                Ok(format!(
+                    "{key}\n\n# The key above is shown only now. Add these lines to the server's config file:\n\
+                     [[keys]]\n{table}"
+                ))
+            }
+        }
+    }
+}
+
 /// Settings come from defaults < the TOML file < TASKYARD_* environment variables < these flags. Each field is
 /// named as its TOML key (see [`Settings`]).
 #[derive(Debug, Args, Serialize)]
-#[command(after_help = "API keys: set TASKYARD_API_KEY (or `api_keys = [...]` in the config file) to require the \
-                        X-API-Key header on every /api route. Keys are not accepted as flags, so they never show in \
-                        the process list.")]
+#[command(after_help = "API keys: `taskyard key new --name NAME --scope read|execute|admin` prints a key and the \
+                        [[keys]] lines for the config file; TASKYARD_API_KEY (or `api_keys = [...]`) sets an admin \
+                        key. With any key set, every /api route needs the X-API-Key header. Keys are not accepted as \
+                        flags, so they never show in the process list.")]
 pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
-    /// api_keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
+    /// api_keys, keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
     /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
     /// database_statement_timeout_seconds, advertise_url, min_free_bytes, metrics_public, log_format).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
@@ -169,7 +204,7 @@ mod tests {
         let cli = Cli::try_parse_from([&["taskyard", "serve"], args].concat()).expect("the arguments parse");
         match cli.command {
             Command::Serve(args) => *args,
-            Command::Openapi | Command::Service(_) | Command::Supervise => panic!("not serve"),
+            Command::Openapi | Command::Service(_) | Command::Key(_) | Command::Supervise => panic!("not serve"),
         }
     }
 
@@ -208,6 +243,23 @@ mod tests {
         assert!(Cli::try_parse_from(["taskyard", "serve", "--log-format", "--json"]).is_err());
         let err = serve(&["--log-format=--json"]).settings();
         assert!(err.is_err_and(|e| e.to_string().contains("log_format")));
+    }
+
+    #[test]
+    fn a_new_key_prints_config_lines_the_server_reads() {
+        let cli = Cli::try_parse_from(["taskyard", "key", "new", "--name", "ci", "--scope", "execute"]).unwrap();
+        let Command::Key(command) = cli.command else { panic!("not key") };
+        let printed = command.run().unwrap();
+        let key = printed.lines().next().unwrap();
+        assert!(key.starts_with(crate::access::KEY_PREFIX), "{printed}");
+        let (_, config) = printed.split_once('\n').unwrap();
+        let settings: Settings = toml::from_str(config).expect("the printed lines are a config file");
+        assert_eq!(settings.keys.len(), 1);
+        assert!(!printed[key.len()..].contains(&key[4..]), "the key itself is not in the config lines");
+        assert!(printed.lines().any(|l| l == "[[keys]]"), "{printed}");
+        let found = settings.keyring().unwrap().identify(key.as_bytes()).expect("the key is known");
+        assert_eq!((found.name.as_str(), found.scope), ("ci", Scope::Execute));
+        assert!(Cli::try_parse_from(["taskyard", "key", "new", "--name", "ci", "--scope", "root"]).is_err());
     }
 
     #[test]

@@ -111,7 +111,15 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
 
 /// The span of one attempt: every line its runner logs carries the job, its task and the attempt.
 fn job_span(job: &Job) -> tracing::Span {
-    tracing::info_span!(target: super::JOB_SPAN_TARGET, "job", job = %job.id, task = %job.task_id, attempt = job.attempt)
+    let trace_id = job.traceparent.as_ref().map(|t| t.trace_id());
+    tracing::info_span!(
+        target: super::JOB_SPAN_TARGET,
+        "job",
+        job = %job.id,
+        task = %job.task_id,
+        attempt = job.attempt,
+        trace_id
+    )
 }
 
 /// From when a claimed job was due to when it started (zero for a clock that stepped back).

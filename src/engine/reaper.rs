@@ -145,7 +145,7 @@ fn kill_marked(doomed: impl Fn(JobId, Option<i32>) -> bool) -> usize {
     killed
 }
 
-/// Deletes finished jobs (with their events) older than the retention age, then the oldest while the stored
+/// Deletes finished jobs (with their events) and audit log entries older than the retention age, then the oldest while the stored
 /// output of finished jobs exceeds its cap; once at start-up and then periodically, in small batches.
 pub(super) async fn retention(inner: Arc<Inner>) {
     if inner.config.retention_age.is_none() && inner.config.retention_max_output_bytes.is_none() {
@@ -170,6 +170,11 @@ async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
     let mut deleted = 0;
     if let Some(age) = inner.config.retention_age {
         let before = inner.now() - age.as_millis() as i64;
+        // The audit log is kept as long as the jobs it speaks of.
+        let forgotten = inner.store.audit().forget(before).await?;
+        if forgotten > 0 {
+            tracing::info!(deleted = forgotten, "retention: deleted audit log entries");
+        }
         loop {
             let batch: Vec<JobId> =
                 jobs.finished(Some(before), RETENTION_BATCH).await?.into_iter().map(|(id, _)| id).collect();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{Engine, EngineError};
-use crate::domain::{CommandError, CommandLine, Job, JobId, Params, Task, TaskId};
+use crate::domain::{CommandError, CommandLine, Job, JobId, Params, Task, TaskId, Traceparent};
 use crate::store::{Created, StoreError};
 use crate::wire::state_event;
 
@@ -43,6 +43,16 @@ impl Engine {
     /// the dispatcher is woken. With an idempotency key that a job of this task already holds (within 24 h),
     /// nothing is queued and that job is returned.
     pub async fn submit(&self, task: &Task, submission: Submission) -> Result<Submitted, EngineError> {
+        self.submit_traced(task, submission, None).await
+    }
+
+    /// [`Engine::submit`], keeping the W3C `traceparent` of the request on the job (and on its log lines).
+    pub async fn submit_traced(
+        &self,
+        task: &Task,
+        submission: Submission,
+        traceparent: Option<Traceparent>,
+    ) -> Result<Submitted, EngineError> {
         if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
@@ -57,7 +67,7 @@ impl Engine {
             Due::At(at) => at.max(now),
             Due::After(delay) => now + delay.as_millis() as i64,
         };
-        let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
+        let job = Job { traceparent, ..Job::pending(task, argv, now, run_at, submission.idempotency_key) };
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {
@@ -77,8 +87,9 @@ impl Engine {
 
     /// Queues a new run of the finished job `id`, as it was submitted: the same argv, environment, directory,
     /// timeout, retry policy and sandbox, under the same task. The task must still exist and be enabled, and its
-    /// program must still be allowed here; a job that has not finished is refused (cancel it first).
-    pub async fn retry(&self, id: JobId) -> Result<Job, EngineError> {
+    /// program must still be allowed here; a job that has not finished is refused (cancel it first). The new job
+    /// keeps the `traceparent` of the request that asked for it, if any.
+    pub async fn retry(&self, id: JobId, traceparent: Option<Traceparent>) -> Result<Job, EngineError> {
         let store = &self.inner.store;
         let old = store.jobs().get(id).await?;
         if !old.status.is_terminal() {
@@ -96,7 +107,7 @@ impl Engine {
         self.inner.programs.program(program)?;
         self.inner.env_policy.check(&old.env)?;
         let now = self.inner.now();
-        let job = old.rerun(now);
+        let job = Job { traceparent, ..old.rerun(now) };
         store.jobs().create(&job, &[state_event(&job, now)], now).await?;
         self.inner.queued(job.run_at);
         Ok(job)

@@ -3,10 +3,14 @@
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 
+use actix_web::http::Method;
+
+use crate::api::auth::required_scope;
 use crate::error::PROBLEM_JSON;
 
 /// Adds, to each operation that lacks them: 400 `invalid_query` (an unknown or malformed query parameter) on all;
-/// 401 `unauthorized` under `/api` (when API keys are configured); 400 `invalid_id` and 404 on routes with an
+/// 401 `unauthorized` and 403 `missing_scope` (naming the scope the route needs) under `/api` (when API keys are
+/// configured); 400 `invalid_id` and 404 on routes with an
 /// `{id}`; 400 `invalid_json`, 413, 415 and 422 `invalid_body` on operations with a body. Where an operation
 /// already documents a status for its own reasons, the shared reason is added to its description.
 pub struct ClientErrors;
@@ -34,18 +38,21 @@ impl utoipa::Modify for ClientErrors {
     fn modify(&self, openapi: &mut OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let ops = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-                &mut item.options,
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
+                (Method::HEAD, &mut item.head),
+                (Method::OPTIONS, &mut item.options),
             ];
-            for op in ops.into_iter().flatten() {
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
                 add(op, "400", "`invalid_query`: an unknown or malformed query parameter (named in `detail`)");
                 if path.starts_with("/api/") {
                     add(op, "401", "`unauthorized`: API keys are configured and X-API-Key is missing or wrong");
+                    let scope = required_scope(&method, Some(path));
+                    add(op, "403", &format!("`missing_scope`: the key's scope does not include `{scope}`"));
                 }
                 if path.contains("{id}") {
                     add(op, "400", "`invalid_id`: the id in the path is not a ULID");

@@ -7,7 +7,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 
 use super::StoreError;
 use crate::domain::job::OutputTotals;
-use crate::domain::{EventBody, Job, JobEvent, Params, ParamsSchema, Task, TaskName, TaskSpec};
+use crate::domain::{EventBody, Job, JobEvent, Params, ParamsSchema, Task, TaskName, TaskSpec, Traceparent};
 
 fn corrupt(what: &str, id: impl Display, err: impl Display) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}: {err}"))
@@ -105,6 +105,10 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
         idempotency_key: m.idempotency_key,
         cancel_requested_at: m.cancel_requested_at,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+        traceparent: m
+            .traceparent
+            .map(|t| Traceparent::try_from(t).map_err(|e| corrupt("traceparent", id, e)))
+            .transpose()?,
     })
 }
 
@@ -144,6 +148,7 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveM
         // Written only by `request_cancel`: a runner saving its job must not erase a request it has not seen.
         cancel_requested_at: NotSet,
         sandbox: Set(j.sandbox.as_ref().map(to_json).transpose()?),
+        traceparent: Set(j.traceparent.as_ref().map(|t| t.as_str().to_string())),
     })
 }
 

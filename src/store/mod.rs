@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL (the claim statement, connection set-up) behind [`Backend`]. It never sees HTTP types.
 //! The application's [`Metrics`] are made with the store, whose writer records into them first; `backlog` is the
 //! one query a scrape makes.
+mod audit;
 mod backlog;
 mod convert;
 mod dialect;
@@ -32,6 +33,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 
 use crate::metrics::Metrics;
 
+pub use audit::AuditStore;
 pub use backlog::Backlog;
 pub use dialect::{Heard, Listener, Notice};
 pub use fault::{Degraded, Fault};
@@ -272,6 +274,10 @@ impl Store {
 
     pub fn nodes(&self) -> NodesStore<'_> {
         NodesStore::new(self.conns())
+    }
+
+    pub fn audit(&self) -> AuditStore<'_> {
+        AuditStore::new(self.conns())
     }
 
     /// Tells the other nodes (PostgreSQL; nothing to do on SQLite).

@@ -72,3 +72,43 @@ async fn an_unknown_log_format_stops_the_server_at_start() {
         assert!(failed.log.contains("log_format") && failed.log.contains("json"), "names the setting: {}", failed.log);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_traceparent_is_kept_on_the_job_and_its_log_lines() {
+    const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let server = serve(&sqlite_url(dir.path()), &["--log-format", "json", "--allow", "true"], &[]).await;
+    let app = server.app(&dir);
+    let task = app.task("true").await;
+    let execute = |traceparent: &'static str| {
+        let request = app
+            .request(reqwest::Method::POST, &format!("/api/v1/tasks/{}/$execute", str_of(&task, "id")))
+            .header("traceparent", traceparent);
+        crate::helpers::Reply::send(request)
+    };
+    let traced = str_of(&execute(TRACE).await.expect(202, "execute with a traceparent"), "job_id").to_string();
+    let untraced = str_of(&execute("00-zz-00f067aa0ba902b7-01").await.expect(202, "a bad one"), "job_id").to_string();
+    let record = app.wait_job(&traced).await;
+    assert_eq!(record["traceparent"], TRACE, "{record}");
+    let record = app.wait_job(&untraced).await;
+    assert!(record["traceparent"].is_null(), "an invalid traceparent is ignored: {record}");
+    let listed = app.get(&format!("/api/v1/jobs/{traced}")).await.expect(200, "get the job");
+    assert_eq!(listed["traceparent"], TRACE);
+
+    let lines = poll_until("the traced job's line in the log", Duration::from_secs(10), async || {
+        let lines = json_lines(&server.log());
+        let job = lines.iter().any(|l| l["span"]["job"] == traced.as_str());
+        if job { Ok(lines) } else { Err(server.log()) }
+    })
+    .await;
+    let job_line = lines.iter().find(|l| l["span"]["job"] == traced.as_str()).expect("found above");
+    assert_eq!(job_line["span"]["trace_id"], TRACE_ID, "{job_line}");
+    let request_line = lines
+        .iter()
+        .find(|l| l["span"]["http.route"] == "/api/v1/tasks/{id}/$execute" && l["span"]["trace_id"] == TRACE_ID)
+        .unwrap_or_else(|| panic!("no request line with the trace id:\n{}", server.log()));
+    assert_eq!(request_line["span"]["http.status_code"], 202, "{request_line}");
+    let untraced_line = lines.iter().find(|l| l["span"]["job"] == untraced.as_str());
+    assert!(untraced_line.is_none_or(|l| l["span"]["trace_id"].is_null()), "{untraced_line:?}");
+}

@@ -3,12 +3,14 @@
 //! with `TASKYARD_TEST_DATABASE_URL=postgres://USER@HOST:PORT`, a fresh PostgreSQL database per application: the same
 //! tests prove both backends. The few that only make sense on SQLite say so with `sqlite_only`.
 
+mod audit;
 mod auth;
 mod by_name;
 mod delayed;
 mod drain;
 mod errors;
 mod escapes;
+mod guide;
 mod health;
 mod helpers;
 mod idempotency;
@@ -33,6 +35,7 @@ mod restart;
 mod retention;
 mod retries;
 mod sandbox;
+mod scopes;
 mod settings;
 mod storage;
 mod storage_pg;

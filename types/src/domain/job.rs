@@ -65,6 +65,8 @@ pub struct Job {
     pub cancel_requested_at: Option<i64>,
     /// The sandbox it runs in (copied from its task at submission); `None`: not sandboxed.
     pub sandbox: Option<super::Sandbox>,
+    /// The W3C `traceparent` of the request that submitted the job, when it sent a valid one.
+    pub traceparent: Option<super::Traceparent>,
 }
 
 /// The longest a job may be delayed: 366 days.
@@ -105,13 +107,15 @@ impl Job {
             idempotency_key,
             cancel_requested_at: None,
             sandbox: task.spec.sandbox.clone(),
+            traceparent: None,
         }
     }
 }
 
 impl Job {
     /// A new job that runs this one again as it was submitted (argv, environment, directory, timeout, retry policy,
-    /// sandbox, task), queued and due at `now`: attempt 1, nothing of this run's result carried over.
+    /// sandbox, task), queued and due at `now`: attempt 1, nothing of this run's result (nor its trace) carried
+    /// over.
     pub fn rerun(&self, now: i64) -> Job {
         Job {
             id: JobId::generate(),
@@ -138,6 +142,7 @@ impl Job {
             idempotency_key: None,
             cancel_requested_at: None,
             sandbox: self.sandbox.clone(),
+            traceparent: None,
         }
     }
 }

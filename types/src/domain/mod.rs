@@ -1,6 +1,8 @@
 //! Plain types with invariants and no I/O. Everything here is parsed once at the edge and trusted after; this module
 //! imports nothing else of ours.
+pub mod access;
 pub mod allow;
+pub mod audit;
 pub mod command;
 pub mod env;
 pub mod event;
@@ -18,12 +20,15 @@ pub mod task;
 /// Builders of plain values for unit tests (here, and in the server's with the `testing` feature).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod trace;
 
+pub use access::{Principal, Scope, is_key_name};
 pub use allow::AllowList;
+pub use audit::{AuditEntry, AuditFilter};
 pub use command::{CommandError, CommandLine};
 pub use env::{EnvError, EnvPolicy};
 pub use event::{EventBody, EventKind, JobEvent, OutputStream, StateRecord};
-pub use ids::{IdError, JobId, NodeId, TaskId, ULID_PATTERN};
+pub use ids::{AuditId, IdError, JobId, NodeId, TaskId, ULID_PATTERN};
 pub use job::{Job, JobStatus, Outcome};
 pub use node::{Node, NodeStatus};
 pub use params::{ParamError, Params};
@@ -32,6 +37,7 @@ pub use retry::RetryPolicy;
 pub use sandbox::Sandbox;
 pub use schema::ParamsSchema;
 pub use task::{Task, TaskName, TaskRef, TaskSpec};
+pub use trace::Traceparent;
 
 /// The current time as Unix milliseconds (UTC): how every time is stored.
 pub fn now_ms() -> i64 {

@@ -45,6 +45,9 @@ pub struct JobView {
     pub idempotency_key: Option<String>,
     /// The sandbox the job runs in; null: not sandboxed.
     pub sandbox: Option<Sandbox>,
+    /// The W3C `traceparent` header of the request that submitted the job (when it sent a valid one): find the
+    /// job from the trace of the call that started it.
+    pub traceparent: Option<String>,
     /// Bytes and lines the process printed (all of them, stored or not).
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
@@ -78,6 +81,7 @@ impl From<&Job> for JobView {
             node_id: job.node_id.clone(),
             idempotency_key: job.idempotency_key.clone(),
             sandbox: job.sandbox.clone(),
+            traceparent: job.traceparent.as_ref().map(|t| t.as_str().to_string()),
             stdout_bytes: t.stdout_bytes,
             stderr_bytes: t.stderr_bytes,
             stdout_lines: t.stdout_lines,
