@@ -12,6 +12,7 @@ pub mod params;
 pub mod progress;
 pub mod retry;
 pub mod sandbox;
+pub mod schedule;
 pub mod schema;
 pub mod status;
 pub mod task;
@@ -30,6 +31,7 @@ pub use params::{ParamError, Params};
 pub use progress::Progress;
 pub use retry::RetryPolicy;
 pub use sandbox::Sandbox;
+pub use schedule::{Schedule, ScheduleSpec};
 pub use schema::ParamsSchema;
 pub use task::{Task, TaskName, TaskSpec};
 
