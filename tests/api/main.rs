@@ -31,6 +31,7 @@ mod restart;
 mod retention;
 mod retries;
 mod sandbox;
+mod schedules;
 mod settings;
 mod storage;
 mod storage_pg;

@@ -65,6 +65,22 @@ pub struct Job {
     pub cancel_requested_at: Option<i64>,
     /// The sandbox it runs in (copied from its task at submission); `None`: not sandboxed.
     pub sandbox: Option<super::Sandbox>,
+    /// What made the job.
+    pub trigger: Trigger,
+    /// The fire of the task's schedule this job runs for (Unix ms); set when `trigger` is `schedule`. One job per
+    /// task and fire, however many nodes fire it.
+    pub scheduled_for: Option<i64>,
+}
+
+/// What made a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A request to `$execute`.
+    #[default]
+    Api,
+    /// A fire of the task's schedule.
+    Schedule,
 }
 
 /// The longest a job may be delayed: 366 days.
@@ -105,7 +121,14 @@ impl Job {
             idempotency_key,
             cancel_requested_at: None,
             sandbox: task.spec.sandbox.clone(),
+            trigger: Trigger::Api,
+            scheduled_for: None,
         }
+    }
+
+    /// The job of `task`'s schedule for the fire at `fire`, queued at `now` and due at once.
+    pub fn scheduled(task: &super::Task, argv: Vec<String>, now: i64, fire: i64) -> Job {
+        Job { trigger: Trigger::Schedule, scheduled_for: Some(fire), ..Job::pending(task, argv, now, now, None) }
     }
 }
 

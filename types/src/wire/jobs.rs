@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::progress::Progress;
-use crate::domain::{EventBody, Job, JobEvent, JobStatus, Outcome, Sandbox, StateRecord, format_ms};
+use crate::domain::{EventBody, Job, JobEvent, JobStatus, Outcome, Sandbox, StateRecord, Trigger, format_ms};
 
 /// A job as the API shows it (and as `$stream` carries it in its unnamed events).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -45,6 +45,12 @@ pub struct JobView {
     pub idempotency_key: Option<String>,
     /// The sandbox the job runs in; null: not sandboxed.
     pub sandbox: Option<Sandbox>,
+    /// What made the job: `api` (`$execute`) or `schedule`.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// The fire of the task's schedule the job runs for (`trigger: schedule`).
+    #[schema(format = DateTime)]
+    pub scheduled_for: Option<String>,
     /// Bytes and lines the process printed (all of them, stored or not).
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
@@ -78,6 +84,8 @@ impl From<&Job> for JobView {
             node_id: job.node_id.clone(),
             idempotency_key: job.idempotency_key.clone(),
             sandbox: job.sandbox.clone(),
+            trigger: job.trigger,
+            scheduled_for: job.scheduled_for.map(format_ms),
             stdout_bytes: t.stdout_bytes,
             stderr_bytes: t.stderr_bytes,
             stdout_lines: t.stdout_lines,

@@ -11,4 +11,6 @@ pub mod tasks;
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
-pub use tasks::{CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, TaskView, UpdateTask};
+pub use tasks::{
+    CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, SchedulePreview, TaskView, UpdateTask,
+};

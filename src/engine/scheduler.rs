@@ -1,0 +1,169 @@
+//! Schedules: makes the job of each due fire of a task's schedule, on every node at once without a leader. The
+//! job is inserted under a unique key (task, fire), so one fire makes one job however many nodes fire it and
+//! however often they restart; a node that finds the key taken just moves on. Times come from the engine's clock
+//! (the database's, on PostgreSQL).
+//!
+//! What one fire does is decided by [`plan`], a plain function of the task and the time, so its rules are tested
+//! with chosen times rather than by waiting.
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{EngineError, Inner};
+use crate::domain::schedule::{Missed, Overlap};
+use crate::domain::{CommandLine, Job, Params, Schedule, Task};
+use crate::store::Created;
+use crate::wire::state_event;
+
+/// Tasks fired per pass.
+const BATCH: u64 = 100;
+/// The longest the scheduler sleeps: how soon it sees a task that another node created or edited.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+/// What to do with a task whose next fire (`due`) is at or before `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The fire to make a job for, if any.
+    pub fire: Option<i64>,
+    /// What the task's next fire becomes; `None`: stay at `due` (a queued fire waits for the earlier job).
+    pub next: Option<Option<i64>>,
+}
+
+/// The rules of one pass over a due task: the latest fire at or before `now` stands for every fire since `due`
+/// (fires missed in between are not made one by one); it is dropped when it is later than `grace` and the task
+/// says `missed: skip`; with `overlap: skip` it is dropped while an earlier job is `active`, and with `queue` it
+/// waits for it.
+pub(crate) fn plan(schedule: &Schedule, due: i64, now: i64, grace: i64, active: bool) -> Plan {
+    let latest = schedule.latest_at_or_before(now).unwrap_or(due).max(due);
+    let next = Some(schedule.first_after(now));
+    match (schedule.overlap(), active) {
+        (Overlap::Queue, true) => Plan { fire: None, next: None },
+        (Overlap::Queue, false) => Plan { fire: Some(latest), next },
+        (Overlap::Skip, true) => Plan { fire: None, next },
+        (Overlap::Allow, _) | (Overlap::Skip, false) => {
+            let late = now - latest > grace;
+            let fire = (!late || schedule.missed() == Missed::Once).then_some(latest);
+            Plan { fire, next }
+        }
+    }
+}
+
+/// The scheduler's loop: fire what is due, then sleep until the next fire (at most [`MAX_SLEEP`]).
+pub(super) async fn run(inner: Arc<Inner>) {
+    let mut stopping = inner.stopping.subscribe();
+    loop {
+        let now = inner.now();
+        if let Err(err) = fire_due(&inner, now).await {
+            tracing::warn!(error = %err, "cannot fire due schedules; will retry");
+        }
+        let wait = match inner.store.schedules().next_after(inner.now()).await {
+            Ok(Some(next)) => Duration::from_millis((next - inner.now()).clamp(0, MAX_SLEEP.as_millis() as i64) as u64),
+            _ => MAX_SLEEP,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Makes the jobs of the fires due at `now`. Returns how many jobs it made.
+pub(crate) async fn fire_due(inner: &Inner, now: i64) -> Result<usize, EngineError> {
+    let store = &inner.store;
+    let grace = inner.config.overdue_grace.as_millis() as i64;
+    let mut made = 0;
+    for task in store.schedules().due(now, BATCH).await? {
+        let (Some(schedule), Some(due)) = (&task.spec.schedule, task.next_run_at) else { continue };
+        let active = schedule.overlap() != Overlap::Allow && store.schedules().active(task.id).await?;
+        let plan = plan(schedule, due, now, grace, active);
+        if let Some(fire) = plan.fire {
+            made += usize::from(make_job(inner, &task, fire, now).await?);
+        }
+        if let Some(next) = plan.next {
+            store.schedules().advance(task.id, due, next).await?;
+        }
+    }
+    Ok(made)
+}
+
+/// The job of `task`'s fire at `fire`, with the task's own parameters. Whether it is new (another node may have
+/// made it first). A task that cannot run here any more makes no job (the orphan report names it).
+async fn make_job(inner: &Inner, task: &Task, fire: i64, now: i64) -> Result<bool, EngineError> {
+    let argv = match argv(inner, task) {
+        Ok(argv) => argv,
+        Err(err) => {
+            tracing::warn!(task = %task.id, error = %err, "a scheduled task cannot run: no job made for its fire");
+            return Ok(false);
+        }
+    };
+    let job = Job::scheduled(task, argv, now, fire);
+    match inner.store.jobs().create(&job, &[state_event(&job, now)], now).await? {
+        Created::New => {
+            inner.queued(job.run_at);
+            Ok(true)
+        }
+        Created::Existing(_) => Ok(false),
+    }
+}
+
+fn argv(inner: &Inner, task: &Task) -> Result<Vec<String>, EngineError> {
+    let cmd = CommandLine::parse(&task.spec.command)?;
+    inner.programs.check(&cmd)?;
+    inner.env_policy.check(&task.spec.env)?;
+    let params = task.spec.params_for(&Params::default()).map_err(EngineError::Params)?;
+    Ok(cmd.render(&params, &task.spec.option_params)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ScheduleSpec;
+
+    const SECOND: i64 = 1000;
+    const GRACE: i64 = 60 * SECOND;
+    /// 2026-01-01T00:00:00Z.
+    const T0: i64 = 1_767_225_600_000;
+
+    fn every_minute(overlap: Overlap, missed: Missed) -> Schedule {
+        Schedule::parse(ScheduleSpec { cron: "* * * * *".into(), timezone: "UTC".into(), overlap, missed }).unwrap()
+    }
+
+    #[test]
+    fn a_fire_on_time_runs_and_the_next_is_the_one_after_now() {
+        let s = every_minute(Overlap::Allow, Missed::Skip);
+        let p = plan(&s, T0, T0 + 300, GRACE, false);
+        assert_eq!(p, Plan { fire: Some(T0), next: Some(Some(T0 + 60 * SECOND)) });
+    }
+
+    #[test]
+    fn after_downtime_skip_drops_a_late_fire_and_once_runs_the_latest() {
+        const HOUR: i64 = 3600 * SECOND;
+        let hourly = |missed| {
+            let spec = ScheduleSpec { cron: "@hourly".into(), timezone: "UTC".into(), overlap: Overlap::Allow, missed };
+            Schedule::parse(spec).unwrap()
+        };
+        // Down from before the fire at 01:00 until 05:00:30: the fire at 05:00 is on time and stands for all.
+        let back = T0 + 5 * HOUR + 30 * SECOND;
+        let skip = plan(&hourly(Missed::Skip), T0 + HOUR, back, GRACE, false);
+        assert_eq!(skip, Plan { fire: Some(T0 + 5 * HOUR), next: Some(Some(T0 + 6 * HOUR)) });
+        // Back at 05:30: even the latest fire is late.
+        let back = T0 + 5 * HOUR + 30 * 60 * SECOND;
+        let skip = plan(&hourly(Missed::Skip), T0 + HOUR, back, GRACE, false);
+        assert_eq!(skip, Plan { fire: None, next: Some(Some(T0 + 6 * HOUR)) }, "skip: dropped, on to the next");
+        let once = plan(&hourly(Missed::Once), T0 + HOUR, back, GRACE, false);
+        assert_eq!(once.fire, Some(T0 + 5 * HOUR), "once: one job stands for all the missed fires");
+    }
+
+    #[test]
+    fn overlap_skip_drops_the_fire_and_queue_makes_it_wait() {
+        let now = T0 + SECOND;
+        let skip = plan(&every_minute(Overlap::Skip, Missed::Skip), T0, now, GRACE, true);
+        assert_eq!(skip, Plan { fire: None, next: Some(Some(T0 + 60 * SECOND)) });
+        let queued = plan(&every_minute(Overlap::Queue, Missed::Skip), T0, now, GRACE, true);
+        assert_eq!(queued, Plan { fire: None, next: None }, "the fire waits: the next fire stays where it is");
+        // The earlier job ended two minutes later: the waiting fire runs as the latest one, late or not.
+        let later = T0 + 2 * 60 * SECOND + 5 * SECOND;
+        let ran = plan(&every_minute(Overlap::Queue, Missed::Skip), T0, later, GRACE, false);
+        assert_eq!(ran.fire, Some(T0 + 2 * 60 * SECOND));
+        assert_eq!(plan(&every_minute(Overlap::Skip, Missed::Skip), T0, now, GRACE, false).fire, Some(T0));
+    }
+}
