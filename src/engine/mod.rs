@@ -9,7 +9,7 @@
 //! - `running`: the jobs this process runs, so that a cancel, a drain or a second signal reaches them.
 //! - `cancel`: a pending job at once; a running one by a stored request its runner acts on, wherever it runs.
 //! - `scheduler`: makes the job of each due fire of a task's schedule (one per fire, by a unique key), and finds
-//!   fires that went overdue.
+//!   fires that went overdue; `overdue` records each overdue fire once.
 //! - `reaper`: lost jobs (expired leases, a crash before start) and retention; `orphans`: the orphan report.
 //! - `cluster`: this node in the registry, its heartbeat, and the other nodes' notices; `clock`: the one clock.
 //! - [`hub`] fans events out live and [`follow`] lets clients follow a job from any point.
@@ -26,6 +26,7 @@ pub mod hub;
 mod lease;
 mod orphans;
 mod output;
+mod overdue;
 mod pipe;
 mod process;
 mod queue;
@@ -50,6 +51,7 @@ use tokio::sync::{Semaphore, watch};
 
 pub use hub::Hub;
 pub use orphans::{MAX_SCANNED, Orphans};
+pub use overdue::OverdueFire;
 
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Params,

@@ -6,7 +6,7 @@
 //! What one fire does is decided by [`plan`], a plain function of the task and the time, so its rules are tested
 //! with chosen times rather than by waiting.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{EngineError, Inner};
 use crate::domain::schedule::{Missed, Overlap};
@@ -47,13 +47,23 @@ pub(crate) fn plan(schedule: &Schedule, due: i64, now: i64, grace: i64, active: 
     }
 }
 
-/// The scheduler's loop: fire what is due, then sleep until the next fire (at most [`MAX_SLEEP`]).
+/// The scheduler's loop: fire what is due, then sleep until the next fire (at most [`MAX_SLEEP`]); every half
+/// grace period, look for overdue fires.
 pub(super) async fn run(inner: Arc<Inner>) {
     let mut stopping = inner.stopping.subscribe();
+    let engine = super::Engine { inner: inner.clone() };
+    let overdue_every = (inner.config.overdue_grace / 2).max(MAX_SLEEP);
+    let mut overdue_checked = Instant::now();
     loop {
         let now = inner.now();
         if let Err(err) = fire_due(&inner, now).await {
             tracing::warn!(error = %err, "cannot fire due schedules; will retry");
+        }
+        if overdue_checked.elapsed() >= overdue_every {
+            overdue_checked = Instant::now();
+            if let Err(err) = engine.find_overdue().await {
+                tracing::warn!(error = %err, "cannot look for overdue fires; will retry");
+            }
         }
         let wait = match inner.store.schedules().next_after(inner.now()).await {
             Ok(Some(next)) => Duration::from_millis((next - inner.now()).clamp(0, MAX_SLEEP.as_millis() as i64) as u64),

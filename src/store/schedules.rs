@@ -3,11 +3,14 @@
 //! whose unique key (task, fire) makes it one job per fire.
 use std::collections::HashMap;
 
-use entity::{job, task};
+use entity::{job, overdue_fire, task};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::convert::task_from_row;
+use super::page::{self, Keyset, Slice};
 use super::{Conns, StoreResult};
 use crate::domain::{JobStatus, Task, TaskId};
 
@@ -100,5 +103,24 @@ impl<'a> SchedulesStore<'a> {
             .all(self.db.read)
             .await?;
         Ok(statuses.len() as u64 == n && n > 0 && statuses.iter().all(|s| *s == job::Status::Failed))
+    }
+
+    /// Scheduled tasks (enabled or not) after the task `req.after`, oldest first.
+    pub async fn scheduled_after(&self, req: Keyset<TaskId>) -> StoreResult<Slice<Task>> {
+        let req = Keyset { after: req.after.map(|id| id.to_string()), limit: req.limit };
+        let query = task::Entity::find().filter(task::Column::Schedule.is_not_null());
+        let rows = page::keyset(query, task::Column::Id, sea_orm::Order::Asc, req, self.db.read).await?;
+        rows.try_map(task_from_row)
+    }
+
+    /// Records that task `id`'s fire at `fire` was found overdue at `now`. Whether this call recorded it (false:
+    /// it was found before, here or on another node).
+    pub async fn record_overdue(&self, id: TaskId, fire: i64, now: i64) -> StoreResult<bool> {
+        let row = overdue_fire::ActiveModel { task_id: Set(id), scheduled_for: Set(fire), found_at: Set(now) };
+        let once = OnConflict::columns([overdue_fire::Column::TaskId, overdue_fire::Column::ScheduledFor])
+            .do_nothing()
+            .to_owned();
+        let res = overdue_fire::Entity::insert(row).on_conflict(once).exec_without_returning(self.db.write).await;
+        Ok(self.db.wrote(res)? == 1)
     }
 }

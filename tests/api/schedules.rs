@@ -134,6 +134,23 @@ async fn a_paused_schedule_goes_overdue_and_repeated_failures_are_failing() {
     .await;
     let only = app.orphaned("?reason=overdue").await.expect(200, "$orphaned?reason=overdue");
     assert_eq!(only["count"], 1, "{only}");
+    // Each overdue fire is recorded once, for whatever reports it.
+    let db = sea_orm::Database::connect(app.db.url()).await.expect("open the test database");
+    let task_id: entity::overdue_fire::TaskId = str_of(&paused, "id").parse().expect("task id");
+    let recorded = poll_until("two overdue fires recorded", Duration::from_secs(10), async || {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let rows = entity::overdue_fire::Entity::find()
+            .filter(entity::overdue_fire::Column::TaskId.eq(task_id))
+            .all(&db)
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.len() >= 2 { Ok(rows) } else { Err(format!("{rows:?}")) }
+    })
+    .await;
+    assert!(
+        recorded.iter().all(|r| r.scheduled_for % 1000 == 0 && r.found_at >= r.scheduled_for + 1000),
+        "{recorded:?}"
+    );
 
     let flaky = app.task("false").await;
     let first = app.run_task(&flaky, None).await;
