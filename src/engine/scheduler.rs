@@ -19,31 +19,43 @@ const BATCH: u64 = 100;
 /// The longest the scheduler sleeps: how soon it sees a task that another node created or edited.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
+/// Fires of one task made in one pass at most (a schedule of every second, after a pause of the scheduler).
+const MAX_CATCH_UP: usize = 60;
+
 /// What to do with a task whose next fire (`due`) is at or before `now`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
-    /// The fire to make a job for, if any.
-    pub fire: Option<i64>,
+    /// The fires to make a job for, oldest first.
+    pub fires: Vec<i64>,
     /// What the task's next fire becomes; `None`: stay at `due` (a queued fire waits for the earlier job).
     pub next: Option<Option<i64>>,
 }
 
-/// The rules of one pass over a due task: the latest fire at or before `now` stands for every fire since `due`
-/// (fires missed in between are not made one by one); it is dropped when it is later than `grace` and the task
-/// says `missed: skip`; with `overlap: skip` it is dropped while an earlier job is `active`, and with `queue` it
-/// waits for it.
+/// The rules of one pass over a due task. Each fire since `due` that is on time (at most `grace` old) makes a job
+/// (the newest [`MAX_CATCH_UP`]); late fires make none, except that with `missed: once` and no fire on time, the
+/// latest fire runs for all of them. With `overlap: skip`, nothing runs while an earlier job is `active` and
+/// otherwise only the latest fire; with `queue`, the latest fire waits for the earlier job and then runs, late
+/// or not.
 pub(crate) fn plan(schedule: &Schedule, due: i64, now: i64, grace: i64, active: bool) -> Plan {
     let latest = schedule.latest_at_or_before(now).unwrap_or(due).max(due);
     let next = Some(schedule.first_after(now));
+    let mut on_time = Vec::new();
+    let mut at = schedule.first_after(due.max(now - grace) - 1);
+    while let Some(fire) = at.filter(|f| *f <= now) {
+        on_time.push(fire);
+        at = schedule.first_after(fire);
+    }
+    let keep = on_time.len().saturating_sub(MAX_CATCH_UP);
+    on_time.drain(..keep);
     match (schedule.overlap(), active) {
-        (Overlap::Queue, true) => Plan { fire: None, next: None },
-        (Overlap::Queue, false) => Plan { fire: Some(latest), next },
-        (Overlap::Skip, true) => Plan { fire: None, next },
-        (Overlap::Allow, _) | (Overlap::Skip, false) => {
-            let late = now - latest > grace;
-            let fire = (!late || schedule.missed() == Missed::Once).then_some(latest);
-            Plan { fire, next }
+        (Overlap::Queue, true) => Plan { fires: Vec::new(), next: None },
+        (Overlap::Queue, false) => Plan { fires: vec![latest], next },
+        (Overlap::Skip, true) => Plan { fires: Vec::new(), next },
+        (Overlap::Skip, false) => Plan { fires: on_time.pop().into_iter().collect(), next },
+        (Overlap::Allow, _) if on_time.is_empty() && schedule.missed() == Missed::Once => {
+            Plan { fires: vec![latest], next }
         }
+        (Overlap::Allow, _) => Plan { fires: on_time, next },
     }
 }
 
@@ -85,7 +97,7 @@ pub(crate) async fn fire_due(inner: &Inner, now: i64) -> Result<usize, EngineErr
         let (Some(schedule), Some(due)) = (&task.spec.schedule, task.next_run_at) else { continue };
         let active = schedule.overlap() != Overlap::Allow && store.schedules().active(task.id).await?;
         let plan = plan(schedule, due, now, grace, active);
-        if let Some(fire) = plan.fire {
+        for fire in plan.fires {
             made += usize::from(make_job(inner, &task, fire, now).await?);
         }
         if let Some(next) = plan.next {
@@ -141,7 +153,7 @@ mod tests {
     fn a_fire_on_time_runs_and_the_next_is_the_one_after_now() {
         let s = every_minute(Overlap::Allow, Missed::Skip);
         let p = plan(&s, T0, T0 + 300, GRACE, false);
-        assert_eq!(p, Plan { fire: Some(T0), next: Some(Some(T0 + 60 * SECOND)) });
+        assert_eq!(p, Plan { fires: vec![T0], next: Some(Some(T0 + 60 * SECOND)) });
     }
 
     #[test]
@@ -154,26 +166,45 @@ mod tests {
         // Down from before the fire at 01:00 until 05:00:30: the fire at 05:00 is on time and stands for all.
         let back = T0 + 5 * HOUR + 30 * SECOND;
         let skip = plan(&hourly(Missed::Skip), T0 + HOUR, back, GRACE, false);
-        assert_eq!(skip, Plan { fire: Some(T0 + 5 * HOUR), next: Some(Some(T0 + 6 * HOUR)) });
+        assert_eq!(skip, Plan { fires: vec![T0 + 5 * HOUR], next: Some(Some(T0 + 6 * HOUR)) });
         // Back at 05:30: even the latest fire is late.
         let back = T0 + 5 * HOUR + 30 * 60 * SECOND;
         let skip = plan(&hourly(Missed::Skip), T0 + HOUR, back, GRACE, false);
-        assert_eq!(skip, Plan { fire: None, next: Some(Some(T0 + 6 * HOUR)) }, "skip: dropped, on to the next");
+        assert_eq!(skip, Plan { fires: vec![], next: Some(Some(T0 + 6 * HOUR)) }, "skip: dropped, on to the next");
         let once = plan(&hourly(Missed::Once), T0 + HOUR, back, GRACE, false);
-        assert_eq!(once.fire, Some(T0 + 5 * HOUR), "once: one job stands for all the missed fires");
+        assert_eq!(once.fires, [T0 + 5 * HOUR], "once: one job stands for all the missed fires");
     }
 
     #[test]
     fn overlap_skip_drops_the_fire_and_queue_makes_it_wait() {
         let now = T0 + SECOND;
         let skip = plan(&every_minute(Overlap::Skip, Missed::Skip), T0, now, GRACE, true);
-        assert_eq!(skip, Plan { fire: None, next: Some(Some(T0 + 60 * SECOND)) });
+        assert_eq!(skip, Plan { fires: vec![], next: Some(Some(T0 + 60 * SECOND)) });
         let queued = plan(&every_minute(Overlap::Queue, Missed::Skip), T0, now, GRACE, true);
-        assert_eq!(queued, Plan { fire: None, next: None }, "the fire waits: the next fire stays where it is");
+        assert_eq!(queued, Plan { fires: vec![], next: None }, "the fire waits: the next fire stays where it is");
         // The earlier job ended two minutes later: the waiting fire runs as the latest one, late or not.
         let later = T0 + 2 * 60 * SECOND + 5 * SECOND;
         let ran = plan(&every_minute(Overlap::Queue, Missed::Skip), T0, later, GRACE, false);
-        assert_eq!(ran.fire, Some(T0 + 2 * 60 * SECOND));
-        assert_eq!(plan(&every_minute(Overlap::Skip, Missed::Skip), T0, now, GRACE, false).fire, Some(T0));
+        assert_eq!(ran.fires, [T0 + 2 * 60 * SECOND]);
+        assert_eq!(plan(&every_minute(Overlap::Skip, Missed::Skip), T0, now, GRACE, false).fires, [T0]);
+    }
+
+    #[test]
+    fn a_late_pass_makes_every_fire_still_on_time() {
+        let every_second = Schedule::parse(ScheduleSpec {
+            cron: "* * * * * *".into(),
+            timezone: "UTC".into(),
+            overlap: Overlap::Allow,
+            missed: Missed::Skip,
+        })
+        .unwrap();
+        // The pass comes 3.5 s after the due fire: all four fires since are on time and each makes its job.
+        let p = plan(&every_second, T0, T0 + 3500, GRACE, false);
+        assert_eq!(p.fires, [T0, T0 + SECOND, T0 + 2 * SECOND, T0 + 3 * SECOND]);
+        assert_eq!(p.next, Some(Some(T0 + 4 * SECOND)));
+        // Two minutes late: only the fires within the grace period, at most MAX_CATCH_UP of them.
+        let p = plan(&every_second, T0, T0 + 120 * SECOND, GRACE, false);
+        assert_eq!(p.fires.len(), MAX_CATCH_UP);
+        assert_eq!(p.fires.last(), Some(&(T0 + 120 * SECOND)));
     }
 }

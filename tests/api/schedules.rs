@@ -111,6 +111,9 @@ async fn a_per_second_schedule_makes_one_job_per_fire_and_execute_says_api() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), fires.len(), "one job per fire: {fires:?}");
+    for pair in distinct.windows(2) {
+        assert_eq!(ms_between(&json!(pair[0]), &json!(pair[1])), 1000, "a job every second: {distinct:?}");
+    }
 
     let manual = app.run("echo manual").await.job;
     assert_eq!((manual["trigger"].clone(), manual["scheduled_for"].clone()), (json!("api"), Value::Null));
