@@ -68,6 +68,11 @@ pub struct Settings {
     pub retention_max_output_bytes: u64,
     /// How often retention runs, in seconds.
     pub retention_check_seconds: u64,
+    /// A schedule's fire with no started job this many seconds after its time is late: the task is reported
+    /// `overdue`, and with `missed: skip` the fire is dropped.
+    pub overdue_grace_seconds: u64,
+    /// A task whose last this many finished runs all failed is reported `failing` (0: never).
+    pub failing_runs: u64,
     /// Database connections: PostgreSQL's pool size, or SQLite's reader connections (besides its one writer).
     /// Default 16 on PostgreSQL, 8 on SQLite.
     pub database_max_connections: Option<u32>,
@@ -110,6 +115,8 @@ impl Default for Settings {
             retention_days: 30.0,
             retention_max_output_bytes: 0,
             retention_check_seconds: 60,
+            overdue_grace_seconds: 60,
+            failing_runs: 3,
             database_max_connections: None,
             database_statement_timeout_seconds: 30,
             advertise_url: None,
@@ -151,6 +158,11 @@ impl Settings {
             "retention_days must be between 0 (keep forever) and 36500",
         )?;
         check(self.retention_check_seconds >= 1, "retention_check_seconds must be at least 1")?;
+        check(
+            (1..=7 * 86_400).contains(&self.overdue_grace_seconds),
+            "overdue_grace_seconds must be between 1 and 604800",
+        )?;
+        check(self.failing_runs <= 1000, "failing_runs must be at most 1000")?;
         check(
             self.database_max_connections.is_none_or(|n| (1..=1000).contains(&n)),
             "database_max_connections must be between 1 and 1000",
@@ -204,6 +216,8 @@ impl Settings {
             retention_max_output_bytes: (self.retention_max_output_bytes > 0)
                 .then_some(self.retention_max_output_bytes),
             retention_every: Duration::from_secs(self.retention_check_seconds),
+            overdue_grace: Duration::from_secs(self.overdue_grace_seconds),
+            failing_runs: self.failing_runs,
             supervisor_program: self.supervisor_program.clone(),
         }
     }

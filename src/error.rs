@@ -59,6 +59,7 @@ error_codes! {
     ValidationFailed => "validation_failed", UNPROCESSABLE_ENTITY, "Validation failed";
     NameTaken => "name_taken", CONFLICT, "Name taken";
     TaskDisabled => "task_disabled", CONFLICT, "Task disabled";
+    TaskNotScheduled => "task_not_scheduled", CONFLICT, "Task not scheduled";
     JobFinished => "job_finished", CONFLICT, "Job already finished";
     JobActive => "job_active", CONFLICT, "Job not finished";
     TaskGone => "task_gone", CONFLICT, "Task deleted";

@@ -19,8 +19,9 @@
 //!   lines per row, and read back one event per line.
 //! - [`engine`]: running work, one room per concern: the queue (dispatcher, due times), the runner (a job's
 //!   process) with its lease and output (pipe, sink), the registry of running jobs, cancel, the reaper (lost jobs,
-//!   retention), the orphan report, the cluster (nodes, notices), the clock; the live event hub and following a
-//!   job ([`engine::hub`], [`engine::follow`]); what the host has ([`engine::host`]: the file behind each allowed
+//!   retention), the orphan report, the scheduler (the jobs of schedules' fires, one per fire; overdue fires), the
+//!   cluster (nodes, notices), the clock; the live event hub and following a job ([`engine::hub`],
+//!   [`engine::follow`]); what the host has ([`engine::host`]: the file behind each allowed
 //!   program, the jobs' base environment, bubblewrap); on Linux, the job supervisor ([`engine::supervisor`]): a
 //!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
 //!   dies. What the engine adds to the [`metrics`] (jobs' ends, the backlog and running jobs at scrape time) is

@@ -21,7 +21,7 @@ use crate::error::Problem;
     ),
     paths(
         api::tasks::create, api::tasks::list, api::tasks::get, api::tasks::update, api::tasks::delete,
-        api::tasks::execute, api::tasks::orphaned,
+        api::tasks::execute, api::tasks::orphaned, api::schedules::of_task, api::schedules::of_spec,
         api::jobs::list, api::jobs::get, api::jobs::cancel, api::jobs::cancel_action, api::jobs::retry,
         api::jobs::output, api::jobs::stream,
         api::nodes::list,

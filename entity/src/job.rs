@@ -55,6 +55,9 @@ pub struct Model {
     pub sandbox: Option<String>,
     /// The W3C `traceparent` of the request that submitted the job.
     pub traceparent: Option<String>,
+    pub trigger: Trigger,
+    /// The schedule's fire the job runs for (Unix ms); unique per task when set.
+    pub scheduled_for: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -73,6 +76,18 @@ pub enum Status {
     Failed,
     #[sea_orm(string_value = "canceled")]
     Canceled,
+}
+
+/// What made a job, as stored (the service's `Trigger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Trigger {
+    #[sea_orm(string_value = "api")]
+    Api,
+    #[sea_orm(string_value = "schedule")]
+    Schedule,
+    #[sea_orm(string_value = "retry")]
+    Retry,
 }
 
 /// How a finished job ended, as stored (the service's `Outcome`).

@@ -13,5 +13,6 @@ pub mod job;
 pub mod job_event;
 pub mod job_output;
 pub mod node;
+pub mod overdue_fire;
 mod states;
 pub mod task;

@@ -1,7 +1,7 @@
 //! The stored forms of job statuses, outcomes, event kinds and output streams, paired with the domain's. The
 //! columns are enums of this crate (so a row cannot hold one that does not exist); these matches pair each with the
 //! domain's, and the compiler checks that every variant has its partner.
-use taskyard_types::domain::{EventKind, JobStatus, Outcome, OutputStream};
+use taskyard_types::domain::{EventKind, JobStatus, Outcome, OutputStream, Trigger};
 
 use crate::{job, job_event, job_output};
 
@@ -99,6 +99,26 @@ impl From<job_output::Stream> for OutputStream {
         match stream {
             job_output::Stream::Stdout => Self::Stdout,
             job_output::Stream::Stderr => Self::Stderr,
+        }
+    }
+}
+
+impl From<Trigger> for job::Trigger {
+    fn from(trigger: Trigger) -> Self {
+        match trigger {
+            Trigger::Api => Self::Api,
+            Trigger::Schedule => Self::Schedule,
+            Trigger::Retry => Self::Retry,
+        }
+    }
+}
+
+impl From<job::Trigger> for Trigger {
+    fn from(trigger: job::Trigger) -> Self {
+        match trigger {
+            job::Trigger::Api => Self::Api,
+            job::Trigger::Schedule => Self::Schedule,
+            job::Trigger::Retry => Self::Retry,
         }
     }
 }

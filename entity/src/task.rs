@@ -31,6 +31,10 @@ pub struct Model {
     pub retry: Option<String>,
     /// JSON sandbox; NULL: not sandboxed.
     pub sandbox: Option<String>,
+    /// JSON schedule; NULL: runs only when asked.
+    pub schedule: Option<String>,
+    /// The schedule's next fire to make a job for (Unix ms); NULL when unscheduled or disabled.
+    pub next_run_at: Option<i64>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

@@ -10,6 +10,8 @@ mod m20261201_000005_param_rules;
 mod m20261201_000006_sandbox;
 mod m20261201_000007_node_clock_offsets;
 mod m20261204_000008_job_output;
+mod m20261205_000009_schedules;
+mod m20261205_000009a_overdue_fires;
 mod m20261205_000013_audit_and_trace;
 
 pub struct Migrator;
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_sandbox::Migration),
             Box::new(m20261201_000007_node_clock_offsets::Migration),
             Box::new(m20261204_000008_job_output::Migration),
+            Box::new(m20261205_000009_schedules::Migration),
+            Box::new(m20261205_000009a_overdue_fires::Migration),
             Box::new(m20261205_000013_audit_and_trace::Migration),
         ]
     }

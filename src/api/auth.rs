@@ -13,7 +13,8 @@ use super::audit::Pending;
 use crate::domain::{Principal, Scope};
 use crate::error::{ApiError, ErrorCode};
 
-/// The scope a route needs: `read` for every GET (streams included), `execute` for running and stopping jobs,
+/// The scope a route needs: `read` for every GET (streams included) and for previewing a schedule (a POST that
+/// changes nothing), `execute` for running and stopping jobs,
 /// `admin` for everything else that changes something (tasks, settings) and for the audit log. A route not named
 /// here that changes something needs `admin`, so a new route is closed until it is placed. `route` is the route's
 /// template (`/api/v1/tasks/{id}`); an unknown route (answered 404) needs only a valid key.
@@ -25,7 +26,7 @@ pub fn required_scope(method: &Method, route: Option<&str>) -> Scope {
         | ("DELETE", "/api/v1/jobs/{id}")
         | ("POST", "/api/v1/jobs/{id}/$cancel")
         | ("POST", "/api/v1/jobs/{id}/$retry") => Scope::Execute,
-        ("GET" | "HEAD", _) => Scope::Read,
+        ("GET" | "HEAD", _) | ("POST", "/api/v1/schedules/$preview") => Scope::Read,
         _ => Scope::Admin,
     }
 }

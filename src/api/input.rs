@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::domain::job::MAX_DELAY_MS;
 use crate::domain::task::rules;
 use crate::domain::{
-    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Sandbox, TaskId, TaskName, TaskSpec,
+    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Sandbox, Schedule, TaskId, TaskName, TaskSpec,
 };
 use crate::engine::{Due, TaskRules, host};
 use crate::error::{ApiError, ErrorCode};
@@ -114,6 +114,10 @@ pub fn updated(mut spec: TaskSpec, body: UpdateTask, rules: TaskRules<'_>) -> Re
     set(&mut s.tags, body.tags.map(rules::tags).transpose().map_err(invalid)?);
     set(&mut s.retry, body.retry.map(|r| r.map(RetryPolicy::validate).transpose()).transpose().map_err(invalid)?);
     set(&mut s.sandbox, body.sandbox.map(|b| b.map(|b| parse_sandbox(b, rules)).transpose()).transpose()?);
+    set(
+        &mut s.schedule,
+        body.schedule.map(|v| v.map(Schedule::parse).transpose()).transpose().map_err(|e| invalid(e.to_string()))?,
+    );
     check_sandbox_cwd(spec.sandbox.as_ref(), spec.cwd.as_deref())?;
     spec.check_param_rules().map_err(invalid)?;
     Ok(spec)

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod nodes;
 pub mod query;
+pub mod schedules;
 pub mod schema;
 pub mod sse;
 pub mod tasks;
@@ -48,6 +49,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .delete(tasks::delete),
             )
             .service(web::resource("/tasks/{id}/$execute").post(tasks::execute))
+            .service(web::resource("/tasks/{id}/$schedule").get(schedules::of_task))
+            .service(web::resource("/schedules/$preview").post(schedules::of_spec))
             .service(web::resource("/jobs").get(jobs::list))
             .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
             .service(web::resource("/jobs/{id}/$cancel").post(jobs::cancel_action))

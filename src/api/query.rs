@@ -337,3 +337,22 @@ impl AuditQuery {
         })
     }
 }
+
+/// `GET /api/v1/tasks/{id}/$schedule` and `POST /api/v1/schedules/$preview`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// How many fires to show (1 to 100, default 5).
+    #[param(minimum = 1, maximum = 100)]
+    pub count: Option<u32>,
+}
+
+impl PreviewQuery {
+    pub fn count(&self) -> Result<usize, ApiError> {
+        match self.count.unwrap_or(5) {
+            n @ 1..=100 => Ok(n as usize),
+            n => Err(ApiError::new(ErrorCode::InvalidQuery, format!("count must be between 1 and 100, got {n}"))),
+        }
+    }
+}

@@ -26,7 +26,7 @@ fn task_ref(path: &str) -> Result<TaskRef, ApiError> {
 }
 
 /// The task a path names, by its id or its unique name.
-async fn find(state: &AppState, path: &str) -> Result<Task, ApiError> {
+pub(super) async fn find(state: &AppState, path: &str) -> Result<Task, ApiError> {
     let at = task_ref(path)?;
     state.engine.store().tasks().find(&at).await.map_err(not_found(&at))
 }

@@ -78,7 +78,8 @@ impl KeyCommand {
 pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
     /// api_keys, keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
-    /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, database_max_connections,
+    /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, overdue_grace_seconds,
+    /// failing_runs, database_max_connections,
     /// database_statement_timeout_seconds, advertise_url, min_free_bytes, metrics_public, log_format).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     #[serde(skip)]

@@ -8,6 +8,8 @@
 //!   kills them all when the server dies; elsewhere by this process.
 //! - `running`: the jobs this process runs, so that a cancel, a drain or a second signal reaches them.
 //! - `cancel`: a pending job at once; a running one by a stored request its runner acts on, wherever it runs.
+//! - `scheduler`: makes the job of each due fire of a task's schedule (one per fire, by a unique key), and finds
+//!   fires that went overdue; `overdue` records each overdue fire once.
 //! - `reaper`: lost jobs (expired leases, a crash before start) and retention; `orphans`: the orphan report.
 //! - `cluster`: this node in the registry, its heartbeat, and the other nodes' notices; `clock`: the one clock.
 //! - [`hub`] fans events out live and [`follow`] lets clients follow a job from any point.
@@ -24,6 +26,7 @@ pub mod hub;
 mod lease;
 mod orphans;
 mod output;
+mod overdue;
 mod pipe;
 mod process;
 mod queue;
@@ -31,6 +34,7 @@ mod reaper;
 mod runner;
 mod running;
 pub mod sandbox;
+mod scheduler;
 mod scrape;
 #[cfg(not(target_os = "linux"))]
 mod spawner;
@@ -48,6 +52,7 @@ use tokio::sync::{Semaphore, watch};
 
 pub use hub::Hub;
 pub use orphans::{MAX_SCANNED, Orphans};
+pub use overdue::OverdueFire;
 pub use submit::{Due, IDEMPOTENCY_WINDOW, Submission, Submitted};
 
 use crate::domain::{
@@ -76,6 +81,10 @@ pub struct EngineConfig {
     pub retention_max_output_bytes: Option<u64>,
     /// How often retention runs.
     pub retention_every: Duration,
+    /// How late a schedule's fire may start before it is late (dropped with `missed: skip`, reported `overdue`).
+    pub overdue_grace: Duration,
+    /// Finished runs that all failed make a task `failing` (0: never).
+    pub failing_runs: u64,
     /// The executable whose `supervise` subcommand is the job supervisor; `None`: this executable.
     pub supervisor_program: Option<std::path::PathBuf>,
 }
@@ -198,6 +207,7 @@ impl Engine {
         tokio::spawn(queue::dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
         tokio::spawn(reaper::retention(engine.inner.clone()));
+        tokio::spawn(scheduler::run(engine.inner.clone()));
         let node = cluster::this_node(&engine.inner, address);
         cluster::register(&engine.inner, &node).await;
         tokio::spawn(cluster::heartbeat(engine.inner.clone(), node));

@@ -43,8 +43,9 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         tags: json("tags", id, &m.tags)?,
         retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+        schedule: m.schedule.as_deref().map(|s| json("schedule", id, s)).transpose()?,
     };
-    Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at })
+    Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at, next_run_at: m.next_run_at })
 }
 
 pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
@@ -63,6 +64,8 @@ pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
         tags: Set(to_json(&t.tags)?),
         retry: Set(t.retry.as_ref().map(to_json).transpose()?),
         sandbox: Set(t.sandbox.as_ref().map(to_json).transpose()?),
+        schedule: Set(t.schedule.as_ref().map(to_json).transpose()?),
+        next_run_at: Set(task.next_run_at),
         created_at: Set(task.created_at),
         updated_at: Set(task.updated_at),
     })
@@ -109,6 +112,8 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
             .traceparent
             .map(|t| Traceparent::try_from(t).map_err(|e| corrupt("traceparent", id, e)))
             .transpose()?,
+        trigger: m.trigger.into(),
+        scheduled_for: m.scheduled_for,
     })
 }
 
@@ -149,6 +154,8 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveM
         cancel_requested_at: NotSet,
         sandbox: Set(j.sandbox.as_ref().map(to_json).transpose()?),
         traceparent: Set(j.traceparent.as_ref().map(|t| t.as_str().to_string())),
+        trigger: Set(j.trigger.into()),
+        scheduled_for: Set(j.scheduled_for),
     })
 }
 

@@ -12,6 +12,7 @@ mod jobs;
 mod nodes;
 mod page;
 mod runs;
+mod schedules;
 mod tasks;
 mod writer;
 
@@ -40,6 +41,7 @@ pub use fault::{Degraded, Fault};
 pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
 pub use nodes::NodesStore;
 pub use page::{Keyset, Page, PageRequest, Slice};
+pub use schedules::SchedulesStore;
 pub use tasks::TasksStore;
 
 /// Connection pool settings.
@@ -270,6 +272,10 @@ impl Store {
 
     pub fn jobs(&self) -> JobsStore<'_> {
         JobsStore::new(self.conns(), &self.writer, self.backend)
+    }
+
+    pub fn schedules(&self) -> SchedulesStore<'_> {
+        SchedulesStore::new(self.conns())
     }
 
     pub fn nodes(&self) -> NodesStore<'_> {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use entity::job;
 use futures_util::FutureExt as _;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
@@ -120,7 +121,34 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
                     return Ok(Applied::Existing(id));
                 }
             }
-            job::Entity::insert(job_to_row(job, None)?).exec_without_returning(db).await?;
+            if let Some(fire) = job.scheduled_for {
+                // One job per task and fire, however many nodes fire it: the unique key decides, and a fire
+                // another node made first is answered with its job.
+                let one_per_fire =
+                    OnConflict::columns([job::Column::TaskId, job::Column::ScheduledFor]).do_nothing().to_owned();
+                let inserted = job::Entity::insert(job_to_row(job, None)?)
+                    .on_conflict(one_per_fire)
+                    .exec_without_returning(db)
+                    .await?;
+                if inserted == 0 {
+                    let holder = job::Entity::find()
+                        .select_only()
+                        .column(job::Column::Id)
+                        .filter(job::Column::TaskId.eq(job.task_id))
+                        .filter(job::Column::ScheduledFor.eq(fire))
+                        .into_tuple::<JobId>()
+                        .one(db)
+                        .await?;
+                    return holder.map(Applied::Existing).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "the job of task {} for the fire at {fire} was neither inserted nor found",
+                            job.task_id
+                        ))
+                    });
+                }
+            } else {
+                job::Entity::insert(job_to_row(job, None)?).exec_without_returning(db).await?;
+            }
             events::insert(db, events).await?;
             Ok(Applied::Done)
         }

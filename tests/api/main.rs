@@ -35,6 +35,7 @@ mod restart;
 mod retention;
 mod retries;
 mod sandbox;
+mod schedules;
 mod scopes;
 mod settings;
 mod storage;

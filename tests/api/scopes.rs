@@ -29,6 +29,8 @@ const MATRIX: &[(&str, &str, Option<Scope>)] = &[
     ("POST", "/api/v1/jobs/{id}/$retry", Some(Scope::Execute)),
     ("GET", "/api/v1/jobs/{id}/output", Some(Scope::Read)),
     ("GET", "/api/v1/jobs/{id}/$stream", Some(Scope::Read)),
+    ("GET", "/api/v1/tasks/{id}/$schedule", Some(Scope::Read)),
+    ("POST", "/api/v1/schedules/$preview", Some(Scope::Read)),
     ("GET", "/api/v1/nodes", Some(Scope::Read)),
     ("GET", "/api/v1/audit", Some(Scope::Admin)),
 ];

@@ -21,5 +21,6 @@ mod idempotency;
 mod lost_cancel;
 mod node_death;
 mod reconnect;
+mod schedules;
 mod sharing;
 mod supervisor;

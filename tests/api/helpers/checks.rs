@@ -14,6 +14,8 @@ pub const TASK_KEYS: &[&str] = &[
     "cwd",
     "timeout_seconds",
     "tags",
+    "schedule",
+    "next_run_at",
     "created_at",
     "updated_at",
 ];
@@ -25,6 +27,8 @@ pub const JOB_KEYS: &[&str] = &[
     "outcome",
     "attempt",
     "argv",
+    "trigger",
+    "scheduled_for",
     "submitted_at",
     "started_at",
     "finished_at",

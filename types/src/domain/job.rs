@@ -67,6 +67,24 @@ pub struct Job {
     pub sandbox: Option<super::Sandbox>,
     /// The W3C `traceparent` of the request that submitted the job, when it sent a valid one.
     pub traceparent: Option<super::Traceparent>,
+    /// What made the job.
+    pub trigger: Trigger,
+    /// The fire of the task's schedule this job runs for (Unix ms); set when `trigger` is `schedule`. One job per
+    /// task and fire, however many nodes fire it.
+    pub scheduled_for: Option<i64>,
+}
+
+/// What made a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A request to `$execute`.
+    #[default]
+    Api,
+    /// A fire of the task's schedule.
+    Schedule,
+    /// A `$retry` of a finished job.
+    Retry,
 }
 
 /// The longest a job may be delayed: 366 days.
@@ -107,6 +125,8 @@ impl Job {
             idempotency_key,
             cancel_requested_at: None,
             sandbox: task.spec.sandbox.clone(),
+            trigger: Trigger::Api,
+            scheduled_for: None,
             traceparent: None,
         }
     }
@@ -143,7 +163,14 @@ impl Job {
             cancel_requested_at: None,
             sandbox: self.sandbox.clone(),
             traceparent: None,
+            trigger: Trigger::Retry,
+            scheduled_for: None,
         }
+    }
+
+    /// The job of `task`'s schedule for the fire at `fire`, queued at `now` and due at once.
+    pub fn scheduled(task: &super::Task, argv: Vec<String>, now: i64, fire: i64) -> Job {
+        Job { trigger: Trigger::Schedule, scheduled_for: Some(fire), ..Job::pending(task, argv, now, now, None) }
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schema::ParamsSchema;
-use super::{CommandLine, Params, RetryPolicy, Sandbox, TaskId};
+use super::{CommandLine, Params, RetryPolicy, Sandbox, Schedule, TaskId};
 
 /// A task's optional unique name: URL-safe, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,8 @@ pub struct TaskSpec {
     pub tags: Vec<String>,
     pub retry: Option<RetryPolicy>,
     pub sandbox: Option<Sandbox>,
+    /// When the task runs by itself; `None`: only when asked.
+    pub schedule: Option<Schedule>,
 }
 
 impl TaskSpec {
@@ -114,6 +116,7 @@ impl TaskSpec {
             tags: Vec::new(),
             retry: None,
             sandbox: None,
+            schedule: None,
         }
     }
 }
@@ -124,6 +127,8 @@ pub struct Task {
     pub spec: TaskSpec,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The schedule's next fire to make a job for (Unix ms); `None` when the task has no schedule or is disabled.
+    pub next_run_at: Option<i64>,
 }
 
 /// Field rules shared by create and update; each returns the message a user sees.
@@ -221,16 +226,32 @@ pub enum OrphanReason {
     NotRunnable,
     /// Its latest job ended because its runner died.
     Lost,
+    /// Scheduled, and its latest fire older than the grace period has no started job: every node is down, the
+    /// task was disabled, or the job waits.
+    Overdue,
+    /// Its last runs (as many as the server's setting says) all failed.
+    Failing,
 }
 
 impl Task {
     pub fn create(spec: TaskSpec, now: i64) -> Task {
-        Task { id: TaskId::generate(), spec, created_at: now, updated_at: now }
+        let next_run_at = first_fire(&spec, now);
+        Task { id: TaskId::generate(), spec, created_at: now, updated_at: now, next_run_at }
     }
 
-    /// The task with `spec` as its fields from `now` on.
+    /// The task with `spec` as its fields from `now` on. Its next fire is computed again when the schedule or
+    /// `enabled` changed: a disabled task's schedule pauses, and one enabled again starts from now (the fires
+    /// while it was paused are not made up).
     pub fn update(&mut self, spec: TaskSpec, now: i64) {
+        if spec.schedule != self.spec.schedule || spec.enabled != self.spec.enabled {
+            self.next_run_at = first_fire(&spec, now);
+        }
         self.spec = spec;
         self.updated_at = now;
     }
+}
+
+/// A task's first fire after `now`: none unless it is enabled and scheduled.
+fn first_fire(spec: &TaskSpec, now: i64) -> Option<i64> {
+    spec.schedule.as_ref().filter(|_| spec.enabled).and_then(|s| s.first_after(now))
 }

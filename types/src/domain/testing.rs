@@ -4,7 +4,13 @@ use super::{Node, Task, TaskId, TaskSpec, now_ms};
 /// An enabled task that runs `command`, with nothing else set, made now.
 pub fn task(command: &str) -> Task {
     let now = now_ms();
-    Task { id: TaskId::generate(), spec: TaskSpec::new(command.to_string()), created_at: now, updated_at: now }
+    Task {
+        id: TaskId::generate(),
+        spec: TaskSpec::new(command.to_string()),
+        created_at: now,
+        updated_at: now,
+        next_run_at: None,
+    }
 }
 
 /// A node that started at 0, heart-beat last at 1,000 ms, runs 2 of at most 5 jobs and has not stopped.

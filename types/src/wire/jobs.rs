@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::progress::Progress;
-use crate::domain::{EventBody, Job, JobEvent, JobStatus, Outcome, Sandbox, StateRecord, format_ms};
+use crate::domain::{EventBody, Job, JobEvent, JobStatus, Outcome, Sandbox, StateRecord, Trigger, format_ms};
 
 /// A job as the API shows it (and as `$stream` carries it in its unnamed events).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -48,6 +48,12 @@ pub struct JobView {
     /// The W3C `traceparent` header of the request that submitted the job (when it sent a valid one): find the
     /// job from the trace of the call that started it.
     pub traceparent: Option<String>,
+    /// What made the job: `api` (`$execute`), `schedule` or `retry` (`$retry` of a finished job).
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// The fire of the task's schedule the job runs for (`trigger: schedule`).
+    #[schema(format = DateTime)]
+    pub scheduled_for: Option<String>,
     /// Bytes and lines the process printed (all of them, stored or not).
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
@@ -82,6 +88,8 @@ impl From<&Job> for JobView {
             idempotency_key: job.idempotency_key.clone(),
             sandbox: job.sandbox.clone(),
             traceparent: job.traceparent.as_ref().map(|t| t.as_str().to_string()),
+            trigger: job.trigger,
+            scheduled_for: job.scheduled_for.map(format_ms),
             stdout_bytes: t.stdout_bytes,
             stderr_bytes: t.stderr_bytes,
             stdout_lines: t.stdout_lines,

@@ -8,7 +8,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 
 use crate::domain::task::OrphanReason;
-use crate::domain::{RetryPolicy, Sandbox, Task, format_ms};
+use crate::domain::{RetryPolicy, Sandbox, ScheduleSpec, Task, format_ms};
 
 /// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one (`name`,
 /// `params_schema`, `cwd`, `timeout_seconds`, `retry`, `sandbox`) and is refused for the others. The same fields
@@ -69,6 +69,11 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Sandbox>)]
     pub sandbox: Option<Option<Value>>,
+    /// Run by itself at the times a cron expression names, e.g. `{"cron": "30 2 * * *", "timezone":
+    /// "Europe/Paris"}`; null: only when asked. 422 naming `schedule.cron` or `schedule.timezone` when one is bad.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<ScheduleSpec>)]
+    pub schedule: Option<Option<ScheduleSpec>>,
 }
 
 /// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
@@ -176,6 +181,11 @@ pub struct TaskView {
     pub retry: Option<RetryPolicy>,
     /// Run in a sandbox (bubblewrap); null: not sandboxed.
     pub sandbox: Option<Sandbox>,
+    /// When the task runs by itself; null: only when asked.
+    pub schedule: Option<ScheduleSpec>,
+    /// The schedule's next fire; null when the task has no schedule or is disabled.
+    #[schema(format = DateTime)]
+    pub next_run_at: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -199,6 +209,8 @@ impl From<&Task> for TaskView {
             tags: t.tags.clone(),
             retry: t.retry.clone(),
             sandbox: t.sandbox.clone(),
+            schedule: t.schedule.as_ref().map(|s| s.spec().clone()),
+            next_run_at: task.next_run_at.map(format_ms),
             created_at: format_ms(task.created_at),
             updated_at: format_ms(task.updated_at),
         }
@@ -218,4 +230,16 @@ pub struct OrphansResponse {
     pub orphaned_tasks: Vec<OrphanedTask>,
     /// How many are in this answer.
     pub count: usize,
+}
+
+/// The next fires of a schedule (`$schedule` of a task, `POST /api/v1/schedules/$preview`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SchedulePreview {
+    /// The fires in UTC (RFC 3339), soonest first.
+    #[schema(value_type = Vec<String>)]
+    pub fires: Vec<String>,
+    /// The same fires in the schedule's time zone, with its offset.
+    #[schema(value_type = Vec<String>)]
+    pub local: Vec<String>,
+    pub timezone: String,
 }
