@@ -12,5 +12,6 @@ pub mod job;
 pub mod job_event;
 pub mod job_output;
 pub mod node;
+pub mod notification;
 mod states;
 pub mod task;
