@@ -22,6 +22,7 @@ pub mod follow;
 pub mod host;
 pub mod hub;
 mod lease;
+pub mod notify;
 mod orphans;
 mod output;
 mod pipe;
