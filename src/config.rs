@@ -216,6 +216,7 @@ impl Settings {
                 .then_some(self.retention_max_output_bytes),
             retention_every: Duration::from_secs(self.retention_check_seconds),
             supervisor_program: self.supervisor_program.clone(),
+            notify_channels: self.notify.channels.keys().cloned().collect(),
         }
     }
 

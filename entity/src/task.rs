@@ -31,6 +31,8 @@ pub struct Model {
     pub retry: Option<String>,
     /// JSON sandbox; NULL: not sandboxed.
     pub sandbox: Option<String>,
+    /// JSON list of the task's own notification rules; NULL: none.
+    pub notify: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

@@ -1,10 +1,16 @@
-//! The notification outbox: one row per message to deliver (a job's outcome or an overdue fire, to one channel),
+//! Notifications: a task's own rules (`tasks.notify`, JSON; NULL: none), and the outbox: one row per message to deliver (a job's outcome or an overdue fire, to one channel),
 //! written in the transaction that ends the job and deleted by no one but retention. `dedupe_key` is unique, so
 //! the same event enqueued twice is one delivery; the partial index keeps the worker's claim of due rows cheap.
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Tasks {
+    Table,
+    Notify,
+}
 
 #[derive(DeriveIden)]
 enum Notifications {
@@ -29,6 +35,7 @@ enum Notifications {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.alter_table(Table::alter().table(Tasks::Table).add_column(text_null(Tasks::Notify)).to_owned()).await?;
         manager
             .create_table(
                 Table::create()
@@ -69,6 +76,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Notifications::Table).if_exists().to_owned()).await
+        manager.drop_table(Table::drop().table(Notifications::Table).if_exists().to_owned()).await?;
+        manager.alter_table(Table::alter().table(Tasks::Table).drop_column(Tasks::Notify).to_owned()).await
     }
 }

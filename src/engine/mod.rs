@@ -79,6 +79,8 @@ pub struct EngineConfig {
     pub retention_every: Duration,
     /// The executable whose `supervise` subcommand is the job supervisor; `None`: this executable.
     pub supervisor_program: Option<std::path::PathBuf>,
+    /// The names of the configured notification channels.
+    pub notify_channels: std::collections::BTreeSet<String>,
 }
 
 /// The target of each job attempt's span, whose fields (job, task, attempt) every line its runner logs carries. The
@@ -104,6 +106,8 @@ pub struct TaskRules<'a> {
     pub allow: &'a AllowList,
     pub env: &'a EnvPolicy,
     pub sandbox: bool,
+    /// The notification channels configured, which a task's rules may name.
+    pub channels: &'a std::collections::BTreeSet<String>,
 }
 
 /// When a submitted job becomes due.
@@ -294,7 +298,12 @@ impl Engine {
 
     /// What a task may ask of this server.
     pub fn task_rules(&self) -> TaskRules<'_> {
-        TaskRules { allow: &self.inner.programs, env: &self.inner.env_policy, sandbox: self.inner.bwrap.is_some() }
+        TaskRules {
+            allow: &self.inner.programs,
+            env: &self.inner.env_policy,
+            sandbox: self.inner.bwrap.is_some(),
+            channels: &self.inner.config.notify_channels,
+        }
     }
 
     pub fn node_id(&self) -> &str {

@@ -43,6 +43,7 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         tags: json("tags", id, &m.tags)?,
         retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+        notify: m.notify.as_deref().map(|s| json("notify", id, s)).transpose()?.unwrap_or_default(),
     };
     Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at })
 }
@@ -63,6 +64,7 @@ pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
         tags: Set(to_json(&t.tags)?),
         retry: Set(t.retry.as_ref().map(to_json).transpose()?),
         sandbox: Set(t.sandbox.as_ref().map(to_json).transpose()?),
+        notify: Set((!t.notify.is_empty()).then(|| to_json(&t.notify)).transpose()?),
         created_at: Set(task.created_at),
         updated_at: Set(task.updated_at),
     })

@@ -224,3 +224,31 @@ async fn messages_of_jobs_that_ended_before_a_kill_9_arrive_after_the_restart() 
     }
     assert!(!first.log().contains(SECRET) && !second.log().contains(SECRET), "the secret is never logged");
 }
+
+#[tokio::test]
+async fn a_task_s_own_rules_send_besides_the_server_s_and_name_only_configured_channels() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let mut hooks = receivers::webhook(listener, SECRET, 0);
+    let app = spawn_app_with(|s| webhook_settings(s, url, vec![Trigger::Failed])).await;
+
+    let own = json!([{ "on": ["completed"], "channels": ["hook"] }]);
+    let task = app.create_task_ok(json!({ "command": "true", "name": "nightly", "notify": own })).await;
+    assert_eq!(task["notify"], own, "the task shows its rules");
+    let done = app.run_task(&task, None).await;
+    let hook = next(&mut hooks, "the task's own message").await;
+    assert_eq!(hook.body["trigger"], "completed");
+    assert_eq!(hook.body["job"]["id"], done.job_id.as_str());
+    assert_eq!(hook.body["task"]["name"], "nightly");
+
+    let plain = app.run("true").await;
+    assert!(deliveries(&app, &plain.job_id).await.is_empty(), "a task without rules: only the server's apply");
+
+    let unknown = json!({ "command": "true", "notify": [{ "on": ["failed"], "channels": ["pager"] }] });
+    let problem = app.create_task(&unknown).await.expect_problem(422, "validation_failed", "unknown channel");
+    assert!(problem["detail"].as_str().unwrap().contains("no channel named 'pager'"), "{problem}");
+    let bad = json!({ "command": "true", "notify": [{ "on": ["exploded"], "channels": ["hook"] }] });
+    app.create_task(&bad).await.expect_problem(422, "invalid_body", "unknown trigger");
+    let cleared = app.update_task(str_of(&task, "id"), &json!({ "notify": [] })).await.expect(200, "clear");
+    assert_eq!(cleared["notify"], json!([]));
+}

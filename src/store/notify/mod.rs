@@ -25,13 +25,21 @@ use crate::domain::{Delivery, DeliveryStatus, Job, JobId, JobStatus, Rule, TaskI
 #[derive(Default)]
 pub struct Rules {
     rules: RwLock<Arc<Vec<Rule>>>,
+    /// Whether any channel is configured: without one, no message is enqueued and job ends read nothing more.
+    active: std::sync::atomic::AtomicBool,
     /// Poked after a commit that enqueued messages.
     pub enqueued: Notify,
 }
 
 impl Rules {
-    pub fn set(&self, rules: Vec<Rule>) {
+    /// The server's rules; `any_channel`: whether a channel is configured (tasks' rules count only then).
+    pub fn set(&self, rules: Vec<Rule>, any_channel: bool) {
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        self.active.store(any_channel, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn active(&self) -> bool {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn get(&self) -> Arc<Vec<Rule>> {
@@ -39,15 +47,23 @@ impl Rules {
     }
 }
 
-/// The task's name for the message (a task may be unnamed, or deleted since).
-async fn task_name<C: ConnectionTrait>(db: &C, id: TaskId) -> StoreResult<Option<String>> {
-    let name = task::Entity::find_by_id(id)
+/// The task's name for the message (a task may be unnamed, or deleted since), and its own rules.
+async fn task_info<C: ConnectionTrait>(db: &C, id: TaskId) -> StoreResult<(Option<String>, Vec<Rule>)> {
+    let row = task::Entity::find_by_id(id)
         .select_only()
-        .column(task::Column::Name)
-        .into_tuple::<Option<String>>()
+        .columns([task::Column::Name, task::Column::Notify])
+        .into_tuple::<(Option<String>, Option<String>)>()
         .one(db)
         .await?;
-    Ok(name.flatten())
+    let Some((name, notify)) = row else { return Ok((None, Vec::new())) };
+    let rules = notify.as_deref().map(serde_json::from_str).transpose();
+    let rules = rules.map_err(|e| StoreError::Corrupt(format!("task {id}: notify: {e}")))?;
+    Ok((name, rules.unwrap_or_default()))
+}
+
+/// The server's rules followed by the task's.
+fn all_rules(server: &[Rule], task: Vec<Rule>) -> Vec<Rule> {
+    server.iter().cloned().chain(task).collect()
 }
 
 /// What a message is about, before it is addressed to channels.
@@ -101,8 +117,9 @@ pub(crate) async fn enqueue_for_move<C: ConnectionTrait>(
     job: &Job,
     now: i64,
 ) -> StoreResult<usize> {
-    let Some(trigger) = Trigger::of_move(before, job) else { return Ok(0) };
-    let rules = rules.get();
+    let Some(trigger) = Trigger::of_move(before, job).filter(|_| rules.active()) else { return Ok(0) };
+    let (name, own) = task_info(db, job.task_id).await?;
+    let rules = all_rules(&rules.get(), own);
     if channels_for(rules.iter(), trigger).is_empty() {
         return Ok(0);
     }
@@ -110,7 +127,7 @@ pub(crate) async fn enqueue_for_move<C: ConnectionTrait>(
     let attempt = if trigger == Trigger::Retrying { job.attempt - 1 } else { job.attempt };
     let payload = serde_json::json!({
         "job": crate::wire::JobView::from(job),
-        "task": { "id": job.task_id.to_string(), "name": task_name(db, job.task_id).await? },
+        "task": { "id": job.task_id.to_string(), "name": name },
     });
     let key = format!("job:{}:{attempt}:{}", job.id, trigger.as_str());
     let message = Message { trigger, key, job_id: Some(job.id), task_id: job.task_id, payload: &payload };
@@ -153,12 +170,16 @@ impl<'a> OutboxStore<'a> {
     /// Enqueues the `overdue` messages of the scheduled fire of `task` due at `scheduled_for` (Unix ms), once: the
     /// same fire enqueued again adds nothing. Returns how many messages were new.
     pub async fn enqueue_overdue(&self, task: TaskId, scheduled_for: i64, now: i64) -> StoreResult<usize> {
-        let rules = self.rules.get();
+        if !self.rules.active() {
+            return Ok(0);
+        }
+        let (name, own) = task_info(self.db.read, task).await?;
+        let rules = all_rules(&self.rules.get(), own);
         if channels_for(rules.iter(), Trigger::Overdue).is_empty() {
             return Ok(0);
         }
         let payload = serde_json::json!({
-            "task": { "id": task.to_string(), "name": task_name(self.db.read, task).await? },
+            "task": { "id": task.to_string(), "name": name },
             "scheduled_for": crate::domain::format_ms(scheduled_for),
         });
         let key = format!("overdue:{task}:{scheduled_for}");

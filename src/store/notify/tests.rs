@@ -15,7 +15,7 @@ async fn the_same_overdue_fire_enqueued_twice_is_one_message_per_channel() {
     let store = sqlite_store(dir.path()).await;
     let task = TaskId::generate();
     assert_eq!(store.outbox().enqueue_overdue(task, 1_000, now_ms()).await.unwrap(), 0, "no rules, no message");
-    store.notify_rules().set(rules());
+    store.notify_rules().set(rules(), true);
     assert_eq!(store.outbox().enqueue_overdue(task, 1_000, now_ms()).await.unwrap(), 2);
     assert_eq!(store.outbox().enqueue_overdue(task, 1_000, now_ms()).await.unwrap(), 0, "the same fire again");
     assert_eq!(store.outbox().enqueue_overdue(task, 2_000, now_ms()).await.unwrap(), 2, "the next fire");
@@ -28,7 +28,7 @@ async fn the_same_overdue_fire_enqueued_twice_is_one_message_per_channel() {
 async fn a_claim_is_exclusive_and_a_superseded_claimer_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(dir.path()).await;
-    store.notify_rules().set(rules());
+    store.notify_rules().set(rules(), true);
     store.outbox().enqueue_overdue(TaskId::generate(), 1_000, 0).await.unwrap();
     let outbox = store.outbox();
     let first = outbox.claim("a", 10, 100, 16).await.unwrap();

@@ -49,6 +49,8 @@ pub struct TaskSpec {
     pub tags: Vec<String>,
     pub retry: Option<RetryPolicy>,
     pub sandbox: Option<Sandbox>,
+    /// The task's own notification rules, besides the server's.
+    pub notify: Vec<super::Rule>,
 }
 
 impl TaskSpec {
@@ -68,6 +70,7 @@ impl TaskSpec {
             tags: Vec::new(),
             retry: None,
             sandbox: None,
+            notify: Vec::new(),
         }
     }
 }

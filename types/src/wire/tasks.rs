@@ -69,6 +69,9 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Sandbox>)]
     pub sandbox: Option<Option<Value>>,
+    /// The task's own notification rules, besides the server's: on which triggers (`failed`, `lost`, `timeout`,
+    /// `completed`, `retrying`, `overdue`), to which channels (named in the server's configuration). `[]` clears.
+    pub notify: Option<Vec<crate::domain::Rule>>,
 }
 
 /// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
@@ -176,6 +179,8 @@ pub struct TaskView {
     pub retry: Option<RetryPolicy>,
     /// Run in a sandbox (bubblewrap); null: not sandboxed.
     pub sandbox: Option<Sandbox>,
+    /// The task's own notification rules.
+    pub notify: Vec<crate::domain::Rule>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -199,6 +204,7 @@ impl From<&Task> for TaskView {
             tags: t.tags.clone(),
             retry: t.retry.clone(),
             sandbox: t.sandbox.clone(),
+            notify: t.notify.clone(),
             created_at: format_ms(task.created_at),
             updated_at: format_ms(task.updated_at),
         }
