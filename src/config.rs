@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::access::{KeyEntry, Keyring};
 use crate::domain::env::{is_hook, is_name};
 use crate::engine::EngineConfig;
+use crate::engine::notify::{NotifyConfig, NotifySettings};
 use crate::store::DbOptions;
 
 /// The programs tasks may run when nothing else is configured: enough for the walk-through, and none of them runs
@@ -88,6 +89,11 @@ pub struct Settings {
     pub metrics_public: bool,
     /// How the server writes its log lines to stderr.
     pub log_format: LogFormat,
+    /// The URL people reach the API at, for links in notifications (default: `advertise_url`, or http:// and the
+    /// address it listens on).
+    pub public_url: Option<String>,
+    /// Notification rules, channels and delivery timings (`[notify]` in the config file).
+    pub notify: NotifySettings,
     /// The executable whose hidden `supervise` subcommand runs the job supervisor (default: this executable). Not a
     /// setting of the file, environment or flags: an application that embeds taskyard in a binary of its own, and
     /// the tests, point it at a `taskyard` binary.
@@ -123,6 +129,8 @@ impl Default for Settings {
             min_free_bytes: 256 * 1024 * 1024,
             metrics_public: false,
             log_format: LogFormat::Text,
+            public_url: None,
+            notify: NotifySettings::default(),
             supervisor_program: None,
         }
     }
@@ -176,6 +184,15 @@ impl Settings {
             "advertise_url must be an http:// or https:// URL",
         )?;
         check(
+            self.public_url.as_deref().is_none_or(|u| {
+                (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.len() > 8
+                    && !u.contains(char::is_whitespace)
+            }),
+            "public_url must be an http:// or https:// URL",
+        )?;
+        self.notify.resolve("http://check").map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
+        check(
             (1..=86_400).contains(&self.database_statement_timeout_seconds),
             "database_statement_timeout_seconds must be between 1 and 86400",
         )?;
@@ -219,6 +236,7 @@ impl Settings {
             overdue_grace: Duration::from_secs(self.overdue_grace_seconds),
             failing_runs: self.failing_runs,
             supervisor_program: self.supervisor_program.clone(),
+            notify_channels: self.notify.channels.keys().cloned().collect(),
         }
     }
 
@@ -234,6 +252,14 @@ impl Settings {
     /// Every key the server accepts.
     pub fn keyring(&self) -> anyhow::Result<Keyring> {
         Keyring::new(&self.keys, &self.api_keys).map_err(|e| anyhow::anyhow!("invalid setting: keys: {e}"))
+    }
+
+    /// The notification set-up, its secrets read; `listening` is the address the server listens on (the link base
+    /// when neither `public_url` nor `advertise_url` is set).
+    pub fn notify_config(&self, listening: &str) -> anyhow::Result<NotifyConfig> {
+        let base = self.public_url.clone().or_else(|| self.advertise_url.clone());
+        let base = base.unwrap_or_else(|| format!("http://{listening}"));
+        self.notify.resolve(&base).map_err(|e| anyhow::anyhow!("invalid setting: {e}"))
     }
 
     pub fn drain(&self) -> Duration {

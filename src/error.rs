@@ -54,6 +54,7 @@ error_codes! {
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed";
     TaskNotFound => "task_not_found", NOT_FOUND, "Task not found";
     JobNotFound => "job_not_found", NOT_FOUND, "Job not found";
+    NotificationNotFound => "notification_not_found", NOT_FOUND, "Notification not found";
     InvalidCommand => "invalid_command", UNPROCESSABLE_ENTITY, "Invalid command";
     ProgramNotAllowed => "program_not_allowed", UNPROCESSABLE_ENTITY, "Program not allowed";
     ValidationFailed => "validation_failed", UNPROCESSABLE_ENTITY, "Validation failed";

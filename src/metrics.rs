@@ -25,6 +25,12 @@ struct OutcomeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: String,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     method: String,
     route: String,
@@ -57,6 +63,7 @@ pub struct Metrics {
     request_duration: HistogramFamily<RouteLabels>,
     write_batch: Histogram,
     commit_duration: Histogram,
+    notifications: Family<DeliveryLabels, Counter>,
 }
 
 /// From 1 ms to about 4.6 h, for jobs and their queue wait.
@@ -87,6 +94,7 @@ impl Default for Metrics {
             request_duration: Family::new_with_constructor(short_seconds),
             write_batch: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             commit_duration: short_seconds(),
+            notifications: Family::default(),
         };
         let mut r = Registry::with_prefix("taskyard");
         let sec = || Unit::Seconds;
@@ -107,6 +115,8 @@ impl Default for Metrics {
         r.register("db_write_batch_size", "Job writes committed together", m.write_batch.clone());
         let commit = "Time to commit one group of job writes";
         r.register_with_unit("db_commit_duration", commit, sec(), m.commit_duration.clone());
+        let deliveries = "Notification delivery attempts, by channel and result (delivered, failed, dead)";
+        r.register("notification_deliveries", deliveries, m.notifications.clone());
         Metrics { registry: Arc::new(r), ..m }
     }
 }
@@ -152,6 +162,11 @@ impl Metrics {
     pub fn write_group(&self, writes: usize, took: Duration) {
         self.write_batch.observe(writes as f64);
         self.commit_duration.observe(took.as_secs_f64());
+    }
+
+    /// One notification delivery attempt to `channel` (a configured name) came to `result`.
+    pub fn notification_delivery(&self, channel: &str, result: &'static str) {
+        self.notifications.get_or_create(&DeliveryLabels { channel: channel.to_string(), result }).inc();
     }
 
     /// The figures read at scrape time, then everything in the text format.

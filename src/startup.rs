@@ -32,6 +32,9 @@ impl Application {
         let address = listener.local_addr()?;
         let store = Store::connect(&settings.database_url, settings.db_options()).await?;
         let advertise = settings.advertise_url.clone().unwrap_or_else(|| format!("http://{address}"));
+        let notify = settings.notify_config(&address.to_string())?;
+        store.notify_rules().set(settings.notify.rules.clone(), !settings.notify.channels.is_empty());
+        crate::engine::notify::start(store.clone(), notify);
         let engine = Engine::start(store, settings.engine_config(), &advertise).await?;
         let state = web::Data::new(AppState {
             engine: engine.clone(),

@@ -13,6 +13,7 @@ pub mod job;
 pub mod job_event;
 pub mod job_output;
 pub mod node;
+pub mod notification;
 pub mod overdue_fire;
 mod states;
 pub mod task;

@@ -35,6 +35,8 @@ pub struct Model {
     pub schedule: Option<String>,
     /// The schedule's next fire to make a job for (Unix ms); NULL when unscheduled or disabled.
     pub next_run_at: Option<i64>,
+    /// JSON list of the task's own notification rules; NULL: none.
+    pub notify: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use crate::domain::job::MAX_DELAY_MS;
 use crate::domain::task::rules;
 use crate::domain::{
-    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Sandbox, Schedule, TaskId, TaskName, TaskSpec,
+    AllowList, CommandLine, EnvPolicy, Params, ParamsSchema, RetryPolicy, Rule, Sandbox, Schedule, TaskId, TaskName,
+    TaskSpec,
 };
 use crate::engine::{Due, TaskRules, host};
 use crate::error::{ApiError, ErrorCode};
@@ -72,6 +73,19 @@ fn parse_sandbox(sandbox: Value, rules: TaskRules<'_>) -> Result<Sandbox, ApiErr
     }
 }
 
+/// A task's notification rules: each names triggers and only configured channels.
+fn check_notify(rules: Vec<Rule>, channels: &BTreeSet<String>) -> Result<Vec<Rule>, ApiError> {
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.on.is_empty() || rule.channels.is_empty() {
+            return Err(invalid(format!("notify[{i}]: name triggers (on) and channels")));
+        }
+        if let Some(unknown) = rule.channels.iter().find(|c| !channels.contains(*c)) {
+            return Err(invalid(format!("notify[{i}]: no channel named '{unknown}' is configured on this server")));
+        }
+    }
+    Ok(rules)
+}
+
 /// A sandboxed task's working directory is writable inside the sandbox: it may not be a system directory.
 fn check_sandbox_cwd(sandbox: Option<&Sandbox>, cwd: Option<&str>) -> Result<(), ApiError> {
     match (sandbox, cwd) {
@@ -102,6 +116,7 @@ pub fn updated(mut spec: TaskSpec, body: UpdateTask, rules: TaskRules<'_>) -> Re
     set(&mut s.command, body.command.map(|c| check_command(c, rules.allow)).transpose()?);
     set(&mut s.name, body.name.map(|n| n.as_deref().map(parse_name).transpose()).transpose()?);
     set(&mut s.enabled, body.enabled);
+    set(&mut s.notify, body.notify.map(|r| check_notify(r, rules.channels)).transpose()?);
     set(&mut s.params, body.params.map(parse_params).transpose()?);
     set(&mut s.params_schema, body.params_schema.map(|v| v.map(parse_schema).transpose()).transpose()?);
     set(&mut s.option_params, body.option_params.map(parse_option_params).transpose()?);

@@ -7,6 +7,7 @@ pub mod input;
 pub mod jobs;
 pub mod metrics;
 pub mod nodes;
+pub mod notifications;
 pub mod query;
 pub mod schedules;
 pub mod schema;
@@ -58,7 +59,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
             .service(web::resource("/nodes").get(nodes::list))
-            .service(web::resource("/audit").get(audit::list)),
+            .service(web::resource("/audit").get(audit::list))
+            .service(web::resource("/notifications").get(notifications::list))
+            .service(web::resource("/notifications/{id}").get(notifications::get)),
     )
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));

@@ -356,3 +356,44 @@ impl PreviewQuery {
         }
     }
 }
+/// `GET /api/v1/notifications`: keyset form only, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    /// Notifications at most (default 1000).
+    #[param(schema_with = super::schema::page_size)]
+    pub size: Option<u64>,
+    /// The notifications after this delivery id, a ULID (newest first, so older ones).
+    #[param(value_type = Option<String>, pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
+    pub after: Option<String>,
+    /// Only notifications in this state.
+    #[param(inline, value_type = Option<crate::domain::DeliveryStatus>)]
+    pub status: Option<String>,
+    /// Only notifications about this job.
+    #[param(inline, value_type = Option<crate::domain::JobId>)]
+    pub job_id: Option<String>,
+}
+
+impl NotificationsQuery {
+    pub fn keyset(&self) -> Result<Keyset<String>, ApiError> {
+        let k = keyset::<crate::domain::JobId>(self.size, None)?;
+        let after = self.after.as_deref().map(|a| {
+            ulid::Ulid::from_string(a)
+                .map(|u| u.to_string())
+                .map_err(|_| invalid(format!("after: '{a}' is not a delivery id")))
+        });
+        Ok(Keyset { after: after.transpose()?, limit: k.limit })
+    }
+
+    pub fn filter(&self) -> Result<crate::store::DeliveryFilter, ApiError> {
+        let status = self.status.as_deref().map(|s| {
+            crate::domain::DeliveryStatus::parse(s)
+                .ok_or_else(|| invalid(format!("status: '{s}' is not one of pending, delivered, dead")))
+        });
+        Ok(crate::store::DeliveryFilter {
+            status: status.transpose()?,
+            job_id: self.job_id.as_deref().map(str::parse).transpose()?,
+        })
+    }
+}

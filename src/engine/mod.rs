@@ -24,6 +24,7 @@ pub mod follow;
 pub mod host;
 pub mod hub;
 mod lease;
+pub mod notify;
 mod orphans;
 mod output;
 mod overdue;
@@ -87,6 +88,8 @@ pub struct EngineConfig {
     pub failing_runs: u64,
     /// The executable whose `supervise` subcommand is the job supervisor; `None`: this executable.
     pub supervisor_program: Option<std::path::PathBuf>,
+    /// The names of the configured notification channels.
+    pub notify_channels: std::collections::BTreeSet<String>,
 }
 
 /// The target of each job attempt's span, whose fields (job, task, attempt) every line its runner logs carries. The
@@ -109,6 +112,8 @@ pub struct TaskRules<'a> {
     pub allow: &'a AllowList,
     pub env: &'a EnvPolicy,
     pub sandbox: bool,
+    /// The notification channels configured, which a task's rules may name.
+    pub channels: &'a std::collections::BTreeSet<String>,
 }
 
 impl EngineConfig {
@@ -276,7 +281,12 @@ impl Engine {
 
     /// What a task may ask of this server.
     pub fn task_rules(&self) -> TaskRules<'_> {
-        TaskRules { allow: &self.inner.programs, env: &self.inner.env_policy, sandbox: self.inner.bwrap.is_some() }
+        TaskRules {
+            allow: &self.inner.programs,
+            env: &self.inner.env_policy,
+            sandbox: self.inner.bwrap.is_some(),
+            channels: &self.inner.config.notify_channels,
+        }
     }
 
     pub fn node_id(&self) -> &str {

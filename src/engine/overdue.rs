@@ -16,7 +16,8 @@ pub struct OverdueFire {
 }
 
 impl Engine {
-    /// Finds the fires that are overdue now (see `$orphaned`'s `overdue`) and records each in the store; returns
+    /// Finds the fires that are overdue now (see `$orphaned`'s `overdue`), enqueues their `overdue` notifications
+    /// and records each in the store; returns
     /// those recorded by this call, so a fire already found (here or on another node) is not returned again.
     pub async fn find_overdue(&self) -> Result<Vec<OverdueFire>, EngineError> {
         let store = self.store().schedules();
@@ -30,6 +31,9 @@ impl Engine {
             for task in &batch.items {
                 after = Some(task.id);
                 let Some(fire) = self.overdue_fire(task, now, started.get(&task.id).copied()) else { continue };
+                // Its notifications first (once per fire however often asked), then the record: a crash between
+                // the two leaves the fire unrecorded, so the next pass asks again and nothing is lost.
+                super::notify::enqueue_overdue(self.store(), task.id, fire).await?;
                 if store.record_overdue(task.id, fire, now).await? {
                     tracing::warn!(task = %task.id, scheduled_for = fire, "a scheduled fire is overdue");
                     found.push(OverdueFire { task_id: task.id, scheduled_for: fire });

@@ -44,6 +44,7 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
         schedule: m.schedule.as_deref().map(|s| json("schedule", id, s)).transpose()?,
+        notify: m.notify.as_deref().map(|s| json("notify", id, s)).transpose()?.unwrap_or_default(),
     };
     Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at, next_run_at: m.next_run_at })
 }
@@ -66,6 +67,7 @@ pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
         sandbox: Set(t.sandbox.as_ref().map(to_json).transpose()?),
         schedule: Set(t.schedule.as_ref().map(to_json).transpose()?),
         next_run_at: Set(task.next_run_at),
+        notify: Set((!t.notify.is_empty()).then(|| to_json(&t.notify)).transpose()?),
         created_at: Set(task.created_at),
         updated_at: Set(task.updated_at),
     })

@@ -10,6 +10,7 @@ mod events;
 mod fault;
 mod jobs;
 mod nodes;
+mod notify;
 mod page;
 mod runs;
 mod schedules;
@@ -40,6 +41,7 @@ pub use dialect::{Heard, Listener, Notice};
 pub use fault::{Degraded, Fault};
 pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
 pub use nodes::NodesStore;
+pub use notify::{AttemptResult, DeliveryFilter, OutboxStore, Rules as NotifyRules};
 pub use page::{Keyset, Page, PageRequest, Slice};
 pub use schedules::SchedulesStore;
 pub use tasks::TasksStore;
@@ -131,6 +133,8 @@ pub struct Store {
     faults: Arc<fault::Faults>,
     /// The application's metrics: made with the store, whose writer records into them first.
     metrics: Metrics,
+    /// Which job ends send notifications, read by the job writer.
+    notify_rules: Arc<notify::Rules>,
 }
 
 /// The two connections every table store uses, and where their writes report storage faults.
@@ -238,8 +242,10 @@ impl Store {
             tracing::info!("min_free_bytes does not apply to PostgreSQL (no local database file); not checked");
         }
         let metrics = Metrics::default();
-        let writer = writer::Writer::start(write.clone(), backend, faults.clone(), metrics.clone());
-        Ok(Store { read, write, writer, backend, url: url.to_string(), lock, faults, metrics })
+        let notify_rules = Arc::new(notify::Rules::default());
+        let writer =
+            writer::Writer::start(write.clone(), backend, faults.clone(), metrics.clone(), notify_rules.clone());
+        Ok(Store { read, write, writer, backend, url: url.to_string(), lock, faults, metrics, notify_rules })
     }
 
     fn conns(&self) -> Conns<'_> {
@@ -284,6 +290,17 @@ impl Store {
 
     pub fn audit(&self) -> AuditStore<'_> {
         AuditStore::new(self.conns())
+    }
+
+    /// The notification outbox.
+    pub fn outbox(&self) -> OutboxStore<'_> {
+        OutboxStore::new(self.conns(), self.backend, &self.notify_rules)
+    }
+
+    /// The notification rules job ends are matched against (none until set), and the wake-up of the delivery
+    /// worker.
+    pub fn notify_rules(&self) -> &NotifyRules {
+        &self.notify_rules
     }
 
     /// Tells the other nodes (PostgreSQL; nothing to do on SQLite).

@@ -26,8 +26,9 @@ use super::convert::job_to_row;
 use super::dialect::{self, Notice};
 use super::events;
 use super::fault::Faults;
+use super::notify::{self, Rules};
 use super::{Backend, StoreError, StoreResult};
-use crate::domain::{Job, JobEvent, JobId, JobStatus};
+use crate::domain::{Job, JobEvent, JobId, JobStatus, NotifyOn};
 use crate::metrics::Metrics;
 
 /// Writes per shared transaction, at most.
@@ -73,9 +74,15 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: DatabaseConnection, backend: Backend, faults: Arc<Faults>, metrics: Metrics) -> Writer {
+    pub fn start(
+        db: DatabaseConnection,
+        backend: Backend,
+        faults: Arc<Faults>,
+        metrics: Metrics,
+        rules: Arc<Rules>,
+    ) -> Writer {
         let (requests, incoming) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(run(db, backend, faults, metrics, incoming));
+        tokio::spawn(run(Db { conn: db, backend, rules }, faults, metrics, incoming));
         Writer { requests }
     }
 
@@ -94,7 +101,14 @@ enum Try {
     Again,
 }
 
-async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> StoreResult<Applied> {
+/// The writer's database: its connection, which one it is, and the notification rules job ends are matched against.
+struct Db {
+    conn: DatabaseConnection,
+    backend: Backend,
+    rules: Arc<Rules>,
+}
+
+async fn apply<C: ConnectionTrait>(db: &C, rules: &Rules, write: &JobWrite, attempt: Try) -> StoreResult<Applied> {
     match write {
         JobWrite::Create { job, events, keys_since } => {
             // Ids are new for every job: if the row is there, the earlier try committed it.
@@ -165,6 +179,8 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &JobWrite, attempt: Try) -> St
                 return Ok(if ours { Applied::Done } else { Applied::Stale });
             }
             events::insert(db, events).await?;
+            // The outbox row commits with the job's end, or neither does.
+            notify::enqueue_for_move(db, rules, *expected, job, crate::domain::now_ms()).await?;
             Ok(Applied::Done)
         }
     }
@@ -206,18 +222,13 @@ fn signals(write: &JobWrite, out: &mut Vec<Notice>) {
     }
 }
 
-async fn in_one_transaction(
-    db: &DatabaseConnection,
-    backend: Backend,
-    writes: &[&JobWrite],
-    attempt: Try,
-) -> StoreResult<Vec<Applied>> {
-    let txn = db.begin().await?;
+async fn in_one_transaction(db: &Db, writes: &[&JobWrite], attempt: Try) -> StoreResult<Vec<Applied>> {
+    let txn = db.conn.begin().await?;
     let mut results = Vec::with_capacity(writes.len());
     let mut heard = Vec::new();
     let mut applied = Ok(());
     for write in writes {
-        match apply(&txn, write, attempt).await {
+        match apply(&txn, &db.rules, write, attempt).await {
             Ok(result) => {
                 if result == Applied::Done {
                     signals(write, &mut heard);
@@ -232,12 +243,17 @@ async fn in_one_transaction(
     }
     // PostgreSQL delivers these when (and only if) the transaction commits.
     if applied.is_ok()
-        && let Some(notify) = dialect::notify(backend, &heard)
+        && let Some(notify) = dialect::notify(db.backend, &heard)
     {
         applied = txn.execute_raw(notify).await.map(|_| ()).map_err(StoreError::from);
     }
     match applied {
-        Ok(()) => txn.commit().await?,
+        Ok(()) => {
+            txn.commit().await?;
+            if writes.iter().any(|w| ends_worth_a_message(w)) {
+                db.rules.enqueued.notify_one();
+            }
+        }
         Err(err) => {
             // Roll back now rather than when the transaction is dropped; if SQLite already rolled back by itself
             // (it does after SQLITE_FULL and I/O errors) this fails, and the pool replaces the connection.
@@ -248,14 +264,19 @@ async fn in_one_transaction(
     Ok(results)
 }
 
+/// Whether a write moves a job in a way that may enqueue a notification (a wake-up too many is harmless).
+fn ends_worth_a_message(write: &JobWrite) -> bool {
+    matches!(write, JobWrite::Save { expected, job, .. } if NotifyOn::of_move(*expected, job).is_some())
+}
+
 /// One write in a transaction of its own, after its shared transaction failed. A lost connection is retried
 /// until `deadline`; a fault of the storage itself (full, read-only) or of the write is answered at once.
-async fn alone(db: &DatabaseConnection, backend: Backend, write: &JobWrite, deadline: Instant) -> StoreResult<Applied> {
+async fn alone(db: &Db, write: &JobWrite, deadline: Instant) -> StoreResult<Applied> {
     let mut pause = Duration::from_millis(20);
     loop {
-        match in_one_transaction(db, backend, &[write], Try::Again).await {
+        match in_one_transaction(db, &[write], Try::Again).await {
             Ok(mut results) => return Ok(results.remove(0)),
-            Err(err @ StoreError::Unavailable(_)) if backend == Backend::Postgres && Instant::now() < deadline => {
+            Err(err @ StoreError::Unavailable(_)) if db.backend == Backend::Postgres && Instant::now() < deadline => {
                 tracing::debug!(error = %err, "job write failed on a lost connection; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(200));
@@ -267,18 +288,12 @@ async fn alone(db: &DatabaseConnection, backend: Backend, write: &JobWrite, dead
 
 /// The writer task. Each group is committed under `catch_unwind`: a panic while writing one group answers each of
 /// its writers with an error and the task goes on with the next, so no fault in one write stops every job's writes.
-async fn run(
-    db: DatabaseConnection,
-    backend: Backend,
-    faults: Arc<Faults>,
-    metrics: Metrics,
-    mut incoming: mpsc::Receiver<Request>,
-) {
+async fn run(db: Db, faults: Arc<Faults>, metrics: Metrics, mut incoming: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while incoming.recv_many(&mut group, MAX_GROUP).await > 0 {
         let (writes, replies): (Vec<JobWrite>, Vec<_>) = group.drain(..).map(|r| (r.write, r.reply)).unzip();
         let began = Instant::now();
-        let results = AssertUnwindSafe(commit_group(&db, backend, &faults, &writes)).catch_unwind().await;
+        let results = AssertUnwindSafe(commit_group(&db, &faults, &writes)).catch_unwind().await;
         metrics.write_group(writes.len(), began.elapsed());
         match results {
             Ok(results) => {
@@ -298,16 +313,11 @@ async fn run(
 }
 
 /// Applies a group in one transaction, or, if that fails, each write alone; one result per write, in order.
-async fn commit_group(
-    db: &DatabaseConnection,
-    backend: Backend,
-    faults: &Faults,
-    writes: &[JobWrite],
-) -> Vec<StoreResult<Applied>> {
+async fn commit_group(db: &Db, faults: &Faults, writes: &[JobWrite]) -> Vec<StoreResult<Applied>> {
     #[cfg(test)]
     tests::maybe_panic(writes);
     let shared: Vec<&JobWrite> = writes.iter().collect();
-    match in_one_transaction(db, backend, &shared, Try::First).await {
+    match in_one_transaction(db, &shared, Try::First).await {
         Ok(results) => {
             faults.note(None, true);
             results.into_iter().map(Ok).collect()
@@ -317,7 +327,7 @@ async fn commit_group(
             let deadline = Instant::now() + RETRY_FOR;
             let mut results = Vec::with_capacity(writes.len());
             for write in writes {
-                let result = alone(db, backend, write, deadline).await;
+                let result = alone(db, write, deadline).await;
                 faults.note(result.as_ref().err().and_then(StoreError::fault), result.is_ok());
                 results.push(result);
             }

@@ -21,6 +21,7 @@ mod leases;
 mod logs;
 mod metrics;
 mod nodes;
+mod notify;
 mod openapi;
 mod orphans;
 mod output;

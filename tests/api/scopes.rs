@@ -33,6 +33,8 @@ const MATRIX: &[(&str, &str, Option<Scope>)] = &[
     ("POST", "/api/v1/schedules/$preview", Some(Scope::Read)),
     ("GET", "/api/v1/nodes", Some(Scope::Read)),
     ("GET", "/api/v1/audit", Some(Scope::Admin)),
+    ("GET", "/api/v1/notifications", Some(Scope::Read)),
+    ("GET", "/api/v1/notifications/{id}", Some(Scope::Read)),
 ];
 
 /// Every (method, path template) of the OpenAPI document the server serves.

@@ -97,6 +97,8 @@ pub struct TaskSpec {
     pub sandbox: Option<Sandbox>,
     /// When the task runs by itself; `None`: only when asked.
     pub schedule: Option<Schedule>,
+    /// The task's own notification rules, besides the server's.
+    pub notify: Vec<super::Rule>,
 }
 
 impl TaskSpec {
@@ -117,6 +119,7 @@ impl TaskSpec {
             retry: None,
             sandbox: None,
             schedule: None,
+            notify: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod jobs;
 pub mod list;
 pub mod nodes;
+pub mod notifications;
 pub mod schema;
 pub mod tasks;
 
@@ -13,6 +14,7 @@ pub use audit::AuditEntryView;
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
+pub use notifications::{AttemptView, NotificationView};
 pub use tasks::{
     CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, SchedulePreview, TaskView, UpdateTask,
 };

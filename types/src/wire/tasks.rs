@@ -74,6 +74,9 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<ScheduleSpec>)]
     pub schedule: Option<Option<ScheduleSpec>>,
+    /// The task's own notification rules, besides the server's: on which triggers (`failed`, `lost`, `timeout`,
+    /// `completed`, `retrying`, `overdue`), to which channels (named in the server's configuration). `[]` clears.
+    pub notify: Option<Vec<crate::domain::Rule>>,
 }
 
 /// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
@@ -186,6 +189,8 @@ pub struct TaskView {
     /// The schedule's next fire; null when the task has no schedule or is disabled.
     #[schema(format = DateTime)]
     pub next_run_at: Option<String>,
+    /// The task's own notification rules.
+    pub notify: Vec<crate::domain::Rule>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -211,6 +216,7 @@ impl From<&Task> for TaskView {
             sandbox: t.sandbox.clone(),
             schedule: t.schedule.as_ref().map(|s| s.spec().clone()),
             next_run_at: task.next_run_at.map(format_ms),
+            notify: t.notify.clone(),
             created_at: format_ms(task.created_at),
             updated_at: format_ms(task.updated_at),
         }
