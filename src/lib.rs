@@ -38,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;

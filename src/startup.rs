@@ -13,6 +13,7 @@ use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::error::{ApiError, ErrorCode, problem_for_bare_errors};
+use crate::functions::Registry;
 use crate::store::Store;
 
 pub struct Application {
@@ -26,13 +27,18 @@ impl Application {
     /// Validates the settings, opens and migrates the database, starts the engine (rescuing what a previous
     /// process left running) and binds the listener. The server runs once `run_until_stopped` is awaited.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with(settings, Registry::default()).await
+    }
+
+    /// As [`Application::build`], with registered functions this node runs.
+    pub async fn build_with(settings: Settings, functions: Registry) -> anyhow::Result<Application> {
         settings.validate()?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
         let store = Store::connect(&settings.database_url, settings.db_options()).await?;
         let advertise = settings.advertise_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let engine = Engine::start(store, settings.engine_config(), &advertise).await?;
+        let engine = Engine::start(store, settings.engine_config(), functions, &advertise).await?;
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             api_keys: settings.api_keys.clone(),

@@ -53,6 +53,14 @@ pub struct Model {
     pub cancel_requested_at: Option<i64>,
     /// JSON sandbox copied from the task at submission; NULL: not sandboxed.
     pub sandbox: Option<String>,
+    /// The registered function the job calls; NULL: it runs its argv.
+    pub function: Option<String>,
+    /// JSON object: the params a function job is called with.
+    pub params: Option<String>,
+    /// JSON: what a function job returned.
+    pub result: Option<String>,
+    /// The id of a finished function job's result record.
+    pub artifact_id: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -93,4 +101,8 @@ pub enum Outcome {
     Lost,
     #[sea_orm(string_value = "interrupted")]
     Interrupted,
+    #[sea_orm(string_value = "error")]
+    Error,
+    #[sea_orm(string_value = "panic")]
+    Panic,
 }

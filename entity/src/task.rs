@@ -31,6 +31,8 @@ pub struct Model {
     pub retry: Option<String>,
     /// JSON sandbox; NULL: not sandboxed.
     pub sandbox: Option<String>,
+    /// The registered function the task calls; NULL: it runs its command.
+    pub function: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

@@ -91,6 +91,7 @@ macro_rules! ulid_id {
 ulid_id!(TaskId, "task");
 ulid_id!(JobId, "job");
 ulid_id!(NodeId, "node");
+ulid_id!(ArtifactId, "artifact");
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! HTTP only. This file holds the whole route table and the extractor set-up; one file per resource holds its
 //! handlers, which parse, call `store`/`engine`, and map to the bodies of [`crate::wire`].
 pub mod auth;
+pub mod functions;
 pub mod health;
 pub mod input;
 pub mod jobs;
@@ -50,7 +51,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
-            .service(web::resource("/nodes").get(nodes::list)),
+            .service(web::resource("/nodes").get(nodes::list))
+            .service(web::resource("/functions").get(functions::list))
+            .service(web::resource("/functions/{name}").get(functions::get))
+            .service(web::resource("/functions/{name}/$execute").post(functions::execute))
+            .service(web::resource("/artifacts/{id}").get(functions::artifact)),
     )
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));

@@ -15,6 +15,7 @@
 //!
 //! A move that is stored is announced in one way (`Inner::announce`): its events published, then the job's live
 //! channel closed (it ended) or the queue told (another attempt is due). It uses `store` and `domain`, never `api`.
+mod call;
 mod cancel;
 mod clock;
 mod cluster;
@@ -50,8 +51,9 @@ pub use orphans::{MAX_SCANNED, Orphans};
 
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Params,
-    Task, TaskId,
+    Task, TaskId, TaskName, TaskSpec,
 };
+use crate::functions::Registry;
 use crate::store::{Created, Keyset, Slice, Store, StoreError};
 use crate::wire::state_event;
 
@@ -66,6 +68,8 @@ pub struct EngineConfig {
     pub max_concurrency: usize,
     /// Stored output per stream per job; the rest is counted, not kept.
     pub output_max_bytes: u64,
+    /// The largest result (JSON bytes) a function job may return.
+    pub result_max_bytes: u64,
     /// Between SIGTERM and SIGKILL when a job is canceled or times out.
     pub kill_grace: Duration,
     /// How long a claim holds without renewal.
@@ -163,6 +167,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the metrics could not be written out")]
     Metrics,
+    #[error("no function named '{0}' is registered on this server")]
+    FunctionNotFound(String),
+    #[error("the task named '{0}' runs something else than function '{0}'; rename it to run the function by name")]
+    FunctionNameTaken(String),
 }
 
 pub(crate) struct Inner {
@@ -187,6 +195,8 @@ pub(crate) struct Inner {
     slots: Arc<Semaphore>,
     /// The jobs this process runs.
     pub(crate) running: running::Registry,
+    /// The functions this node runs.
+    pub(crate) functions: Registry,
     /// Set once shutdown began: nothing more is claimed.
     draining: AtomicBool,
     stopping: watch::Sender<bool>,
@@ -200,7 +210,12 @@ pub struct Engine {
 impl Engine {
     /// Starts the job supervisor (an error when it cannot start), rescues what a previous process left running,
     /// then starts the dispatcher, the reaper, retention, and the node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
-    pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
+    pub async fn start(
+        store: Store,
+        config: EngineConfig,
+        functions: Registry,
+        address: &str,
+    ) -> anyhow::Result<Engine> {
         let launcher = process::Launcher::start(config.supervisor_program.clone()).await?;
         let inner = Arc::new(Inner {
             store,
@@ -216,6 +231,7 @@ impl Engine {
             launcher,
             queue: queue::Queue::default(),
             running: running::Registry::default(),
+            functions,
             draining: AtomicBool::new(false),
             stopping: watch::channel(false).0,
         });
@@ -308,6 +324,9 @@ impl Engine {
     /// Whether `task` could run here now: its program is allowed and its file is there, its working directory
     /// exists, its environment is one this server accepts, and it has bubblewrap if the task asks for a sandbox.
     pub fn runnable(&self, task: &Task) -> bool {
+        if let Some(name) = &task.spec.function {
+            return self.inner.functions.get(name).is_some();
+        }
         let Ok(cmd) = CommandLine::parse(&task.spec.command) else { return false };
         matches!(self.inner.programs.program(cmd.program()), Ok(Some(file)) if host::is_executable(file))
             && task.spec.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
@@ -322,18 +341,24 @@ impl Engine {
         if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
-        let cmd = CommandLine::parse(&task.spec.command)?;
-        self.inner.programs.check(&cmd)?;
-        self.inner.env_policy.check(&task.spec.env)?;
-        let params = task.spec.params_for(&submission.params).map_err(EngineError::Params)?;
-        let argv = cmd.render(&params, &task.spec.option_params)?;
+        let (argv, call_params) = match &task.spec.function {
+            Some(name) => (Vec::new(), Some(self.function_params(name, task, &submission.params)?)),
+            None => {
+                let cmd = CommandLine::parse(&task.spec.command)?;
+                self.inner.programs.check(&cmd)?;
+                self.inner.env_policy.check(&task.spec.env)?;
+                let params = task.spec.params_for(&submission.params).map_err(EngineError::Params)?;
+                (cmd.render(&params, &task.spec.option_params)?, None)
+            }
+        };
         let now = self.inner.now();
         let run_at = match submission.due {
             Due::Now => now,
             Due::At(at) => at.max(now),
             Due::After(delay) => now + delay.as_millis() as i64,
         };
-        let job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
+        let mut job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
+        job.params = call_params;
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {
@@ -349,6 +374,64 @@ impl Engine {
     pub async fn job_of_key(&self, task_id: TaskId, key: &str) -> Result<Option<Job>, EngineError> {
         let since = self.inner.now() - IDEMPOTENCY_WINDOW.as_millis() as i64;
         Ok(self.inner.store.jobs().by_key(task_id, key, since).await?)
+    }
+}
+
+impl Engine {
+    /// The functions this node runs.
+    pub fn functions(&self) -> &Registry {
+        &self.inner.functions
+    }
+
+    /// The ids of the live nodes (heart-beating) that register function `name` (at most the newest 1,000 nodes are
+    /// read).
+    pub async fn nodes_with_function(&self, name: &str) -> Result<Vec<String>, EngineError> {
+        let nodes = self.nodes(Keyset { after: None, limit: 1000 }).await?;
+        Ok(nodes
+            .items
+            .into_iter()
+            .filter(|(node, status)| *status == NodeStatus::Up && node.functions.iter().any(|f| f == name))
+            .map(|(node, _)| node.id)
+            .collect())
+    }
+
+    /// The params a call of function `name` for `task` gets: the schema's defaults, then the task's, then the
+    /// request's, checked against the function's schema (each problem named).
+    fn function_params(&self, name: &str, task: &Task, request: &Params) -> Result<Params, EngineError> {
+        let function = self.inner.functions.get(name).ok_or_else(|| EngineError::FunctionNotFound(name.into()))?;
+        let params = function.schema.defaults().merged_with(&task.spec.params).merged_with(request);
+        function.schema.check(&params, false).map_err(EngineError::Params)?;
+        Ok(params)
+    }
+
+    /// The task that runs function `name` by name: the task of that name, created the first time. A task of that
+    /// name that runs something else is a conflict.
+    pub async fn function_task(&self, name: &str) -> Result<Task, EngineError> {
+        if self.inner.functions.get(name).is_none() {
+            return Err(EngineError::FunctionNotFound(name.into()));
+        }
+        let task_name = TaskName::parse(name).map_err(|_| EngineError::FunctionNotFound(name.into()))?;
+        for _ in 0..2 {
+            match self.inner.store.tasks().by_name(name).await? {
+                Some(task) if task.spec.function.as_deref() == Some(name) => return Ok(task),
+                Some(_) => return Err(EngineError::FunctionNameTaken(name.into())),
+                None => {
+                    let spec = TaskSpec {
+                        name: Some(task_name.clone()),
+                        function: Some(name.into()),
+                        ..TaskSpec::new(String::new())
+                    };
+                    let task = Task::create(spec, self.inner.now());
+                    match self.inner.store.tasks().insert(&task).await {
+                        Ok(()) => return Ok(task),
+                        // Created at the same moment by another request: read it.
+                        Err(StoreError::NameTaken) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Err(EngineError::FunctionNameTaken(name.into()))
     }
 }
 

@@ -43,6 +43,7 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         tags: json("tags", id, &m.tags)?,
         retry: m.retry.as_deref().map(|r| json("retry", id, r)).transpose()?,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+        function: m.function,
     };
     Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at })
 }
@@ -63,6 +64,7 @@ pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
         tags: Set(to_json(&t.tags)?),
         retry: Set(t.retry.as_ref().map(to_json).transpose()?),
         sandbox: Set(t.sandbox.as_ref().map(to_json).transpose()?),
+        function: Set(t.function.clone()),
         created_at: Set(task.created_at),
         updated_at: Set(task.updated_at),
     })
@@ -105,6 +107,18 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
         idempotency_key: m.idempotency_key,
         cancel_requested_at: m.cancel_requested_at,
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
+        function: m.function,
+        params: m
+            .params
+            .as_deref()
+            .map(|p| Params::parse(json("params", id, p)?).map_err(|e| corrupt("params", id, e)))
+            .transpose()?,
+        result: m.result.as_deref().map(|r| json("result", id, r)).transpose()?,
+        artifact_id: m
+            .artifact_id
+            .as_deref()
+            .map(|a| a.parse().map_err(|e| corrupt("artifact_id", id, e)))
+            .transpose()?,
     })
 }
 
@@ -144,6 +158,10 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveM
         // Written only by `request_cancel`: a runner saving its job must not erase a request it has not seen.
         cancel_requested_at: NotSet,
         sandbox: Set(j.sandbox.as_ref().map(to_json).transpose()?),
+        function: Set(j.function.clone()),
+        params: Set(j.params.as_ref().map(|p| p.to_json().to_string())),
+        result: Set(j.result.as_ref().map(to_json).transpose()?),
+        artifact_id: Set(j.artifact_id.map(|a| a.to_string())),
     })
 }
 

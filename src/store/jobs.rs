@@ -14,7 +14,7 @@ use super::events;
 use super::page::{self, Keyset, Page, PageRequest, Slice};
 use super::writer::{Applied, JobWrite, Writer};
 use super::{Backend, Conns, StoreError, StoreResult};
-use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
+use crate::domain::{ArtifactId, EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 use crate::wire::state_event;
 
 /// What a conditional `save` did.
@@ -117,6 +117,12 @@ impl<'a> JobsStore<'a> {
             .one(self.db.write)
             .await?;
         row.map(job_from_row).transpose()
+    }
+
+    /// The function job whose result record is `id`.
+    pub async fn by_artifact(&self, id: ArtifactId) -> StoreResult<Job> {
+        let row = job::Entity::find().filter(job::Column::ArtifactId.eq(id.to_string())).one(self.db.read).await?;
+        job_from_row(row.ok_or(StoreError::NotFound)?)
     }
 
     pub async fn get(&self, id: JobId) -> StoreResult<Job> {

@@ -8,6 +8,7 @@ mod delayed;
 mod drain;
 mod errors;
 mod escapes;
+mod functions;
 mod health;
 mod helpers;
 mod idempotency;

@@ -65,6 +65,14 @@ pub struct Job {
     pub cancel_requested_at: Option<i64>,
     /// The sandbox it runs in (copied from its task at submission); `None`: not sandboxed.
     pub sandbox: Option<super::Sandbox>,
+    /// The registered function it calls instead of a process (its `argv` is then empty).
+    pub function: Option<String>,
+    /// The parameters a function job is called with (defaults, the task's and the request's, checked).
+    pub params: Option<super::Params>,
+    /// What a function job returned (JSON), once it completed.
+    pub result: Option<serde_json::Value>,
+    /// The id of the function job's result record, set when the job ended (see [`Job::ended`]).
+    pub artifact_id: Option<super::ArtifactId>,
 }
 
 /// The longest a job may be delayed: 366 days.
@@ -105,6 +113,10 @@ impl Job {
             idempotency_key,
             cancel_requested_at: None,
             sandbox: task.spec.sandbox.clone(),
+            function: task.spec.function.clone(),
+            params: None,
+            result: None,
+            artifact_id: None,
         }
     }
 }
@@ -165,6 +177,9 @@ impl Job {
         done.error = finish.error;
         done.finished_at = Some(now);
         done.last_seq += 1;
+        if done.function.is_some() {
+            done.artifact_id = Some(super::ArtifactId::generate());
+        }
         Ok(done)
     }
 }

@@ -23,7 +23,7 @@ pub use allow::AllowList;
 pub use command::{CommandError, CommandLine};
 pub use env::{EnvError, EnvPolicy};
 pub use event::{EventBody, EventKind, JobEvent, OutputStream, StateRecord};
-pub use ids::{IdError, JobId, NodeId, TaskId, ULID_PATTERN};
+pub use ids::{ArtifactId, IdError, JobId, NodeId, TaskId, ULID_PATTERN};
 pub use job::{Job, JobStatus, Outcome};
 pub use node::{Node, NodeStatus};
 pub use params::{ParamError, Params};

@@ -49,6 +49,8 @@ pub struct TaskSpec {
     pub tags: Vec<String>,
     pub retry: Option<RetryPolicy>,
     pub sandbox: Option<Sandbox>,
+    /// The registered function the task calls; `command` is then empty.
+    pub function: Option<String>,
 }
 
 impl TaskSpec {
@@ -68,6 +70,7 @@ impl TaskSpec {
             tags: Vec::new(),
             retry: None,
             sandbox: None,
+            function: None,
         }
     }
 }
@@ -149,6 +152,14 @@ fn with_schema_defaults(params: &Params, schema: Option<&ParamsSchema>) -> Param
 impl TaskSpec {
     /// [`check_param_rules`] on these fields, after a create or an update.
     pub fn check_param_rules(&self) -> Result<(), String> {
+        // A function task's params are checked against the function's schema at execute (it lives in the
+        // registry of the nodes that run it).
+        if self.function.is_some() {
+            return match self.command.is_empty() {
+                true => Ok(()),
+                false => Err("a task runs a command or a function, never both".into()),
+            };
+        }
         let command = CommandLine::parse(&self.command).map_err(|e| e.to_string())?;
         check_param_rules(&command, &self.params, &self.option_params, self.params_schema.as_ref())
     }

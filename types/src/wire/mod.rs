@@ -2,12 +2,14 @@
 //! here needs the server: only serde, utoipa, chrono, serde_json and domain value types, so the client crate reads
 //! and writes these same types. Checking a body against the server's rules is `api`'s; the job record is here rather than in
 //! `api` because every state event carries it, and those are written by `engine` and `store` too.
+pub mod functions;
 pub mod jobs;
 pub mod list;
 pub mod nodes;
 pub mod schema;
 pub mod tasks;
 
+pub use functions::{ArtifactError, ArtifactView, ExecuteFunction, FunctionView};
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;

@@ -176,6 +176,9 @@ pub struct TaskView {
     pub retry: Option<RetryPolicy>,
     /// Run in a sandbox (bubblewrap); null: not sandboxed.
     pub sandbox: Option<Sandbox>,
+    /// The registered function the task calls instead of a command; null: it runs its command.
+    #[serde(default)]
+    pub function: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -199,6 +202,7 @@ impl From<&Task> for TaskView {
             tags: t.tags.clone(),
             retry: t.retry.clone(),
             sandbox: t.sandbox.clone(),
+            function: t.function.clone(),
             created_at: format_ms(task.created_at),
             updated_at: format_ms(task.updated_at),
         }
