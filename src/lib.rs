@@ -36,6 +36,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod functions;

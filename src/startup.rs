@@ -36,15 +36,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
-        let store = Store::connect(&settings.database_url, settings.db_options()).await?;
         let advertise = settings.advertise_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let engine = Engine::start(store, settings.engine_config(), functions, &advertise).await?;
-        let state = web::Data::new(AppState {
-            engine: engine.clone(),
-            api_keys: settings.api_keys.clone(),
-            sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
-            metrics_public: settings.metrics_public,
-        });
+        let state = start_engine(&settings, functions, &advertise).await?;
+        let engine = state.engine.clone();
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
             let (json, payload) = api::extractor_config(max_body);
@@ -118,6 +112,23 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Opens and migrates the database and starts the engine (rescuing what a previous process left running); the
+/// state every handler reaches.
+pub(crate) async fn start_engine(
+    settings: &Settings,
+    functions: Registry,
+    advertise: &str,
+) -> anyhow::Result<web::Data<AppState>> {
+    let store = Store::connect(&settings.database_url, settings.db_options()).await?;
+    let engine = Engine::start(store, settings.engine_config(), functions, advertise).await?;
+    Ok(web::Data::new(AppState {
+        engine,
+        api_keys: settings.api_keys.clone(),
+        sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
+        metrics_public: settings.metrics_public,
+    }))
 }
 
 /// SIGTERM and SIGINT, whichever comes.

@@ -6,6 +6,7 @@
 mod auth;
 mod delayed;
 mod drain;
+mod embed;
 mod errors;
 mod escapes;
 mod functions;
