@@ -197,6 +197,8 @@ pub(crate) struct Inner {
     pub(crate) running: running::Registry,
     /// The functions this node runs.
     pub(crate) functions: Registry,
+    /// Their names: the function jobs this node claims.
+    pub(crate) function_names: Vec<String>,
     /// Set once shutdown began: nothing more is claimed.
     draining: AtomicBool,
     stopping: watch::Sender<bool>,
@@ -231,6 +233,7 @@ impl Engine {
             launcher,
             queue: queue::Queue::default(),
             running: running::Registry::default(),
+            function_names: functions.names().map(str::to_string).collect(),
             functions,
             draining: AtomicBool::new(false),
             stopping: watch::channel(false).0,
@@ -341,8 +344,13 @@ impl Engine {
         if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
+        let mut waiting = None;
         let (argv, call_params) = match &task.spec.function {
-            Some(name) => (Vec::new(), Some(self.function_params(name, task, &submission.params)?)),
+            Some(name) => {
+                let (params, why) = self.function_params(name, task, &submission.params).await?;
+                waiting = why;
+                (Vec::new(), Some(params))
+            }
             None => {
                 let cmd = CommandLine::parse(&task.spec.command)?;
                 self.inner.programs.check(&cmd)?;
@@ -359,6 +367,7 @@ impl Engine {
         };
         let mut job = Job::pending(task, argv, now, run_at, submission.idempotency_key);
         job.params = call_params;
+        job.error = waiting;
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {
@@ -396,12 +405,35 @@ impl Engine {
     }
 
     /// The params a call of function `name` for `task` gets: the schema's defaults, then the task's, then the
-    /// request's, checked against the function's schema (each problem named).
-    fn function_params(&self, name: &str, task: &Task, request: &Params) -> Result<Params, EngineError> {
-        let function = self.inner.functions.get(name).ok_or_else(|| EngineError::FunctionNotFound(name.into()))?;
+    /// request's, checked against the function's schema (each problem named). A function this node does not
+    /// register is checked by the node that runs it; when no live node registers it, the job waits and the second
+    /// value says why.
+    async fn function_params(
+        &self,
+        name: &str,
+        task: &Task,
+        request: &Params,
+    ) -> Result<(Params, Option<String>), EngineError> {
+        let Some(function) = self.inner.functions.get(name) else {
+            let params = task.spec.params.merged_with(request);
+            let why = (!self.live_functions().await?.contains(name))
+                .then(|| format!("waiting: no live node registers function '{name}'"));
+            return Ok((params, why));
+        };
         let params = function.schema.defaults().merged_with(&task.spec.params).merged_with(request);
         function.schema.check(&params, false).map_err(EngineError::Params)?;
-        Ok(params)
+        Ok((params, None))
+    }
+
+    /// The functions that live nodes (heart-beating) register (the newest 1,000 nodes are read).
+    pub async fn live_functions(&self) -> Result<std::collections::HashSet<String>, EngineError> {
+        let nodes = self.nodes(Keyset { after: None, limit: 1000 }).await?;
+        Ok(nodes
+            .items
+            .into_iter()
+            .filter(|(_, status)| *status == NodeStatus::Up)
+            .flat_map(|(node, _)| node.functions)
+            .collect())
     }
 
     /// The task that runs function `name` by name: the task of that name, created the first time. A task of that

@@ -1,5 +1,7 @@
 //! The orphan report (servicekit's meaning): tasks that fell through, found by reading the tasks in slices so that
 //! one request costs the same however many tasks there are.
+use std::collections::HashSet;
+
 use super::{Engine, EngineError};
 use crate::domain::task::OrphanReason;
 use crate::domain::{JobStatus, Outcome, Task, TaskId};
@@ -19,7 +21,8 @@ pub struct Orphans {
 
 impl Engine {
     /// Orphaned tasks after the task `req.after` (in task order, oldest first), at most `req.limit`, of reason
-    /// `only` if given. Each carries the first reason that applies: `not_runnable` (enabled, but its program is no
+    /// `only` if given. Each carries the first reason that applies: `unregistered` (it calls a function that no
+    /// live node registers), `not_runnable` (enabled, but its program is no
     /// longer allowed or found), `lost` (its newest job's runner died), `never_run` (enabled, never run). At most
     /// [`MAX_SCANNED`] tasks are read; `next` is where to go on.
     pub async fn orphans(&self, req: Keyset<TaskId>, only: Option<OrphanReason>) -> Result<Orphans, EngineError> {
@@ -27,6 +30,7 @@ impl Engine {
         let mut items = Vec::new();
         let mut after = req.after;
         let mut scanned = 0;
+        let live = self.live_functions().await?;
         loop {
             let batch = store.tasks().after(Keyset { after, limit: READ_BATCH }).await?;
             let ids: Vec<TaskId> = batch.items.iter().map(|t| t.id).collect();
@@ -35,7 +39,7 @@ impl Engine {
             let count = batch.items.len();
             for (i, task) in batch.items.into_iter().enumerate() {
                 after = Some(task.id);
-                let Some(reason) = self.orphan_reason(&task, latest.get(&task.id)) else { continue };
+                let Some(reason) = self.orphan_reason(&task, latest.get(&task.id), &live) else { continue };
                 if only.is_some_and(|r| r != reason) {
                     continue;
                 }
@@ -54,8 +58,15 @@ impl Engine {
         }
     }
 
-    fn orphan_reason(&self, task: &Task, newest: Option<&(JobStatus, Option<Outcome>)>) -> Option<OrphanReason> {
-        if task.spec.enabled && !self.runnable(task) {
+    fn orphan_reason(
+        &self,
+        task: &Task,
+        newest: Option<&(JobStatus, Option<Outcome>)>,
+        live: &HashSet<String>,
+    ) -> Option<OrphanReason> {
+        if task.spec.function.as_deref().is_some_and(|f| !live.contains(f)) {
+            Some(OrphanReason::Unregistered)
+        } else if task.spec.enabled && task.spec.function.is_none() && !self.runnable(task) {
             Some(OrphanReason::NotRunnable)
         } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
             Some(OrphanReason::Lost)

@@ -148,11 +148,12 @@ impl<'a> JobsStore<'a> {
     pub async fn claim(
         &self,
         node_id: &str,
+        functions: &[String],
         limit: usize,
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Vec<(Job, JobEvent)>> {
-        let stmt = dialect::claim(self.backend, node_id, limit, now, lease_until);
+        let stmt = dialect::claim(self.backend, node_id, functions, limit, now, lease_until);
         let txn = self.db.wrote(self.db.write.begin().await)?;
         let claim = async {
             let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
@@ -262,12 +263,16 @@ impl<'a> JobsStore<'a> {
         Ok(if self.db.wrote(res)?.rows_affected == 1 { CancelRequest::Stored } else { CancelRequest::NotRunning })
     }
 
-    /// When the earliest pending job is due, if there is one.
-    pub async fn next_due(&self) -> StoreResult<Option<i64>> {
+    /// When the earliest pending job that a node registering `functions` can run is due, if there is one.
+    pub async fn next_due(&self, functions: &[String]) -> StoreResult<Option<i64>> {
+        let runnable = sea_orm::Condition::any()
+            .add(job::Column::Function.is_null())
+            .add(job::Column::Function.is_in(functions.iter().cloned()));
         let due = job::Entity::find()
             .select_only()
             .column_as(Expr::cust("MIN(run_at)"), "due")
             .filter(job::Column::Status.eq(job::Status::Pending))
+            .filter(runnable)
             .into_tuple::<Option<i64>>()
             .one(self.db.read)
             .await?;

@@ -189,3 +189,37 @@ async fn a_failing_function_runs_again_under_its_tasks_retry_policy() {
     assert_eq!((second["status"].as_str(), second["attempt"].as_i64()), (Some("completed"), Some(2)), "{second}");
     assert_eq!(second["result"], json!({ "attempt": 2 }));
 }
+
+#[tokio::test]
+async fn a_stored_task_calls_a_function_with_its_default_params() {
+    let app = app().await;
+    let task = app.create_task_ok(json!({ "function": "add", "params": { "a": 40 }, "tags": ["stored"] })).await;
+    assert_eq!((task["function"].as_str(), task["command"].as_str()), (Some("add"), Some("")), "{task}");
+    let done = app.run_task(&task, Some(json!({ "b": 2 }))).await;
+    assert_eq!(done.job["result"], json!({ "result": 42 }), "{}", done.job);
+
+    let both = app.create_task(&json!({ "function": "add", "command": "true" })).await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", both.text);
+    let missing = app.execute(task["id"].as_str().unwrap(), Some(&json!({ "params": { "b": "x" } }))).await;
+    assert_eq!((missing.status, missing.json()["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_param")));
+}
+
+#[tokio::test]
+async fn a_task_of_a_function_no_live_node_registers_is_orphaned_and_its_job_waits_saying_why() {
+    let app = app().await;
+    let ghost = app.create_task_ok(json!({ "function": "ghost" })).await;
+    let registered = app.create_task_ok(json!({ "function": "add", "params": { "a": 1, "b": 1 } })).await;
+    let orphans = app.orphaned("?reason=unregistered").await.json();
+    let ids: Vec<&str> =
+        orphans["orphaned_tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [ghost["id"].as_str().unwrap()], "{orphans}");
+    assert!(!ids.contains(&registered["id"].as_str().unwrap()));
+
+    let job_id = app.execute_ok(ghost["id"].as_str().unwrap(), None).await;
+    // A job of a registered function submitted after it is claimed and finished first: the ghost job was passed over.
+    let later = app.run_task(&registered, None).await;
+    assert_eq!(later.job["status"], "completed");
+    let job = app.get_job_ok(&job_id).await;
+    assert_eq!(job["status"], "pending", "{job}");
+    assert_eq!(job["error"], "waiting: no live node registers function 'ghost'");
+}

@@ -186,6 +186,8 @@ pub enum OrphanReason {
     NotRunnable,
     /// Its latest job ended because its runner died.
     Lost,
+    /// It calls a registered function that no live node registers.
+    Unregistered,
 }
 
 impl Task {

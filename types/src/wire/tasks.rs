@@ -69,6 +69,11 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Sandbox>)]
     pub sandbox: Option<Option<Value>>,
+    /// The name of a registered function the task calls instead of a command (never both); its params are
+    /// checked against the function's schema at execute.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String)]
+    pub function: Option<String>,
 }
 
 /// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
@@ -85,7 +90,12 @@ impl TryFrom<UpdateTask> for CreateTask {
     type Error = &'static str;
 
     fn try_from(mut fields: UpdateTask) -> Result<Self, Self::Error> {
-        let command = fields.command.take().ok_or("missing field `command`")?;
+        let command = match (fields.command.take(), &fields.function) {
+            (Some(_), Some(_)) => return Err("give `command` or `function`, not both"),
+            (Some(command), None) => command,
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err("missing field `command`"),
+        };
         Ok(CreateTask { command, fields })
     }
 }
@@ -95,8 +105,8 @@ impl utoipa::PartialSchema for CreateTask {
     fn schema() -> RefOr<Schema> {
         let mut schema = UpdateTask::schema();
         if let RefOr::T(Schema::Object(body)) = &mut schema {
-            body.description = Some("Body of `POST /api/v1/tasks`.".to_string());
-            body.required = vec!["command".to_string()];
+            body.description =
+                Some("Body of `POST /api/v1/tasks`: `command` or `function` is required, not both.".to_string());
             if let Some(RefOr::T(Schema::Object(command))) = body.properties.get_mut("command") {
                 command.schema_type = SchemaType::Type(Type::String);
             }
