@@ -10,6 +10,7 @@ mod embed;
 mod errors;
 mod escapes;
 mod functions;
+mod functions_rescue;
 mod health;
 mod helpers;
 mod idempotency;
