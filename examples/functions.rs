@@ -92,7 +92,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("supervise") {
         return taskyard::engine::supervisor::run();
     }
-    let settings = match Args::parse().serve.settings() {
+    // `functions serve …` works as `taskyard serve …` does.
+    let argv = std::env::args().enumerate().filter(|(i, a)| !(*i == 1 && a == "serve")).map(|(_, a)| a);
+    let settings = match Args::parse_from(argv).serve.settings() {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("functions: {err:#}");
