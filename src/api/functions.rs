@@ -1,5 +1,7 @@
 //! `/api/v1/functions`: the registered functions, executing one by name; `/api/v1/artifacts/{id}`: the result
 //! record of a finished function job.
+use std::collections::HashMap;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -22,15 +24,15 @@ pub struct FunctionsQuery {
     pub tags: Option<String>,
 }
 
-async fn view(state: &AppState, function: &Registered) -> Result<FunctionView, ApiError> {
+fn view(function: &Registered, nodes: &mut HashMap<String, Vec<String>>) -> FunctionView {
     let f = &function.function;
-    Ok(FunctionView {
+    FunctionView {
         name: f.name().to_string(),
         description: f.description().to_string(),
         tags: f.tag_list().to_vec(),
         parameters: f.schema().clone(),
-        nodes: state.engine.nodes_with_function(f.name()).await?,
-    })
+        nodes: nodes.remove(f.name()).unwrap_or_default(),
+    }
 }
 
 /// The functions this server registers, by name; with `tags`, those having all of them.
@@ -39,12 +41,14 @@ async fn view(state: &AppState, function: &Registered) -> Result<FunctionView, A
 pub async fn list(state: web::Data<AppState>, query: Query<FunctionsQuery>) -> Result<HttpResponse, ApiError> {
     let wanted: Vec<&str> =
         query.tags.as_deref().unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
-    let mut views = Vec::new();
-    for function in state.engine.functions().iter() {
-        if wanted.iter().all(|t| function.function.tag_list().iter().any(|have| have == t)) {
-            views.push(view(&state, function).await?);
-        }
-    }
+    let mut nodes = state.engine.function_nodes().await?;
+    let views: Vec<FunctionView> = state
+        .engine
+        .functions()
+        .iter()
+        .filter(|f| wanted.iter().all(|t| f.function.tag_list().iter().any(|have| have == t)))
+        .map(|f| view(f, &mut nodes))
+        .collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
@@ -65,7 +69,8 @@ pub async fn get(
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let function = registered(&state, &name)?;
-    Ok(HttpResponse::Ok().json(view(&state, function).await?))
+    let mut nodes = state.engine.function_nodes().await?;
+    Ok(HttpResponse::Ok().json(view(function, &mut nodes)))
 }
 
 /// Run a function by name with `params` (over its defaults), as a job of the task of the same name (created the

@@ -392,16 +392,17 @@ impl Engine {
         &self.inner.functions
     }
 
-    /// The ids of the live nodes (heart-beating) that register function `name` (at most the newest 1,000 nodes are
-    /// read).
-    pub async fn nodes_with_function(&self, name: &str) -> Result<Vec<String>, EngineError> {
+    /// For each function that a live node (heart-beating) registers, the ids of those nodes (the newest 1,000
+    /// nodes are read).
+    pub async fn function_nodes(&self) -> Result<std::collections::HashMap<String, Vec<String>>, EngineError> {
         let nodes = self.nodes(Keyset { after: None, limit: 1000 }).await?;
-        Ok(nodes
-            .items
-            .into_iter()
-            .filter(|(node, status)| *status == NodeStatus::Up && node.functions.iter().any(|f| f == name))
-            .map(|(node, _)| node.id)
-            .collect())
+        let mut by_function: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (node, _) in nodes.items.into_iter().filter(|(_, status)| *status == NodeStatus::Up) {
+            for function in node.functions {
+                by_function.entry(function).or_default().push(node.id.clone());
+            }
+        }
+        Ok(by_function)
     }
 
     /// The params a call of function `name` for `task` gets: the schema's defaults, then the task's, then the
@@ -427,13 +428,7 @@ impl Engine {
 
     /// The functions that live nodes (heart-beating) register (the newest 1,000 nodes are read).
     pub async fn live_functions(&self) -> Result<std::collections::HashSet<String>, EngineError> {
-        let nodes = self.nodes(Keyset { after: None, limit: 1000 }).await?;
-        Ok(nodes
-            .items
-            .into_iter()
-            .filter(|(_, status)| *status == NodeStatus::Up)
-            .flat_map(|(node, _)| node.functions)
-            .collect())
+        Ok(self.function_nodes().await?.into_keys().collect())
     }
 
     /// The task that runs function `name` by name: the task of that name, created the first time. A task of that
