@@ -223,3 +223,18 @@ async fn a_task_of_a_function_no_live_node_registers_is_orphaned_and_its_job_wai
     assert_eq!(job["status"], "pending", "{job}");
     assert_eq!(job["error"], "waiting: no live node registers function 'ghost'");
 }
+
+#[tokio::test]
+async fn a_function_past_its_tasks_timeout_is_ended_even_when_it_ignores_its_token() {
+    let app = app().await;
+    let task =
+        app.create_task_ok(json!({ "function": "stubborn", "params": { "seconds": 600 }, "timeout_seconds": 1 })).await;
+    let done = app.run_task(&task, None).await;
+    assert_eq!(
+        (done.job["status"].as_str(), done.job["outcome"].as_str()),
+        (Some("failed"), Some("timeout")),
+        "{}",
+        done.job
+    );
+    assert_eq!(done.stdout(), ["not listening"]);
+}
