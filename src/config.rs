@@ -54,6 +54,8 @@ pub struct Settings {
     pub output_max_bytes: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest result a registered function may return (its JSON); a larger one fails the job.
+    pub result_max_bytes: u64,
     /// Between SIGTERM and SIGKILL when a job is canceled or times out.
     pub kill_grace_seconds: u64,
     /// Keep-alive comment interval on idle SSE streams.
@@ -114,6 +116,7 @@ impl Default for Settings {
             keys: Vec::new(),
             output_max_bytes: 10 * 1024 * 1024,
             max_body_bytes: 1024 * 1024,
+            result_max_bytes: 1024 * 1024,
             kill_grace_seconds: 5,
             sse_keepalive_seconds: 15,
             lease_seconds: 15,
@@ -158,6 +161,7 @@ impl Settings {
         check((1..=1024).contains(&self.max_concurrency), "max_concurrency must be between 1 and 1024")?;
         check(self.output_max_bytes >= 1024, "output_max_bytes must be at least 1024")?;
         check(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024")?;
+        check(self.result_max_bytes >= 2, "result_max_bytes must be at least 2")?;
         check(self.sse_keepalive_seconds >= 1, "sse_keepalive_seconds must be at least 1")?;
         check((1..=3600).contains(&self.lease_seconds), "lease_seconds must be between 1 and 3600")?;
         check(self.drain_seconds <= 24 * 3600, "drain_seconds must be at most 86400")?;
@@ -227,6 +231,7 @@ impl Settings {
             allow_env_hooks: self.allow_env_hooks.iter().cloned().collect(),
             max_concurrency: self.max_concurrency,
             output_max_bytes: self.output_max_bytes,
+            result_max_bytes: self.result_max_bytes,
             kill_grace: Duration::from_secs(self.kill_grace_seconds),
             lease: Duration::from_secs(self.lease_seconds),
             retention_age: (self.retention_days > 0.0).then(|| Duration::from_secs_f64(self.retention_days * 86_400.0)),

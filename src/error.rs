@@ -71,6 +71,9 @@ error_codes! {
     InternalError => "internal_error", INTERNAL_SERVER_ERROR, "Internal server error";
     StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE, "Storage unavailable";
     StorageFull => "storage_full", INSUFFICIENT_STORAGE, "Storage full";
+    FunctionNotFound => "function_not_found", NOT_FOUND, "Function not found";
+    FunctionNameTaken => "function_name_taken", CONFLICT, "Function name taken by a task";
+    ArtifactNotFound => "artifact_not_found", NOT_FOUND, "Artifact not found";
 }
 
 /// An RFC 9457 problem details body.
@@ -259,6 +262,8 @@ impl From<EngineError> for ApiError {
             EngineError::Params(detail) => Self::new(ErrorCode::InvalidParam, detail),
             EngineError::Env(_) => Self::new(ErrorCode::ValidationFailed, err.to_string()),
             EngineError::Store(e) => e.into(),
+            EngineError::FunctionNotFound(_) => Self::new(ErrorCode::FunctionNotFound, err.to_string()),
+            EngineError::FunctionNameTaken(_) => Self::new(ErrorCode::FunctionNameTaken, err.to_string()),
             EngineError::Move(_) | EngineError::Metrics => Self::internal(&err),
         }
     }

@@ -26,10 +26,15 @@
 //!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
 //!   dies. What the engine adds to the [`metrics`] (jobs' ends, the backlog and running jobs at scrape time) is
 //!   its `scrape` room.
-//! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
+//! - [`api`]: HTTP handlers, one file per resource (`functions` also serves the result records, `artifacts`); `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
 //!   every list; `api/auth.rs` checks the key and its scope for each route and writes the audit log
 //!   (`api/audit.rs`); `api/trace.rs` reads W3C `traceparent`.
+//!   every list.
+//! - [`functions`]: registered Rust functions (the registry, typed params and their JSON Schema, state asked for by
+//!   type, the job context); the engine's `call` room runs them as jobs beside processes.
+//! - [`embed`]: taskyard inside an actix-web application: the API mounted where the application says, an
+//!   in-process client that enqueues without HTTP, the engine drained with the application's server.
 //! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
 //! - [`openapi`]: the OpenAPI document, the docs UI, and the guide's API reference written from the document.
@@ -41,8 +46,10 @@ pub mod access;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;

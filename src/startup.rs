@@ -13,6 +13,7 @@ use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::error::{ApiError, ErrorCode, problem_for_bare_errors};
+use crate::functions::Registry;
 use crate::store::Store;
 
 pub struct Application {
@@ -26,22 +27,18 @@ impl Application {
     /// Validates the settings, opens and migrates the database, starts the engine (rescuing what a previous
     /// process left running) and binds the listener. The server runs once `run_until_stopped` is awaited.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with(settings, Registry::default()).await
+    }
+
+    /// As [`Application::build`], with registered functions this node runs.
+    pub async fn build_with(settings: Settings, functions: Registry) -> anyhow::Result<Application> {
         settings.validate()?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
-        let store = Store::connect(&settings.database_url, settings.db_options()).await?;
         let advertise = settings.advertise_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let notify = settings.notify_config(&address.to_string())?;
-        store.notify_rules().set(settings.notify.rules.clone(), !settings.notify.channels.is_empty());
-        crate::engine::notify::start(store.clone(), notify);
-        let engine = Engine::start(store, settings.engine_config(), &advertise).await?;
-        let state = web::Data::new(AppState {
-            engine: engine.clone(),
-            keys: settings.keyring()?,
-            sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
-            metrics_public: settings.metrics_public,
-        });
+        let state = start_engine(&settings, functions, &advertise, &address.to_string()).await?;
+        let engine = state.engine.clone();
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
             let (json, payload) = api::extractor_config(max_body);
@@ -115,6 +112,28 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Opens and migrates the database and starts the engine (rescuing what a previous process left running); the
+/// state every handler reaches.
+pub(crate) async fn start_engine(
+    settings: &Settings,
+    functions: Registry,
+    advertise: &str,
+    listening: &str,
+) -> anyhow::Result<web::Data<AppState>> {
+    let keys = settings.keyring()?;
+    let store = Store::connect(&settings.database_url, settings.db_options()).await?;
+    let notify = settings.notify_config(listening)?;
+    store.notify_rules().set(settings.notify.rules.clone(), !settings.notify.channels.is_empty());
+    crate::engine::notify::start(store.clone(), notify);
+    let engine = Engine::start(store, settings.engine_config(), functions, advertise).await?;
+    Ok(web::Data::new(AppState {
+        engine,
+        keys,
+        sse_keepalive: Duration::from_secs(settings.sse_keepalive_seconds),
+        metrics_public: settings.metrics_public,
+    }))
 }
 
 /// SIGTERM and SIGINT, whichever comes.

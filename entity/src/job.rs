@@ -58,6 +58,14 @@ pub struct Model {
     pub trigger: Trigger,
     /// The schedule's fire the job runs for (Unix ms); unique per task when set.
     pub scheduled_for: Option<i64>,
+    /// The registered function the job calls; NULL: it runs its argv.
+    pub function: Option<String>,
+    /// JSON object: the params a function job is called with.
+    pub params: Option<String>,
+    /// JSON: what a function job returned.
+    pub result: Option<String>,
+    /// The id of a finished function job's result record.
+    pub artifact_id: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -110,4 +118,8 @@ pub enum Outcome {
     Lost,
     #[sea_orm(string_value = "interrupted")]
     Interrupted,
+    #[sea_orm(string_value = "error")]
+    Error,
+    #[sea_orm(string_value = "panic")]
+    Panic,
 }

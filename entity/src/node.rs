@@ -22,6 +22,8 @@ pub struct Model {
     pub max_concurrency: i32,
     /// The node's wall clock minus the database's, in ms, at its last heartbeat (PostgreSQL); null on SQLite.
     pub clock_offset_ms: Option<i64>,
+    /// JSON array: the names of the functions this node registers; NULL: none.
+    pub functions: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -40,6 +40,8 @@ impl From<Outcome> for job::Outcome {
             Outcome::Canceled => Self::Canceled,
             Outcome::Lost => Self::Lost,
             Outcome::Interrupted => Self::Interrupted,
+            Outcome::Error => Self::Error,
+            Outcome::Panic => Self::Panic,
         }
     }
 }
@@ -55,6 +57,8 @@ impl From<job::Outcome> for Outcome {
             job::Outcome::Canceled => Self::Canceled,
             job::Outcome::Lost => Self::Lost,
             job::Outcome::Interrupted => Self::Interrupted,
+            job::Outcome::Error => Self::Error,
+            job::Outcome::Panic => Self::Panic,
         }
     }
 }

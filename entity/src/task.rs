@@ -37,6 +37,8 @@ pub struct Model {
     pub next_run_at: Option<i64>,
     /// JSON list of the task's own notification rules; NULL: none.
     pub notify: Option<String>,
+    /// The registered function the task calls; NULL: it runs its command.
+    pub function: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,

@@ -18,6 +18,8 @@
 //! 8. on another fresh server: a running job with a retry policy on `lost`, the server killed with SIGKILL and
 //!    started again on the same database: time until it listens, and until the job shows its second attempt.
 //!
+//! 8a. with the `functions` example server (built beside this one, `--functions-bin`): end-to-end jobs/s of the
+//!     registered function `add` (no other work) through the HTTP API, as in (3);
 //! 8b. on another fresh server: `--followers` (10,000) `$stream`s of one running job opened at once: connect →
 //!     first event, the server's memory per follower, the time until all have the job's last line, and whether
 //!     each got every event once (`--followers-only` runs just this).
@@ -43,6 +45,7 @@ mod big_output;
 mod cluster;
 mod cluster_rescue;
 mod followers;
+mod functions;
 mod latency;
 mod postgres;
 mod report;
@@ -128,6 +131,10 @@ struct Args {
     /// Finished jobs stored in the scale measurement's history
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     history: usize,
+    /// The server with registered functions [default: `examples/functions` beside this example; the row is left
+    /// out when it is not there]
+    #[arg(long, value_name = "PATH")]
+    functions_bin: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -252,6 +259,26 @@ async fn single_node(
     let rescue = within(phase_timeout, "rescue run", rescue(server_bin, http, args.max_concurrency)).await?;
     rescue.warn_leftovers();
 
+    let functions_bin =
+        args.functions_bin.clone().unwrap_or_else(|| server_bin.with_file_name("examples").join("functions"));
+    let functions = match functions_bin.is_file() {
+        true => {
+            eprintln!(
+                "[7a/{steps}] function jobs: {} executes of function `add` from {} clients",
+                args.jobs, args.clients
+            );
+            let run = functions::function_jobs(&functions_bin, http, args.max_concurrency, args.jobs, args.clients);
+            Some(within(phase_timeout, "function-jobs run", run).await?)
+        }
+        false => {
+            eprintln!(
+                "[7a/{steps}] skipped: {} not found (cargo build --release --example functions)",
+                functions_bin.display()
+            );
+            None
+        }
+    };
+
     let crowd = match args.followers {
         0 => None,
         n => {
@@ -271,6 +298,7 @@ async fn single_node(
         peak_rss_kib,
         big,
         rescue,
+        functions,
         crowd,
         cluster: None,
     })

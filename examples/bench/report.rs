@@ -24,6 +24,8 @@ pub(crate) struct Results {
     pub(crate) peak_rss_kib: u64,
     pub(crate) big: BigOutput,
     pub(crate) rescue: Rescue,
+    /// End to end through the server with registered functions, when it was there.
+    pub(crate) functions: Option<EndToEnd>,
     pub(crate) crowd: Option<followers::Followers>,
     pub(crate) cluster: Option<ClusterResults>,
 }
@@ -35,6 +37,15 @@ pub(crate) fn report(args: &Args, server_bin: &Path, r: &Results) -> String {
     report_server(&mut out, args, r);
     report_big_output(&mut out, args, &r.big);
     report_rescue(&mut out, &r.rescue);
+    if let Some(functions) = &r.functions {
+        let _ = writeln!(
+            out,
+            "| end-to-end function jobs | `examples/functions` server; {} `$execute` of a task calling `add` from {} clients; as above | {} jobs/s |",
+            thousands(args.jobs as f64),
+            args.clients,
+            thousands(args.jobs as f64 / functions.elapsed.as_secs_f64())
+        );
+    }
     if let Some(crowd) = &r.crowd {
         followers::report(&mut out, crowd);
     }

@@ -24,9 +24,19 @@ pub(crate) struct EndToEnd {
 /// With several nodes (`apis`), the `$execute`s go to them round-robin (the i-th to node i mod n); the task is
 /// created and the count polled on the first.
 pub(crate) async fn end_to_end(apis: &[Api], jobs: usize, clients: usize) -> Result<EndToEnd> {
+    end_to_end_of(apis, &json!({"name": "bench-true", "command": "true"}), jobs, clients).await
+}
+
+/// [`end_to_end`] of the task `task` (a command or a registered function).
+pub(crate) async fn end_to_end_of(
+    apis: &[Api],
+    task: &serde_json::Value,
+    jobs: usize,
+    clients: usize,
+) -> Result<EndToEnd> {
     let api = &apis[0];
     let apis: Arc<[Api]> = apis.into();
-    let task_id = api.create_task(&json!({"name": "bench-true", "command": "true"})).await?;
+    let task_id = api.create_task(task).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let mut submitters = JoinSet::new();
     let start = Instant::now();
@@ -56,7 +66,7 @@ pub(crate) async fn end_to_end(apis: &[Api], jobs: usize, clients: usize) -> Res
         polls += 1;
         if polls.is_multiple_of(50) {
             let (failed, sample) = api.count_jobs(&task_id, "failed").await?;
-            ensure!(failed == 0, "{failed} `true` jobs failed, e.g. {sample}");
+            ensure!(failed == 0, "{failed} jobs failed, e.g. {sample}");
         }
         tokio::time::sleep(POLL_EVERY).await;
     }

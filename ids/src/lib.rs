@@ -92,6 +92,7 @@ ulid_id!(TaskId, "task");
 ulid_id!(JobId, "job");
 ulid_id!(NodeId, "node");
 ulid_id!(AuditId, "audit entry");
+ulid_id!(ArtifactId, "artifact");
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ mod m20261204_000008_job_output;
 mod m20261205_000009_schedules;
 mod m20261205_000009a_overdue_fires;
 mod m20261205_000010_notifications;
+mod m20261205_000011_functions;
 mod m20261205_000013_audit_and_trace;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009_schedules::Migration),
             Box::new(m20261205_000009a_overdue_fires::Migration),
             Box::new(m20261205_000010_notifications::Migration),
+            Box::new(m20261205_000011_functions::Migration),
             Box::new(m20261205_000013_audit_and_trace::Migration),
         ]
     }

@@ -23,6 +23,7 @@ pub fn required_scope(method: &Method, route: Option<&str>) -> Scope {
     match (method.as_str(), route) {
         (_, "/api/v1/audit") => Scope::Admin,
         ("POST", "/api/v1/tasks/{id}/$execute")
+        | ("POST", "/api/v1/functions/{name}/$execute")
         | ("DELETE", "/api/v1/jobs/{id}")
         | ("POST", "/api/v1/jobs/{id}/$cancel")
         | ("POST", "/api/v1/jobs/{id}/$retry") => Scope::Execute,

@@ -106,14 +106,31 @@ fn parse_name(name: &str) -> Result<TaskName, ApiError> {
 
 /// A new task's fields: the defaults, updated with the create body.
 pub fn new_task(body: CreateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
-    updated(TaskSpec::new(check_command(body.command, rules.allow)?), body.fields, rules)
+    let command = match body.fields.function {
+        Some(_) => String::new(),
+        None => check_command(body.command, rules.allow)?,
+    };
+    updated(TaskSpec::new(command), body.fields, rules)
 }
 
 /// `spec` updated with `body`: each field given is checked on its own and set, the others are kept; then the
 /// checks across fields run on the result.
 pub fn updated(mut spec: TaskSpec, body: UpdateTask, rules: TaskRules<'_>) -> Result<TaskSpec, ApiError> {
     let s = &mut spec;
-    set(&mut s.command, body.command.map(|c| check_command(c, rules.allow)).transpose()?);
+    if body.command.is_some() && body.function.is_some() {
+        return Err(invalid("give `command` or `function`, not both".into()));
+    }
+    if let Some(command) = body.command {
+        s.command = check_command(command, rules.allow)?;
+        s.function = None;
+    }
+    if let Some(function) = body.function {
+        if !crate::functions::is_function_name(&function) {
+            return Err(invalid(format!("function name '{function}' is not valid: use letters, digits, '_' or '-'")));
+        }
+        s.function = Some(function);
+        s.command = String::new();
+    }
     set(&mut s.name, body.name.map(|n| n.as_deref().map(parse_name).transpose()).transpose()?);
     set(&mut s.enabled, body.enabled);
     set(&mut s.notify, body.notify.map(|r| check_notify(r, rules.channels)).transpose()?);

@@ -2,6 +2,7 @@
 //! handlers, which parse, call `store`/`engine`, and map to the bodies of [`crate::wire`].
 pub mod audit;
 pub mod auth;
+pub mod functions;
 pub mod health;
 pub mod input;
 pub mod jobs;
@@ -61,7 +62,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/nodes").get(nodes::list))
             .service(web::resource("/audit").get(audit::list))
             .service(web::resource("/notifications").get(notifications::list))
-            .service(web::resource("/notifications/{id}").get(notifications::get)),
+            .service(web::resource("/notifications/{id}").get(notifications::get))
+            .service(web::resource("/functions").get(functions::list))
+            .service(web::resource("/functions/{name}").get(functions::get))
+            .service(web::resource("/functions/{name}/$execute").post(functions::execute))
+            .service(web::resource("/artifacts/{id}").get(functions::artifact)),
     )
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));

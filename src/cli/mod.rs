@@ -77,9 +77,9 @@ impl KeyCommand {
                         flags, so they never show in the process list.")]
 pub struct ServeArgs {
     /// TOML config file (keys: bind, database_url, allow, env_passthrough, allow_env_hooks, max_concurrency,
-    /// api_keys, keys, output_max_bytes, max_body_bytes, kill_grace_seconds, sse_keepalive_seconds, lease_seconds,
-    /// drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds, overdue_grace_seconds,
-    /// failing_runs, database_max_connections,
+    /// api_keys, keys, output_max_bytes, max_body_bytes, result_max_bytes, kill_grace_seconds, sse_keepalive_seconds,
+    /// lease_seconds, drain_seconds, retention_days, retention_max_output_bytes, retention_check_seconds,
+    /// overdue_grace_seconds, failing_runs, database_max_connections,
     /// database_statement_timeout_seconds, advertise_url, min_free_bytes, metrics_public, log_format).
     #[arg(long, env = "TASKYARD_CONFIG", value_name = "FILE")]
     #[serde(skip)]
@@ -112,6 +112,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes [default: 1048576].
     #[arg(long, env = "TASKYARD_MAX_BODY_BYTES", value_name = "BYTES", value_parser = up_to_i64::<usize>())]
     pub max_body_bytes: Option<usize>,
+    /// Largest result a registered function may return, in bytes of JSON [default: 1048576].
+    #[arg(long, env = "TASKYARD_RESULT_MAX_BYTES", value_name = "BYTES", value_parser = up_to_i64::<u64>())]
+    pub result_max_bytes: Option<u64>,
     /// Seconds between SIGTERM and SIGKILL when a job is canceled or times out [default: 5].
     #[arg(long, env = "TASKYARD_KILL_GRACE_SECONDS", value_name = "SECONDS", value_parser = up_to_i64::<u64>())]
     pub kill_grace_seconds: Option<u64>,

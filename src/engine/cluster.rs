@@ -30,6 +30,7 @@ pub(super) fn this_node(inner: &Inner, address: &str) -> Node {
         running: 0,
         max_concurrency: inner.config.max_concurrency as i32,
         clock_offset_ms: inner.clock.offset_ms(),
+        functions: inner.functions.names().map(str::to_string).collect(),
     }
 }
 

@@ -17,10 +17,12 @@
 //!
 //! A move that is stored is announced in one way (`Inner::announce`): its events published, then the job's live
 //! channel closed (it ended) or the queue told (another attempt is due). It uses `store` and `domain`, never `api`.
+mod call;
 mod cancel;
 mod clock;
 mod cluster;
 pub mod follow;
+mod functions;
 pub mod host;
 pub mod hub;
 mod lease;
@@ -59,6 +61,7 @@ pub use submit::{Due, IDEMPOTENCY_WINDOW, Submission, Submitted};
 use crate::domain::{
     AllowList, CommandError, CommandLine, EnvError, EnvPolicy, Job, JobEvent, JobStatus, Node, NodeStatus, Task, TaskId,
 };
+use crate::functions::Registry;
 use crate::store::{Keyset, Slice, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -72,6 +75,8 @@ pub struct EngineConfig {
     pub max_concurrency: usize,
     /// Stored output per stream per job; the rest is counted, not kept.
     pub output_max_bytes: u64,
+    /// The largest result (JSON bytes) a function job may return.
+    pub result_max_bytes: u64,
     /// Between SIGTERM and SIGKILL when a job is canceled or times out.
     pub kill_grace: Duration,
     /// How long a claim holds without renewal.
@@ -150,6 +155,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the metrics could not be written out")]
     Metrics,
+    #[error("no function named '{0}' is registered on this server")]
+    FunctionNotFound(String),
+    #[error("the task named '{0}' runs something else than function '{0}'; rename it to run the function by name")]
+    FunctionNameTaken(String),
 }
 
 pub(crate) struct Inner {
@@ -174,6 +183,10 @@ pub(crate) struct Inner {
     slots: Arc<Semaphore>,
     /// The jobs this process runs.
     pub(crate) running: running::Registry,
+    /// The functions this node runs.
+    pub(crate) functions: Registry,
+    /// Their names: the function jobs this node claims.
+    pub(crate) function_names: Vec<String>,
     /// Set once shutdown began: nothing more is claimed.
     draining: AtomicBool,
     stopping: watch::Sender<bool>,
@@ -187,7 +200,12 @@ pub struct Engine {
 impl Engine {
     /// Starts the job supervisor (an error when it cannot start), rescues what a previous process left running,
     /// then starts the dispatcher, the reaper, retention, and the node's heartbeat and relay. `address` is where this node serves its API (for the node registry).
-    pub async fn start(store: Store, config: EngineConfig, address: &str) -> anyhow::Result<Engine> {
+    pub async fn start(
+        store: Store,
+        config: EngineConfig,
+        functions: Registry,
+        address: &str,
+    ) -> anyhow::Result<Engine> {
         let launcher = process::Launcher::start(config.supervisor_program.clone()).await?;
         let inner = Arc::new(Inner {
             store,
@@ -203,6 +221,8 @@ impl Engine {
             launcher,
             queue: queue::Queue::default(),
             running: running::Registry::default(),
+            function_names: functions.names().map(str::to_string).collect(),
+            functions,
             draining: AtomicBool::new(false),
             stopping: watch::channel(false).0,
         });
@@ -301,11 +321,21 @@ impl Engine {
     /// Whether `task` could run here now: its program is allowed and its file is there, its working directory
     /// exists, its environment is one this server accepts, and it has bubblewrap if the task asks for a sandbox.
     pub fn runnable(&self, task: &Task) -> bool {
+        if let Some(name) = &task.spec.function {
+            return self.inner.functions.get(name).is_some();
+        }
         let Ok(cmd) = CommandLine::parse(&task.spec.command) else { return false };
         matches!(self.inner.programs.program(cmd.program()), Ok(Some(file)) if host::is_executable(file))
             && task.spec.cwd.as_deref().is_none_or(|dir| host::check_dir(dir).is_ok())
             && self.inner.env_policy.check(&task.spec.env).is_ok()
             && (task.spec.sandbox.is_none() || self.inner.bwrap.is_some())
+    }
+}
+
+impl Engine {
+    /// The functions this node runs.
+    pub fn functions(&self) -> &Registry {
+        &self.inner.functions
     }
 }
 

@@ -1,5 +1,7 @@
 //! The orphan report (servicekit's meaning): tasks that fell through, found by reading the tasks in slices so that
 //! one request costs the same however many tasks there are.
+use std::collections::HashSet;
+
 use super::{Engine, EngineError};
 use crate::domain::task::OrphanReason;
 use crate::domain::{JobStatus, Outcome, Task, TaskId};
@@ -19,16 +21,18 @@ pub struct Orphans {
 
 impl Engine {
     /// Orphaned tasks after the task `req.after` (in task order, oldest first), at most `req.limit`, of reason
-    /// `only` if given. Each carries the first reason that applies: `not_runnable` (enabled, but its program is no
-    /// longer allowed or found), `lost` (its newest job's runner died), `overdue` (its schedule's latest fire past
-    /// the grace period has no started job), `never_run` (enabled, never run, and unscheduled or past its first
-    /// fire), `failing` (its last runs all failed). At most
+    /// `only` if given. Each carries the first reason that applies: `unregistered` (it calls a function that no
+    /// live node registers), `not_runnable` (enabled, but its program is no longer allowed or found), `lost` (its
+    /// newest job's runner died), `overdue` (its schedule's latest fire past the grace period has no started job),
+    /// `never_run` (enabled, never run, and unscheduled or past its first fire), `failing` (its last runs all
+    /// failed). At most
     /// [`MAX_SCANNED`] tasks are read; `next` is where to go on.
     pub async fn orphans(&self, req: Keyset<TaskId>, only: Option<OrphanReason>) -> Result<Orphans, EngineError> {
         let store = &self.inner.store;
         let mut items = Vec::new();
         let mut after = req.after;
         let mut scanned = 0;
+        let live = self.live_functions().await?;
         loop {
             let batch = store.tasks().after(Keyset { after, limit: READ_BATCH }).await?;
             let ids: Vec<TaskId> = batch.items.iter().map(|t| t.id).collect();
@@ -40,7 +44,7 @@ impl Engine {
             for (i, task) in batch.items.into_iter().enumerate() {
                 after = Some(task.id);
                 let newest = latest.get(&task.id);
-                let mut reason = self.orphan_reason(&task, newest, now, started.get(&task.id).copied());
+                let mut reason = self.orphan_reason(&task, newest, now, started.get(&task.id).copied(), &live);
                 if reason.is_none() && newest.is_some_and(|(status, _)| *status == JobStatus::Failed) {
                     reason = self.failing(&task).await?.then_some(OrphanReason::Failing);
                 }
@@ -69,9 +73,12 @@ impl Engine {
         newest: Option<&(JobStatus, Option<Outcome>)>,
         now: i64,
         latest_start: Option<i64>,
+        live: &HashSet<String>,
     ) -> Option<OrphanReason> {
         let overdue = self.overdue_fire(task, now, latest_start);
-        if task.spec.enabled && !self.runnable(task) {
+        if task.spec.function.as_deref().is_some_and(|f| !live.contains(f)) {
+            Some(OrphanReason::Unregistered)
+        } else if task.spec.enabled && task.spec.function.is_none() && !self.runnable(task) {
             Some(OrphanReason::NotRunnable)
         } else if newest.is_some_and(|(_, outcome)| *outcome == Some(Outcome::Lost)) {
             Some(OrphanReason::Lost)

@@ -79,7 +79,12 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
         let wanted = permits.len();
         let now = inner.now();
         let claiming = inner.queue.claiming.write().await;
-        let wait = match inner.store.jobs().claim(&inner.node_id, wanted, now, now + inner.config.lease_ms()).await {
+        let wait = match inner
+            .store
+            .jobs()
+            .claim(&inner.node_id, &inner.function_names, wanted, now, now + inner.config.lease_ms())
+            .await
+        {
             Ok(claimed) => {
                 let got = claimed.len();
                 for ((job, event), permit) in claimed.into_iter().zip(permits.drain(..)) {
@@ -137,7 +142,7 @@ async fn until_next_due(inner: &Inner) -> Duration {
     let due = if known > now {
         known
     } else {
-        let due = match inner.store.jobs().next_due().await {
+        let due = match inner.store.jobs().next_due(&inner.function_names).await {
             Ok(due) => due.unwrap_or(i64::MAX),
             Err(_) => now,
         };

@@ -27,7 +27,7 @@ const ESCAPE_CHECK: Duration = Duration::from_millis(200);
 
 /// How long output may wait in memory before it is written and published. Events are published only once
 /// stored, so this is the delay a live follower sees; the writer groups what many jobs flush at once.
-const FLUSH_EVERY: Duration = Duration::from_millis(25);
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(25);
 
 /// Kills the whole process group if the runner is dropped before its child was reaped (e.g. at shutdown), so no
 /// job's processes outlive it.
@@ -47,7 +47,7 @@ impl Drop for GroupGuard {
 
 /// Why we are stopping the process ourselves.
 #[derive(Clone, Copy)]
-enum StopCause {
+pub(super) enum StopCause {
     Timeout,
     Asked(StopReason),
 }
@@ -55,24 +55,33 @@ enum StopCause {
 pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: OwnedSemaphorePermit) {
     let id = job.id;
     let mut sink = Sink::new(inner.clone(), job);
-    let started = match command(&inner, &sink.job) {
-        Ok(cmd) => inner.launcher.spawn(id, cmd).await.map_err(|err| {
-            format!("spawn failed: cannot start '{}': {err}", sink.job.argv.first().map_or("", String::as_str))
-        }),
-        Err(why) => Err(why),
-    };
-    let finish = match started {
-        Ok(process) => {
-            control.pgid.store(process.pid, Ordering::SeqCst);
-            supervise(&inner, &mut sink, process, control.stop).await
-        }
-        Err(error) => Some(Finish { outcome: Outcome::SpawnError, exit_code: None, signal: None, error: Some(error) }),
+    // The work is a process or, for a function job, a call (see `call`); the rest of the life cycle is the same.
+    let finish = if sink.job.function.is_some() {
+        super::call::supervise(&inner, &mut sink, control.stop).await
+    } else {
+        run_process(&inner, &mut sink, control).await
     };
     if let Some(finish) = finish {
         record_finish(&mut sink, finish).await;
     }
     inner.finished_running(id);
     drop(permit);
+}
+
+async fn run_process(inner: &Arc<Inner>, sink: &mut Sink, control: Control) -> Option<Finish> {
+    let started = match command(inner, &sink.job) {
+        Ok(cmd) => inner.launcher.spawn(sink.job.id, cmd).await.map_err(|err| {
+            format!("spawn failed: cannot start '{}': {err}", sink.job.argv.first().map_or("", String::as_str))
+        }),
+        Err(why) => Err(why),
+    };
+    match started {
+        Ok(process) => {
+            control.pgid.store(process.pid, Ordering::SeqCst);
+            supervise(inner, sink, process, control.stop).await
+        }
+        Err(error) => Some(Finish { outcome: Outcome::SpawnError, exit_code: None, signal: None, error: Some(error) }),
+    }
 }
 
 /// The process a job starts: the file its program's allow-list entry resolved to (never a lookup on the job's
@@ -226,31 +235,40 @@ impl Stopping {
     }
 }
 
-async fn until(deadline: Option<Instant>) {
+pub(super) async fn until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
 
+/// How a job that we stopped ended.
+pub(super) fn stopped(why: StopCause, timeout: Option<i64>) -> Finish {
+    match why {
+        StopCause::Timeout => {
+            Finish::without_exit(Outcome::Timeout, &format!("timed out after {} s", timeout.unwrap_or(0)))
+        }
+        StopCause::Asked(StopReason::Cancel) => Finish::without_exit(Outcome::Canceled, "canceled"),
+        StopCause::Asked(StopReason::Interrupt) => {
+            Finish::without_exit(Outcome::Interrupted, "interrupted: the server was stopped while the job ran")
+        }
+    }
+}
+
 fn describe(status: ExitStatus, stop: Option<StopCause>, timeout: Option<i64>) -> Finish {
     let exit_code = status.code();
     let signal = status.signal();
-    let (outcome, error) = match (stop, exit_code, signal) {
-        (Some(StopCause::Timeout), ..) => {
-            (Outcome::Timeout, Some(format!("timed out after {} s", timeout.unwrap_or(0))))
-        }
-        (Some(StopCause::Asked(StopReason::Cancel)), ..) => (Outcome::Canceled, Some("canceled".to_string())),
-        (Some(StopCause::Asked(StopReason::Interrupt)), ..) => {
-            (Outcome::Interrupted, Some("interrupted: the server was stopped while the job ran".to_string()))
-        }
-        (None, Some(0), _) => (Outcome::Success, None),
-        (None, Some(code), _) => (Outcome::ExitCode, Some(format!("exited with code {code}"))),
-        (None, None, Some(sig)) => {
+    if let Some(why) = stop {
+        return Finish { exit_code, signal, ..stopped(why, timeout) };
+    }
+    let (outcome, error) = match (exit_code, signal) {
+        (Some(0), _) => (Outcome::Success, None),
+        (Some(code), _) => (Outcome::ExitCode, Some(format!("exited with code {code}"))),
+        (None, Some(sig)) => {
             let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("unknown");
             (Outcome::Signal, Some(format!("killed by signal {sig} ({name})")))
         }
-        (None, None, None) => (Outcome::Signal, Some("ended without an exit code".to_string())),
+        (None, None) => (Outcome::Signal, Some("ended without an exit code".to_string())),
     };
     Finish { outcome, exit_code, signal, error }
 }

@@ -56,18 +56,30 @@ impl Engine {
         if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
-        let cmd = CommandLine::parse(&task.spec.command)?;
-        self.inner.programs.check(&cmd)?;
-        self.inner.env_policy.check(&task.spec.env)?;
-        let params = task.spec.params_for(&submission.params).map_err(EngineError::Params)?;
-        let argv = cmd.render(&params, &task.spec.option_params)?;
+        let mut waiting = None;
+        let (argv, call_params) = match &task.spec.function {
+            Some(name) => {
+                let (params, why) = self.function_params(name, task, &submission.params).await?;
+                waiting = why;
+                (Vec::new(), Some(params))
+            }
+            None => {
+                let cmd = CommandLine::parse(&task.spec.command)?;
+                self.inner.programs.check(&cmd)?;
+                self.inner.env_policy.check(&task.spec.env)?;
+                let params = task.spec.params_for(&submission.params).map_err(EngineError::Params)?;
+                (cmd.render(&params, &task.spec.option_params)?, None)
+            }
+        };
         let now = self.inner.now();
         let run_at = match submission.due {
             Due::Now => now,
             Due::At(at) => at.max(now),
             Due::After(delay) => now + delay.as_millis() as i64,
         };
-        let job = Job { traceparent, ..Job::pending(task, argv, now, run_at, submission.idempotency_key) };
+        let mut job = Job { traceparent, ..Job::pending(task, argv, now, run_at, submission.idempotency_key) };
+        job.params = call_params;
+        job.error = waiting;
         let keys_since = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
         match self.inner.store.jobs().create(&job, &[state_event(&job, now)], keys_since).await? {
             Created::New => {
@@ -103,9 +115,11 @@ impl Engine {
         if !task.spec.enabled {
             return Err(EngineError::TaskDisabled);
         }
-        let program = old.argv.first().ok_or(CommandError::Empty)?;
-        self.inner.programs.program(program)?;
-        self.inner.env_policy.check(&old.env)?;
+        if old.function.is_none() {
+            let program = old.argv.first().ok_or(CommandError::Empty)?;
+            self.inner.programs.program(program)?;
+            self.inner.env_policy.check(&old.env)?;
+        }
         let now = self.inner.now();
         let job = Job { traceparent, ..old.rerun(now) };
         store.jobs().create(&job, &[state_event(&job, now)], now).await?;

@@ -45,6 +45,7 @@ pub fn task_from_row(m: task::Model) -> Result<Task, StoreError> {
         sandbox: m.sandbox.as_deref().map(|s| json("sandbox", id, s)).transpose()?,
         schedule: m.schedule.as_deref().map(|s| json("schedule", id, s)).transpose()?,
         notify: m.notify.as_deref().map(|s| json("notify", id, s)).transpose()?.unwrap_or_default(),
+        function: m.function,
     };
     Ok(Task { id, spec, created_at: m.created_at, updated_at: m.updated_at, next_run_at: m.next_run_at })
 }
@@ -68,6 +69,7 @@ pub fn task_to_row(task: &Task) -> Result<task::ActiveModel, StoreError> {
         schedule: Set(t.schedule.as_ref().map(to_json).transpose()?),
         next_run_at: Set(task.next_run_at),
         notify: Set((!t.notify.is_empty()).then(|| to_json(&t.notify)).transpose()?),
+        function: Set(t.function.clone()),
         created_at: Set(task.created_at),
         updated_at: Set(task.updated_at),
     })
@@ -116,6 +118,18 @@ pub fn job_from_row(m: job::Model) -> Result<Job, StoreError> {
             .transpose()?,
         trigger: m.trigger.into(),
         scheduled_for: m.scheduled_for,
+        function: m.function,
+        params: m
+            .params
+            .as_deref()
+            .map(|p| Params::parse(json("params", id, p)?).map_err(|e| corrupt("params", id, e)))
+            .transpose()?,
+        result: m.result.as_deref().map(|r| json("result", id, r)).transpose()?,
+        artifact_id: m
+            .artifact_id
+            .as_deref()
+            .map(|a| a.parse().map_err(|e| corrupt("artifact_id", id, e)))
+            .transpose()?,
     })
 }
 
@@ -158,6 +172,10 @@ pub fn job_to_row(j: &Job, lease_expires_at: Option<i64>) -> Result<job::ActiveM
         traceparent: Set(j.traceparent.as_ref().map(|t| t.as_str().to_string())),
         trigger: Set(j.trigger.into()),
         scheduled_for: Set(j.scheduled_for),
+        function: Set(j.function.clone()),
+        params: Set(j.params.as_ref().map(|p| p.to_json().to_string())),
+        result: Set(j.result.as_ref().map(to_json).transpose()?),
+        artifact_id: Set(j.artifact_id.map(|a| a.to_string())),
     })
 }
 

@@ -48,7 +48,8 @@ static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = '{running}', started_at = ?, node_id = ?, lease_expires_at = ?, \
          last_seq = last_seq + 1 \
-         WHERE id IN (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= ? ORDER BY run_at, id LIMIT ?) \
+         WHERE id IN (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= ? \
+         AND (function IS NULL OR function IN (SELECT value FROM json_each(?))) ORDER BY run_at, id LIMIT ?) \
          RETURNING *",
         running = JobStatus::Running.as_str(),
         pending = JobStatus::Pending.as_str(),
@@ -58,7 +59,8 @@ static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
 // waiting on their locks.
 static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH due AS (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= $1 ORDER BY run_at, id \
+        "WITH due AS (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= $1 \
+         AND (function IS NULL OR function = ANY($5)) ORDER BY run_at, id \
          LIMIT $4 FOR UPDATE SKIP LOCKED) \
          UPDATE jobs SET status = '{running}', started_at = $1, node_id = $2, lease_expires_at = $3, \
          last_seq = jobs.last_seq + 1 FROM due WHERE jobs.id = due.id RETURNING jobs.*",
@@ -67,18 +69,34 @@ static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub(crate) fn claim(backend: Backend, node_id: &str, limit: usize, now: i64, lease_until: i64) -> Statement {
+/// The claim of up to `limit` due jobs that this node can run: command jobs, and function jobs of `functions`
+/// (the ones it registers); the others wait for a node that registers theirs.
+pub(crate) fn claim(
+    backend: Backend,
+    node_id: &str,
+    functions: &[String],
+    limit: usize,
+    now: i64,
+    lease_until: i64,
+) -> Statement {
     let limit = limit as i64;
     match backend {
         Backend::Sqlite => Statement::from_sql_and_values(
             DbBackend::Sqlite,
             CLAIM_SQLITE.as_str(),
-            [now.into(), node_id.into(), lease_until.into(), now.into(), limit.into()],
+            [
+                now.into(),
+                node_id.into(),
+                lease_until.into(),
+                now.into(),
+                serde_json::Value::from(functions.to_vec()).to_string().into(),
+                limit.into(),
+            ],
         ),
         Backend::Postgres => Statement::from_sql_and_values(
             DbBackend::Postgres,
             CLAIM_POSTGRES.as_str(),
-            [now.into(), node_id.into(), lease_until.into(), limit.into()],
+            [now.into(), node_id.into(), lease_until.into(), limit.into(), functions.to_vec().into()],
         ),
     }
 }

@@ -14,7 +14,7 @@ use super::events;
 use super::page::{self, Keyset, Page, PageRequest, Slice};
 use super::writer::{Applied, JobWrite, Writer};
 use super::{Backend, Conns, StoreError, StoreResult};
-use crate::domain::{EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
+use crate::domain::{ArtifactId, EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
 use crate::wire::state_event;
 
 /// What a conditional `save` did.
@@ -119,6 +119,12 @@ impl<'a> JobsStore<'a> {
         row.map(job_from_row).transpose()
     }
 
+    /// The function job whose result record is `id`.
+    pub async fn by_artifact(&self, id: ArtifactId) -> StoreResult<Job> {
+        let row = job::Entity::find().filter(job::Column::ArtifactId.eq(id.to_string())).one(self.db.read).await?;
+        job_from_row(row.ok_or(StoreError::NotFound)?)
+    }
+
     pub async fn get(&self, id: JobId) -> StoreResult<Job> {
         let row = job::Entity::find_by_id(id).one(self.db.read).await?.ok_or(StoreError::NotFound)?;
         job_from_row(row)
@@ -142,11 +148,12 @@ impl<'a> JobsStore<'a> {
     pub async fn claim(
         &self,
         node_id: &str,
+        functions: &[String],
         limit: usize,
         now: i64,
         lease_until: i64,
     ) -> StoreResult<Vec<(Job, JobEvent)>> {
-        let stmt = dialect::claim(self.backend, node_id, limit, now, lease_until);
+        let stmt = dialect::claim(self.backend, node_id, functions, limit, now, lease_until);
         let txn = self.db.wrote(self.db.write.begin().await)?;
         let claim = async {
             let rows = job::Entity::find().from_raw_sql(stmt).all(&txn).await?;
@@ -256,12 +263,16 @@ impl<'a> JobsStore<'a> {
         Ok(if self.db.wrote(res)?.rows_affected == 1 { CancelRequest::Stored } else { CancelRequest::NotRunning })
     }
 
-    /// When the earliest pending job is due, if there is one.
-    pub async fn next_due(&self) -> StoreResult<Option<i64>> {
+    /// When the earliest pending job that a node registering `functions` can run is due, if there is one.
+    pub async fn next_due(&self, functions: &[String]) -> StoreResult<Option<i64>> {
+        let runnable = sea_orm::Condition::any()
+            .add(job::Column::Function.is_null())
+            .add(job::Column::Function.is_in(functions.iter().cloned()));
         let due = job::Entity::find()
             .select_only()
             .column_as(Expr::cust("MIN(run_at)"), "due")
             .filter(job::Column::Status.eq(job::Status::Pending))
+            .filter(runnable)
             .into_tuple::<Option<i64>>()
             .one(self.db.read)
             .await?;

@@ -22,6 +22,8 @@ fn from_row(m: node::Model) -> Node {
         running: m.running,
         max_concurrency: m.max_concurrency,
         clock_offset_ms: m.clock_offset_ms,
+        // Written by this code only; a list that does not read back is treated as none.
+        functions: m.functions.as_deref().and_then(|f| serde_json::from_str(f).ok()).unwrap_or_default(),
     }
 }
 
@@ -38,6 +40,7 @@ fn to_row(n: &Node) -> node::ActiveModel {
         running: Set(n.running),
         max_concurrency: Set(n.max_concurrency),
         clock_offset_ms: Set(n.clock_offset_ms),
+        functions: Set((!n.functions.is_empty()).then(|| serde_json::Value::from(n.functions.clone()).to_string())),
     }
 }
 

@@ -50,6 +50,12 @@ impl<'a> TasksStore<'a> {
         }
     }
 
+    /// The task named `name`, if any.
+    pub async fn by_name(&self, name: &str) -> StoreResult<Option<Task>> {
+        let row = task::Entity::find().filter(task::Column::Name.eq(name)).one(self.db.read).await?;
+        row.map(task_from_row).transpose()
+    }
+
     /// Writes every field of `task` over the stored row.
     pub async fn update(&self, task: &Task) -> StoreResult<()> {
         self.db.room_for_new_work()?;

@@ -34,6 +34,10 @@ const MATRIX: &[(&str, &str, Option<Scope>)] = &[
     ("GET", "/api/v1/nodes", Some(Scope::Read)),
     ("GET", "/api/v1/audit", Some(Scope::Admin)),
     ("GET", "/api/v1/notifications", Some(Scope::Read)),
+    ("GET", "/api/v1/functions", Some(Scope::Read)),
+    ("GET", "/api/v1/functions/{name}", Some(Scope::Read)),
+    ("POST", "/api/v1/functions/{name}/$execute", Some(Scope::Execute)),
+    ("GET", "/api/v1/artifacts/{id}", Some(Scope::Read)),
     ("GET", "/api/v1/notifications/{id}", Some(Scope::Read)),
 ];
 

@@ -17,6 +17,7 @@ mod harness;
 
 mod cancel;
 mod clock;
+mod functions;
 mod idempotency;
 mod lost_cancel;
 mod node_death;

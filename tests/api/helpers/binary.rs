@@ -96,7 +96,28 @@ pub async fn serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> S
 /// Like [`serve`], but a server that exits before it listens is an answer, not a failure.
 pub async fn try_serve(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Server, DidNotStart> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_taskyard"));
-    command.args(["serve", "--bind", "127.0.0.1:0", "--database-url", database_url]);
+    command.arg("serve");
+    start_server(command, database_url, args, env).await
+}
+
+/// Starts the example server `examples/NAME.rs` (built beside the binary by `cargo test`, which builds the
+/// examples) as [`serve`] starts `taskyard serve`.
+pub async fn serve_example(name: &str, database_url: &str, args: &[&str]) -> Server {
+    let program = Path::new(env!("CARGO_BIN_EXE_taskyard")).with_file_name("examples").join(name);
+    assert!(program.exists(), "{} is missing: build the examples first (cargo build --examples)", program.display());
+    match start_server(Command::new(program), database_url, args, &[]).await {
+        Ok(server) => server,
+        Err(failed) => panic!("example {name} did not start (exit {:?}); its stderr:\n{}", failed.status, failed.log),
+    }
+}
+
+async fn start_server(
+    mut command: Command,
+    database_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Server, DidNotStart> {
+    command.args(["--bind", "127.0.0.1:0", "--database-url", database_url]);
     // As in `spawn_app`: free disk space is pinned off unless the test sets it.
     if !args.iter().any(|a| a.starts_with("--min-free-bytes"))
         && !env.iter().any(|(k, _)| *k == "TASKYARD_MIN_FREE_BYTES")

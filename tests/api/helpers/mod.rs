@@ -21,6 +21,7 @@ use std::sync::{Arc, Once};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use taskyard::config::Settings;
+use taskyard::functions::Registry;
 use taskyard::startup::Application;
 use tempfile::TempDir;
 
@@ -91,7 +92,23 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     start(dir, db, configure).await
 }
 
+/// An application that runs `functions` besides commands, as an embedding program's does.
+pub async fn spawn_app_with_functions(functions: Registry, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("create a temp dir"));
+    let db = Arc::new(TestDb::for_suite(dir.path()).await);
+    start_with(dir, db, configure, functions).await
+}
+
 async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    start_with(dir, db, configure, Registry::default()).await
+}
+
+async fn start_with(
+    dir: Arc<TempDir>,
+    db: Arc<TestDb>,
+    configure: impl FnOnce(&mut Settings),
+    functions: Registry,
+) -> TestApp {
     // Free disk space is not what these tests are about: a crowded disk must not fail them. The tests of
     // `min_free_bytes` set their own value.
     let mut settings = Settings {
@@ -104,7 +121,7 @@ async fn start(dir: Arc<TempDir>, db: Arc<TestDb>, configure: impl FnOnce(&mut S
     };
     configure(&mut settings);
     let api_key = settings.api_keys.first().cloned();
-    let app = Application::build(settings).await.expect("build the application");
+    let app = Application::build_with(settings, functions).await.expect("build the application");
     let port = app.port();
     let server = tokio::spawn(app.run_until_stopped()).abort_handle();
     TestApp {

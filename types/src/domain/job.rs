@@ -72,6 +72,14 @@ pub struct Job {
     /// The fire of the task's schedule this job runs for (Unix ms); set when `trigger` is `schedule`. One job per
     /// task and fire, however many nodes fire it.
     pub scheduled_for: Option<i64>,
+    /// The registered function it calls instead of a process (its `argv` is then empty).
+    pub function: Option<String>,
+    /// The parameters a function job is called with (defaults, the task's and the request's, checked).
+    pub params: Option<super::Params>,
+    /// What a function job returned (JSON), once it completed.
+    pub result: Option<serde_json::Value>,
+    /// The id of the function job's result record, set when the job ended (see [`Job::ended`]).
+    pub artifact_id: Option<super::ArtifactId>,
 }
 
 /// What made a job.
@@ -128,6 +136,10 @@ impl Job {
             trigger: Trigger::Api,
             scheduled_for: None,
             traceparent: None,
+            function: task.spec.function.clone(),
+            params: None,
+            result: None,
+            artifact_id: None,
         }
     }
 }
@@ -165,6 +177,10 @@ impl Job {
             traceparent: None,
             trigger: Trigger::Retry,
             scheduled_for: None,
+            function: self.function.clone(),
+            params: self.params.clone(),
+            result: None,
+            artifact_id: None,
         }
     }
 
@@ -230,6 +246,9 @@ impl Job {
         done.error = finish.error;
         done.finished_at = Some(now);
         done.last_seq += 1;
+        if done.function.is_some() {
+            done.artifact_id = Some(super::ArtifactId::generate());
+        }
         Ok(done)
     }
 }

@@ -30,7 +30,7 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use command::{CommandError, CommandLine};
 pub use env::{EnvError, EnvPolicy};
 pub use event::{EventBody, EventKind, JobEvent, OutputStream, StateRecord};
-pub use ids::{AuditId, IdError, JobId, NodeId, TaskId, ULID_PATTERN};
+pub use ids::{ArtifactId, AuditId, IdError, JobId, NodeId, TaskId, ULID_PATTERN};
 pub use job::{Job, JobStatus, Outcome, Trigger};
 pub use node::{Node, NodeStatus};
 pub use notify::{Delivery, DeliveryStatus, NotifyOn, Rule};

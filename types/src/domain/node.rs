@@ -16,6 +16,8 @@ pub struct Node {
     pub max_concurrency: i32,
     /// Its wall clock minus the database's, in ms, as it last measured (`None` where they are one clock).
     pub clock_offset_ms: Option<i64>,
+    /// The names of the functions it registers.
+    pub functions: Vec<String>,
 }
 
 /// Whether a node is serving.

@@ -52,9 +52,12 @@ impl NotifyOn {
                 Outcome::Success => Some(NotifyOn::Completed),
                 Outcome::Timeout => Some(NotifyOn::Timeout),
                 Outcome::Lost => Some(NotifyOn::Lost),
-                Outcome::ExitCode | Outcome::Signal | Outcome::SpawnError | Outcome::Interrupted => {
-                    Some(NotifyOn::Failed)
-                }
+                Outcome::ExitCode
+                | Outcome::Signal
+                | Outcome::SpawnError
+                | Outcome::Interrupted
+                | Outcome::Error
+                | Outcome::Panic => Some(NotifyOn::Failed),
                 Outcome::Canceled => None,
             },
             _ => None,

@@ -33,6 +33,10 @@ pub enum RetryOn {
     Lost,
     Interrupted,
     SpawnError,
+    /// A registered function returned an error.
+    Error,
+    /// A registered function panicked.
+    Panic,
 }
 
 impl RetryOn {
@@ -45,12 +49,14 @@ impl RetryOn {
                 | (Self::Lost, Outcome::Lost)
                 | (Self::Interrupted, Outcome::Interrupted)
                 | (Self::SpawnError, Outcome::SpawnError)
+                | (Self::Error, Outcome::Error)
+                | (Self::Panic, Outcome::Panic)
         )
     }
 }
 
 fn default_on() -> Vec<RetryOn> {
-    vec![RetryOn::ExitCode, RetryOn::Signal, RetryOn::Timeout, RetryOn::Lost, RetryOn::Interrupted]
+    vec![RetryOn::ExitCode, RetryOn::Signal, RetryOn::Timeout, RetryOn::Lost, RetryOn::Interrupted, RetryOn::Error]
 }
 
 fn default_initial() -> f64 {

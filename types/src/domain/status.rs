@@ -114,10 +114,14 @@ pub enum Outcome {
     Lost,
     /// The server was stopped while it ran and it could not be handed back for another attempt.
     Interrupted,
+    /// A registered function returned an error.
+    Error,
+    /// A registered function panicked.
+    Panic,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 10] = [
         Self::Success,
         Self::ExitCode,
         Self::Signal,
@@ -126,6 +130,8 @@ impl Outcome {
         Self::Canceled,
         Self::Lost,
         Self::Interrupted,
+        Self::Error,
+        Self::Panic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +144,8 @@ impl Outcome {
             Self::Canceled => "canceled",
             Self::Lost => "lost",
             Self::Interrupted => "interrupted",
+            Self::Error => "error",
+            Self::Panic => "panic",
         }
     }
 

@@ -99,6 +99,8 @@ pub struct TaskSpec {
     pub schedule: Option<Schedule>,
     /// The task's own notification rules, besides the server's.
     pub notify: Vec<super::Rule>,
+    /// The registered function the task calls; `command` is then empty.
+    pub function: Option<String>,
 }
 
 impl TaskSpec {
@@ -120,6 +122,7 @@ impl TaskSpec {
             sandbox: None,
             schedule: None,
             notify: Vec::new(),
+            function: None,
         }
     }
 }
@@ -203,6 +206,14 @@ fn with_schema_defaults(params: &Params, schema: Option<&ParamsSchema>) -> Param
 impl TaskSpec {
     /// [`check_param_rules`] on these fields, after a create or an update.
     pub fn check_param_rules(&self) -> Result<(), String> {
+        // A function task's params are checked against the function's schema at execute (it lives in the
+        // registry of the nodes that run it).
+        if self.function.is_some() {
+            return match self.command.is_empty() {
+                true => Ok(()),
+                false => Err("a task runs a command or a function, never both".into()),
+            };
+        }
         let command = CommandLine::parse(&self.command).map_err(|e| e.to_string())?;
         check_param_rules(&command, &self.params, &self.option_params, self.params_schema.as_ref())
     }
@@ -234,6 +245,8 @@ pub enum OrphanReason {
     Overdue,
     /// Its last runs (as many as the server's setting says) all failed.
     Failing,
+    /// It calls a registered function that no live node registers.
+    Unregistered,
 }
 
 impl Task {

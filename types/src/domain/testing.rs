@@ -26,5 +26,6 @@ pub fn node() -> Node {
         running: 2,
         max_concurrency: 5,
         clock_offset_ms: None,
+        functions: Vec::new(),
     }
 }

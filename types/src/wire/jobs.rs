@@ -62,6 +62,20 @@ pub struct JobView {
     /// Lines and bytes not stored because a stream reached the output bound.
     pub dropped_lines: i64,
     pub dropped_bytes: i64,
+    /// The registered function the job calls; null: it runs its argv.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// The params a function job is called with.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
+    /// What a completed function job returned.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// The result record of a finished function job (`GET /api/v1/artifacts/{id}`).
+    #[serde(default)]
+    pub artifact_id: Option<String>,
 }
 
 impl From<&Job> for JobView {
@@ -96,6 +110,10 @@ impl From<&Job> for JobView {
             stderr_lines: t.stderr_lines,
             dropped_lines: t.dropped_lines,
             dropped_bytes: t.dropped_bytes,
+            function: job.function.clone(),
+            params: job.params.as_ref().map(|p| p.to_json()),
+            result: job.result.clone(),
+            artifact_id: job.artifact_id.map(|a| a.to_string()),
         }
     }
 }

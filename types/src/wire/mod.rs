@@ -3,6 +3,7 @@
 //! and writes these same types. Checking a body against the server's rules is `api`'s; the job record is here rather than in
 //! `api` because every state event carries it, and those are written by `engine` and `store` too.
 pub mod audit;
+pub mod functions;
 pub mod jobs;
 pub mod list;
 pub mod nodes;
@@ -11,6 +12,7 @@ pub mod schema;
 pub mod tasks;
 
 pub use audit::AuditEntryView;
+pub use functions::{ArtifactError, ArtifactView, ExecuteFunction, FunctionView};
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;

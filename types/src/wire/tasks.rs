@@ -77,6 +77,11 @@ pub struct UpdateTask {
     /// The task's own notification rules, besides the server's: on which triggers (`failed`, `lost`, `timeout`,
     /// `completed`, `retrying`, `overdue`), to which channels (named in the server's configuration). `[]` clears.
     pub notify: Option<Vec<crate::domain::Rule>>,
+    /// The name of a registered function the task calls instead of a command (never both); its params are
+    /// checked against the function's schema at execute.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String)]
+    pub function: Option<String>,
 }
 
 /// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
@@ -93,7 +98,12 @@ impl TryFrom<UpdateTask> for CreateTask {
     type Error = &'static str;
 
     fn try_from(mut fields: UpdateTask) -> Result<Self, Self::Error> {
-        let command = fields.command.take().ok_or("missing field `command`")?;
+        let command = match (fields.command.take(), &fields.function) {
+            (Some(_), Some(_)) => return Err("give `command` or `function`, not both"),
+            (Some(command), None) => command,
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err("missing field `command`"),
+        };
         Ok(CreateTask { command, fields })
     }
 }
@@ -103,8 +113,8 @@ impl utoipa::PartialSchema for CreateTask {
     fn schema() -> RefOr<Schema> {
         let mut schema = UpdateTask::schema();
         if let RefOr::T(Schema::Object(body)) = &mut schema {
-            body.description = Some("Body of `POST /api/v1/tasks`.".to_string());
-            body.required = vec!["command".to_string()];
+            body.description =
+                Some("Body of `POST /api/v1/tasks`: `command` or `function` is required, not both.".to_string());
             if let Some(RefOr::T(Schema::Object(command))) = body.properties.get_mut("command") {
                 command.schema_type = SchemaType::Type(Type::String);
             }
@@ -191,6 +201,9 @@ pub struct TaskView {
     pub next_run_at: Option<String>,
     /// The task's own notification rules.
     pub notify: Vec<crate::domain::Rule>,
+    /// The registered function the task calls instead of a command; null: it runs its command.
+    #[serde(default)]
+    pub function: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -217,6 +230,7 @@ impl From<&Task> for TaskView {
             schedule: t.schedule.as_ref().map(|s| s.spec().clone()),
             next_run_at: task.next_run_at.map(format_ms),
             notify: t.notify.clone(),
+            function: t.function.clone(),
             created_at: format_ms(task.created_at),
             updated_at: format_ms(task.updated_at),
         }
