@@ -6,12 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::domain::{CommandError, IdError, ParamError};
 use crate::engine::EngineError;
 use crate::store::StoreError;
+
+pub use crate::wire::Problem;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -68,20 +68,6 @@ error_codes! {
     InternalError => "internal_error", INTERNAL_SERVER_ERROR, "Internal server error";
     StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE, "Storage unavailable";
     StorageFull => "storage_full", INSUFFICIENT_STORAGE, "Storage full";
-}
-
-/// An RFC 9457 problem details body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type: `urn:taskyard:problem:<code>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    /// What went wrong in this case, in words a user can act on.
-    pub detail: String,
-    /// Stable snake_case error code.
-    pub code: String,
 }
 
 #[derive(Debug)]

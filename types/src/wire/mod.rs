@@ -5,10 +5,12 @@
 pub mod jobs;
 pub mod list;
 pub mod nodes;
+pub mod problem;
 pub mod schema;
 pub mod tasks;
 
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
+pub use problem::Problem;
 pub use tasks::{CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, TaskView, UpdateTask};
