@@ -37,7 +37,7 @@ pub use follow::{Event, Follow, JobEvent};
 use domain::task::OrphanReason;
 use domain::{JobStatus, TaskId};
 use wire::{
-    CreateTask, ExecuteRequest, ExecuteResponse, JobView, NodeView, OrphanedTask, OrphansResponse, OutputPage,
+    CreateTask, ExecuteRequest, ExecuteResponse, JobView, Listing, NodeView, OrphanedTask, OrphansResponse, OutputPage,
     StreamFilter, TaskView, UpdateTask,
 };
 
@@ -182,7 +182,11 @@ impl Client {
             params.push(("size", size.to_string()));
         }
         let path = "/api/v1/jobs";
-        read(self.send(self.request(Method::GET, path).query(&params), path).await?, path).await
+        let listing = read(self.send(self.request(Method::GET, path).query(&params), path).await?, path).await?;
+        Ok(match listing {
+            Listing::All(jobs) => jobs,
+            Listing::Page(page) => page.items,
+        })
     }
 
     pub async fn job(&self, id: &str) -> Result<JobView, Error> {
