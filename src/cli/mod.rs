@@ -49,7 +49,7 @@ pub enum Command {
     #[command(hide = true)]
     Supervise,
     #[command(flatten)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
 }
 
 /// The commands that talk to a running server.

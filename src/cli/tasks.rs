@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
+use taskyard_client::domain::RetryPolicy;
 use taskyard_client::wire::{CreateTask, UpdateTask};
 
 use super::format;
@@ -104,6 +105,9 @@ pub struct Fields {
     /// A tag; repeat for more (replaces the task's tags).
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// How failed attempts run again, as JSON: '{"max_attempts": 3, "initial_delay_seconds": 5}'.
+    #[arg(long, value_name = "JSON", value_parser = retry_policy)]
+    retry: Option<RetryPolicy>,
     /// Disabled: no new jobs until `taskyard task enable`.
     #[arg(long)]
     disabled: bool,
@@ -119,6 +123,7 @@ impl Fields {
             timeout_seconds: self.timeout.map(Some),
             tags: (!self.tags.is_empty()).then_some(self.tags),
             enabled: self.disabled.then_some(false),
+            retry: self.retry.map(Some),
             ..UpdateTask::default()
         }
     }
@@ -132,6 +137,10 @@ pub fn param(s: &str) -> Result<(String, Value), String> {
         _ => Value::String(value),
     };
     Ok((key, value))
+}
+
+fn retry_policy(s: &str) -> Result<RetryPolicy, String> {
+    serde_json::from_str(s).map_err(|e| format!("not a retry policy: {e}"))
 }
 
 fn pair(s: &str) -> Result<(String, String), String> {
