@@ -37,8 +37,8 @@ pub use follow::{Event, Follow, JobEvent};
 use domain::task::OrphanReason;
 use domain::{JobStatus, TaskId};
 use wire::{
-    CreateTask, ExecuteRequest, ExecuteResponse, JobView, Listing, NodeView, OrphanedTask, OrphansResponse, OutputPage,
-    StreamFilter, TaskView, UpdateTask,
+    CreateTask, ExecuteRequest, ExecuteResponse, Health, JobView, Listing, NodeView, OrphanedTask, OrphansResponse,
+    OutputPage, StreamFilter, TaskView, UpdateTask,
 };
 
 /// Which jobs `GET /api/v1/jobs` lists.
@@ -242,6 +242,27 @@ impl Client {
     /// Every node, newest first (following the `Link` header).
     pub async fn nodes(&self) -> Result<Vec<NodeView>, Error> {
         self.all("/api/v1/nodes").await
+    }
+
+    // Health and metrics
+
+    /// The server's health: `ok`, `degraded` (with a reason), `unavailable` or `draining`. A 503 answer carries the
+    /// same body, so it is returned as such, not as an error.
+    pub async fn health(&self) -> Result<Health, Error> {
+        let path = "/health";
+        let response = self.request(Method::GET, path).send().await.map_err(|e| Error::transport(&self.base, &e))?;
+        if response.status().is_success() || response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            read(response, path).await
+        } else {
+            Err(Error::from_response(&format!("{}{path}", self.base), response).await)
+        }
+    }
+
+    /// The Prometheus metrics, as text.
+    pub async fn metrics(&self) -> Result<String, Error> {
+        let path = "/metrics";
+        let response = self.send(self.request(Method::GET, path), path).await?;
+        response.text().await.map_err(|e| Error::transport(&self.base, &e))
     }
 
     // Plumbing

@@ -212,3 +212,33 @@ fn completions_and_help_need_no_server() {
     let help = ok(&["run", "--help"]);
     assert!(help.contains("Examples:") && help.contains("85"), "{help}");
 }
+
+/// The client crate on its own: wait, a resume past the final record (204), health, typed errors.
+#[test]
+fn the_client_waits_resumes_past_the_end_and_reads_errors() {
+    use futures_util::StreamExt;
+    use taskyard_client::{Client, wire::ExecuteRequest};
+
+    let server = Server::start();
+    server.task("hello", "echo hello {who}", &["-p", "who=world"]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let client = Client::new(&server.url()).expect("a client");
+        assert_eq!(client.health().await.expect("health").status, taskyard_types::wire::HealthStatus::Ok);
+        let submitted = client.execute("hello", &ExecuteRequest::default()).await.expect("execute");
+        let job = client.wait(&submitted.job_id).await.expect("wait");
+        assert_eq!((job.status.as_str(), job.stdout_lines), ("completed", 1));
+
+        let all: Vec<_> = client.follow(&job.id).collect().await;
+        let last_seq = all.last().expect("events").as_ref().expect("an event").seq;
+        // Past the final record: the server answers 204, the stream ends at once, and wait reads the record.
+        assert_eq!(client.follow_after(&job.id, last_seq).count().await, 0);
+        let waited = client.follow_after(&job.id, last_seq).wait().await.expect("wait after the end");
+        assert_eq!(waited.id, job.id);
+
+        let err = client.task("nope").await.expect_err("no such task");
+        assert_eq!(err.code(), Some("task_not_found"));
+        let err = client.job("nope").await.expect_err("not an id");
+        assert_eq!(err.code(), Some("invalid_id"));
+    });
+}
