@@ -32,7 +32,8 @@ pub mod code {
 /// The exit codes as `--help` shows them.
 pub const EXIT_CODES: &str = "Exit codes:
   0    done (for run --wait/--follow: the job completed)
-  1-79 run --wait/--follow: the job's own non-zero exit code (orphans: 1 when a task is orphaned)
+  1    orphans: a task is orphaned
+  N    run --wait/--follow: the job exited with code N (1-255)
   2    bad arguments
   80   the job timed out            81  the job was killed by a signal
   82   the job was lost             83  the job was canceled

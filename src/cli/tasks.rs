@@ -30,7 +30,7 @@ pub enum TaskCommand {
     /// Create a task.
     #[command(after_help = "Examples:
   taskyard task add 'echo hello {who}' --name greet -p who=world
-  taskyard task add 'sleep {n}' --name nap -p n=5 --timeout 60 --tag demo")]
+  taskyard task add 'sleep {seconds}' --name nap -p seconds=5 --timeout 60 --tag demo")]
     Add {
         /// The command line (split like a shell would, never run by one); argv[0] must be on the server's
         /// allow-list. `{name}` placeholders are filled from parameters.
