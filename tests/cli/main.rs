@@ -242,3 +242,21 @@ fn the_client_waits_resumes_past_the_end_and_reads_errors() {
         assert_eq!(err.code(), Some("invalid_id"));
     });
 }
+
+#[test]
+fn progress_is_an_event_for_scripts_and_draws_nothing_off_a_terminal() {
+    let server = Server::start();
+    server.task("prog", "sh -c 'echo start; echo ::progress 2/2; echo end'", &[]);
+    let out = server.run(&["run", "prog", "--follow"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        (String::from_utf8_lossy(&out.stdout).as_ref(), out.stderr.len()),
+        ("start\nend\n", 0),
+        "{}",
+        show(&out)
+    );
+    let out = server.ok(&["run", "prog", "--follow", "-o", "json"]);
+    let events = json_lines(&out.lines().map(str::to_string).collect::<Vec<_>>());
+    let progress: Vec<&Value> = events.iter().filter(|e| e["event"] == "progress").map(|e| &e["data"]).collect();
+    assert_eq!(progress.last().map(|p| (p["percent"].as_f64(), p["done"].as_u64())), Some((Some(100.0), Some(2))));
+}
