@@ -157,7 +157,7 @@ impl Client {
         let mut all = Vec::new();
         loop {
             let response = self.send(self.request(Method::GET, &path), &path).await?;
-            let next = next_link(&response);
+            let next = next_link(response.headers());
             let page: OrphansResponse = read(response, &path).await?;
             all.extend(page.orphaned_tasks);
             match next {
@@ -306,7 +306,7 @@ impl Client {
         let mut all = Vec::new();
         loop {
             let response = self.send(self.request(Method::GET, &path), &path).await?;
-            let next = next_link(&response);
+            let next = next_link(response.headers());
             let items: Vec<T> = read(response, &path).await?;
             all.extend(items);
             match next {
@@ -332,8 +332,8 @@ async fn read<T: DeserializeOwned>(response: Response, path: &str) -> Result<T, 
 }
 
 /// The path and query of the `rel="next"` link, if any.
-fn next_link(response: &Response) -> Option<String> {
-    let link = response.headers().get(LINK)?.to_str().ok()?;
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(LINK)?.to_str().ok()?;
     link.split(',').find(|l| l.contains("rel=\"next\"")).and_then(|l| {
         let target = l.trim().strip_prefix('<')?.split('>').next()?;
         // The server writes the path (and query) only; a full URL keeps its path.
@@ -366,4 +366,33 @@ fn wire_name<T: Serialize>(value: T) -> String {
 /// 204 No Content.
 pub(crate) fn is_no_content(status: StatusCode) -> bool {
     status == StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_segment_cannot_change_the_path() {
+        assert_eq!(segment("nightly-db_1.2"), "nightly-db_1.2");
+        assert_eq!(segment("../jobs?x=1"), "..%2Fjobs%3Fx%3D1");
+    }
+
+    #[test]
+    fn the_next_link_keeps_its_path_and_query() {
+        let next = |link: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(LINK, HeaderValue::from_str(link).expect("a header value"));
+            next_link(&headers)
+        };
+        assert_eq!(
+            next(r#"</api/v1/tasks?after=01J&size=2>; rel="next""#).as_deref(),
+            Some("/api/v1/tasks?after=01J&size=2")
+        );
+        assert_eq!(
+            next(r#"<http://h:8000/api/v1/nodes?after=X>; rel="next""#).as_deref(),
+            Some("/api/v1/nodes?after=X")
+        );
+        assert_eq!(next(r#"</api/v1/tasks?page=1>; rel="prev""#), None);
+    }
 }
