@@ -153,6 +153,9 @@ fn json_output_reads_back_as_the_apis_types() {
         serde_json::from_str(&server.ok(&["jobs", "--task", "hi", "--status", "completed", "-o", "json"]))
             .expect("jobs");
     assert_eq!(jobs.iter().map(|j| &j.id).collect::<Vec<_>>(), [&job.id]);
+    let again: JobView = serde_json::from_str(&server.ok(&["retry", &job.id, "-o", "json"])).expect("the new job");
+    assert!(again.id != job.id && again.argv == job.argv, "{again:?}");
+    assert_eq!(server.ok(&["retry", &job.id]).trim().len(), 26, "text: the new job's id");
     let nodes: Vec<NodeView> = serde_json::from_str(&server.ok(&["nodes", "-o", "json"])).expect("nodes");
     assert_eq!(nodes.len(), 1);
     let edited: TaskView = serde_json::from_str(&server.ok(&["task", "disable", "hi", "-o", "json"])).expect("a task");
@@ -160,6 +163,8 @@ fn json_output_reads_back_as_the_apis_types() {
     let text = server.ok(&["task", "ls"]);
     assert!(text.starts_with("ID") && text.contains("hi") && text.contains("no"), "{text}");
     assert!(!text.contains('\x1b'), "no colours off a terminal: {text:?}");
+    server.ok(&["task", "rm", "hi"]);
+    assert_eq!(server.run(&["task", "show", "hi"]).status.code(), Some(86));
 }
 
 #[test]
