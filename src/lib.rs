@@ -30,7 +30,8 @@
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
 //! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, and `service` ([`cli::service`]: the systemd unit,
-//!   installed, removed and shown through `systemctl`).
+//!   installed, removed and shown through `systemctl`), and the client commands (`task`, `run`, `jobs`, `logs`,
+//!   ...), which reach a running server only through the `taskyard-client` crate, never `engine` or `store`.
 //!
 //! Arrows point down: `api`/`cli` → `engine`/`store` → `wire` → `domain`.
 pub mod api;
