@@ -6,12 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::domain::{CommandError, IdError, ParamError};
 use crate::engine::EngineError;
 use crate::store::StoreError;
+
+pub use crate::wire::Problem;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -74,20 +74,6 @@ error_codes! {
     FunctionNotFound => "function_not_found", NOT_FOUND, "Function not found";
     FunctionNameTaken => "function_name_taken", CONFLICT, "Function name taken by a task";
     ArtifactNotFound => "artifact_not_found", NOT_FOUND, "Artifact not found";
-}
-
-/// An RFC 9457 problem details body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type: `urn:taskyard:problem:<code>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    /// What went wrong in this case, in words a user can act on.
-    pub detail: String,
-    /// Stable snake_case error code.
-    pub code: String,
 }
 
 #[derive(Debug)]

@@ -38,8 +38,9 @@
 //! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
 //! - [`openapi`]: the OpenAPI document, the docs UI, and the guide's API reference written from the document.
-//! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, `key new`, and `service` ([`cli::service`]: the systemd unit,
-//!   installed, removed and shown through `systemctl`).
+//! - [`cli`]: the `taskyard` command line: `serve`, `openapi`, `key new`, and `service` ([`cli::service`]: the
+//!   systemd unit, installed, removed and shown through `systemctl`), and the client commands (`task`, `run`, `jobs`,
+//!   `logs`, ...), which reach a running server only through the `taskyard-client` crate, never `engine` or `store`.
 //!
 //! Arrows point down: `api`/`cli` → `engine`/`store` → `wire` → `domain`.
 pub mod access;

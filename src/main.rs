@@ -11,8 +11,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
+        Command::Client(command) => command.run(),
         Command::Openapi => {
             print!("{}", taskyard::openapi::json());
             ExitCode::SUCCESS

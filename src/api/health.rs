@@ -1,43 +1,10 @@
 //! `/health`: liveness, database reachability and the state of the storage, open even when API keys are required.
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::query::{NoQuery, Query};
 use crate::store::Degraded;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    /// Everything works.
-    Ok,
-    /// The server answers and reads work, but writes fail or new work is refused; `reason` says why.
-    Degraded,
-    /// The database cannot be reached.
-    Unavailable,
-    /// The server is shutting down.
-    Draining,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DatabaseState {
-    Ok,
-    Unreachable,
-}
-
-/// Why the server is `degraded`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthReason {
-    /// The newest write failed for lack of space (507 `storage_full`).
-    StorageFull,
-    /// The newest write failed: I/O error, read-only storage, or a lost connection (503 `storage_unavailable`).
-    StorageUnavailable,
-    /// Free disk space under the SQLite file is below `min_free_bytes`: new jobs and task writes are refused.
-    LowDisk,
-}
+pub use crate::wire::{DatabaseState, Health, HealthReason, HealthStatus};
 
 impl From<Degraded> for HealthReason {
     fn from(d: Degraded) -> Self {
@@ -47,16 +14,6 @@ impl From<Degraded> for HealthReason {
             Degraded::LowDisk => HealthReason::LowDisk,
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    pub status: HealthStatus,
-    pub database: DatabaseState,
-    /// Only when `status` is `degraded`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<HealthReason>,
-    pub version: String,
 }
 
 /// Liveness, database reachability and storage state: 200 `ok`, or 200 `degraded` with a `reason` while writes

@@ -1,10 +1,22 @@
 //! The `taskyard` command line: `serve` runs the server; `service` installs it as a systemd service; `openapi` prints
-//! the API document; the hidden `supervise` is the job supervisor that `serve` starts.
+//! the API document; the hidden `supervise` is the job supervisor that `serve` starts. The other commands are a
+//! client of a running server (through `taskyard-client`): one file per group (`tasks`, `run`, `jobs`, `admin`),
+//! `follow` prints a followed job, `format` holds all output formatting, `remote` the server options, exit codes
+//! and errors. This file only parses and dispatches.
+pub mod admin;
+pub mod follow;
+pub mod format;
+pub mod jobs;
+pub mod remote;
+pub mod run;
 pub mod service;
+pub mod tasks;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::builder::RangedU64ValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use serde::Serialize;
 use toml::Value;
 
@@ -15,7 +27,11 @@ use crate::domain::Scope;
 #[command(
     name = "taskyard",
     version,
-    about = "A self-hosted task runner: stored commands, run as jobs, with live output over SSE"
+    about = "A self-hosted task runner: stored commands, run as jobs, with live output over SSE",
+    after_help = "Client commands talk to the server at --server or TASKYARD_URL (default http://127.0.0.1:8000), \
+                  with the API key in TASKYARD_API_KEY if it needs one.\n\nExamples:\n  taskyard serve\n  \
+                  taskyard task add 'echo hello {who}' --name greet -p who=world\n  taskyard run greet --follow\n  \
+                  taskyard jobs --status failed"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +52,65 @@ pub enum Command {
     /// The job supervisor, started by `serve` with its control socket as stdin (see `engine::supervisor`).
     #[command(hide = true)]
     Supervise,
+    #[command(flatten)]
+    Client(Box<ClientCommand>),
+}
+
+/// The commands that talk to a running server.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create, list, show, change and delete tasks.
+    Task(tasks::TaskArgs),
+    /// Run a task: print the job id, or follow the job, or wait for it and exit with its outcome.
+    Run(run::RunArgs),
+    /// List jobs, newest first.
+    Jobs(jobs::JobsArgs),
+    /// Show a job.
+    #[command(after_help = "Example:\n  taskyard job 01JF3Q6Z8V3K4W2M1N0P9R8S7T --output json")]
+    Job(jobs::JobArgs),
+    /// Print a job's output; -f follows it live.
+    Logs(jobs::LogsArgs),
+    /// Cancel a pending or running job.
+    #[command(after_help = "Example:\n  taskyard cancel 01JF3Q6Z8V3K4W2M1N0P9R8S7T")]
+    Cancel(jobs::JobArgs),
+    /// Run a finished job again as it was submitted: prints the new job's id.
+    #[command(after_help = "Example:\n  taskyard retry 01JF3Q6Z8V3K4W2M1N0P9R8S7T")]
+    Retry(jobs::JobArgs),
+    /// List orphaned tasks; exits 1 when there is any.
+    Orphans(admin::OrphansArgs),
+    /// List the nodes that serve the database.
+    Nodes(admin::NodesArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  taskyard completions bash > ~/.local/share/bash-completion/completions/taskyard
+  taskyard completions zsh > ~/.zfunc/_taskyard
+  taskyard completions fish > ~/.config/fish/completions/taskyard.fish")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
+}
+
+impl ClientCommand {
+    /// Runs the command (or prints completions): its exit code.
+    pub fn run(self) -> ExitCode {
+        use remote::main;
+        match self {
+            ClientCommand::Task(args) => main(tasks::main(args)),
+            ClientCommand::Run(args) => main(run::main(args)),
+            ClientCommand::Jobs(args) => main(jobs::list(args)),
+            ClientCommand::Job(args) => main(jobs::show(args)),
+            ClientCommand::Logs(args) => main(jobs::logs(args)),
+            ClientCommand::Cancel(args) => main(jobs::cancel(args)),
+            ClientCommand::Retry(args) => main(jobs::retry(args)),
+            ClientCommand::Orphans(args) => main(admin::orphans(args)),
+            ClientCommand::Nodes(args) => main(admin::nodes(args)),
+            ClientCommand::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "taskyard", &mut std::io::stdout());
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,7 +283,7 @@ mod tests {
         let cli = Cli::try_parse_from([&["taskyard", "serve"], args].concat()).expect("the arguments parse");
         match cli.command {
             Command::Serve(args) => *args,
-            Command::Openapi | Command::Service(_) | Command::Key(_) | Command::Supervise => panic!("not serve"),
+            _ => panic!("not serve"),
         }
     }
 

@@ -130,7 +130,7 @@ pub fn state_event(job: &Job, at: i64) -> JobEvent {
 }
 
 /// Which output stream(s) to read.
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamFilter {
     Stdout,

@@ -4,19 +4,23 @@
 //! `api` because every state event carries it, and those are written by `engine` and `store` too.
 pub mod audit;
 pub mod functions;
+pub mod health;
 pub mod jobs;
 pub mod list;
 pub mod nodes;
 pub mod notifications;
+pub mod problem;
 pub mod schema;
 pub mod tasks;
 
 pub use audit::AuditEntryView;
 pub use functions::{ArtifactError, ArtifactView, ExecuteFunction, FunctionView};
+pub use health::{DatabaseState, Health, HealthReason, HealthStatus};
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
 pub use notifications::{AttemptView, NotificationView};
+pub use problem::Problem;
 pub use tasks::{
     CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, SchedulePreview, TaskView, UpdateTask,
 };

@@ -13,81 +13,82 @@ use crate::domain::{RetryPolicy, Sandbox, ScheduleSpec, Task, format_ms};
 /// Body of `PUT /api/v1/tasks/{id}`: any subset of the task's fields; `null` clears a nullable one (`name`,
 /// `params_schema`, `cwd`, `timeout_seconds`, `retry`, `sandbox`) and is refused for the others. The same fields
 /// make the body of `POST /api/v1/tasks`, where `command` is required and the others start from their defaults.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
     /// Command line, split with shlex (never run by a shell). argv[0] must be on the allow-list.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(example = "echo hello {who}", value_type = String)]
     pub command: Option<String>,
     /// Optional unique name: 1 to 64 letters, digits, '.', '_' or '-'.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     /// Default true.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(value_type = bool)]
     pub enabled: Option<bool>,
     /// Default values for `{placeholders}`: strings, numbers or booleans.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(value_type = Object)]
     pub params: Option<Map<String, Value>>,
     /// JSON Schema (draft 2020-12) the parameters must fit, e.g. `{"type": "object", "properties": {"n":
     /// {"type": "integer", "maximum": 10}}, "required": ["n"]}`; its top-level `default`s fill missing values.
     /// References resolve only inside the document.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
     pub params_schema: Option<Option<Value>>,
     /// Parameters whose values may start with '-'. A value of any other parameter that would turn an argument
     /// into an option is refused (400).
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(value_type = Vec<String>)]
     pub option_params: Option<Vec<String>>,
     /// Environment variables added to the job's environment. Names are letters, digits and '_'; TASKYARD_* and
     /// start-up hooks (LD_*, PATH, PYTHON*, ...) are refused unless the server allows them.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(value_type = BTreeMap<String, String>)]
     pub env: Option<BTreeMap<String, String>>,
     /// Absolute working directory; it must exist.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub cwd: Option<Option<String>>,
     /// Kill the job after this many seconds.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(schema_with = super::schema::timeout_seconds)]
     pub timeout_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(value_type = Vec<String>)]
     pub tags: Option<Vec<String>>,
     /// How failed attempts run again (default: never).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(value_type = Option<RetryPolicy>)]
     pub retry: Option<Option<RetryPolicy>>,
     /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
     /// own PID namespace. `{}` for the defaults; 422 when the server has no bubblewrap. The `cwd` of a sandboxed
     /// task may not be a system directory.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(value_type = Option<Sandbox>)]
     pub sandbox: Option<Option<Value>>,
     /// Run by itself at the times a cron expression names, e.g. `{"cron": "30 2 * * *", "timezone":
     /// "Europe/Paris"}`; null: only when asked. 422 naming `schedule.cron` or `schedule.timezone` when one is bad.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
     #[schema(value_type = Option<ScheduleSpec>)]
     pub schedule: Option<Option<ScheduleSpec>>,
     /// The task's own notification rules, besides the server's: on which triggers (`failed`, `lost`, `timeout`,
     /// `completed`, `retrying`, `overdue`), to which channels (named in the server's configuration). `[]` clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Vec<crate::domain::Rule>>,
     /// The name of a registered function the task calls instead of a command (never both); its params are
     /// checked against the function's schema at execute.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "not_null")]
     #[schema(value_type = String)]
     pub function: Option<String>,
 }
 
 /// Body of `POST /api/v1/tasks`: the fields of [`UpdateTask`], `command` required. A new task is its defaults
 /// updated with these, so create and update share one list of fields and one set of checks.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "UpdateTask")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "UpdateTask", into = "UpdateTask")]
 pub struct CreateTask {
     pub command: String,
     /// The other fields (`command` taken out).
@@ -129,6 +130,12 @@ impl ToSchema for CreateTask {
     }
 }
 
+impl From<CreateTask> for UpdateTask {
+    fn from(create: CreateTask) -> Self {
+        UpdateTask { command: Some(create.command), ..create.fields }
+    }
+}
+
 /// A field that has a value whenever it is given: `null` is refused (leave the field out to keep its value).
 fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     match Option::<T>::deserialize(d)? {
@@ -143,18 +150,20 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 }
 
 /// Body of `POST /api/v1/tasks/{id}/$execute` (optional).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
     /// Values for `{placeholders}`, over the task's stored params.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub params: Map<String, Value>,
     /// Run no earlier than this time (RFC 3339); a time in the past runs now.
     #[schema(format = DateTime)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_at: Option<String>,
     /// Run after this many seconds (0 to 31,622,400). Not together with `run_at`.
     #[schema(schema_with = super::schema::delay_seconds)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_seconds: Option<f64>,
 }
 
@@ -262,4 +271,24 @@ pub struct SchedulePreview {
     #[schema(value_type = Vec<String>)]
     pub local: Vec<String>,
     pub timezone: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A client writes the bodies the server reads: a field left out stays out, a cleared one is `null`.
+    #[test]
+    fn bodies_are_written_as_they_are_read() {
+        let update = UpdateTask { name: Some(None), enabled: Some(false), ..UpdateTask::default() };
+        assert_eq!(serde_json::to_value(&update).unwrap(), json!({"name": null, "enabled": false}));
+        let create: CreateTask = serde_json::from_value(json!({"command": "echo hi", "tags": ["a"]})).unwrap();
+        assert_eq!(serde_json::to_value(&create).unwrap(), json!({"command": "echo hi", "tags": ["a"]}));
+        let execute = ExecuteRequest { delay_seconds: Some(1.5), ..ExecuteRequest::default() };
+        assert_eq!(serde_json::to_value(&execute).unwrap(), json!({"delay_seconds": 1.5}));
+        let read: ExecuteRequest = serde_json::from_value(serde_json::to_value(&execute).unwrap()).unwrap();
+        assert_eq!(read.delay_seconds, Some(1.5));
+    }
 }
