@@ -26,6 +26,8 @@
 //! - [`api`]: HTTP handlers, one file per resource; `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
 //!   every list.
+//! - [`dashboard`]: the web pages at `/dashboard/` (embedded static files, a client of the public API), mountable
+//!   by an embedding app through [`dashboard::configure`].
 //! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
 //! - [`openapi`]: the OpenAPI document and the docs UI.
@@ -36,6 +38,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod metrics;
