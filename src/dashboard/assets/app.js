@@ -29,7 +29,7 @@ function Page({ route }) {
 function KeyPrompt({ ask }) {
   const [value, setValue] = useState('');
   const submit = (e) => { e.preventDefault(); if (value) { setKey(value); ask.resolve(); } };
-  return html`<div class="modal"><form id="key-form" onSubmit=${submit}>
+  return html`<div class="modal"><form id="key-form" data-ask=${ask.n} onSubmit=${submit}>
     <h2>API key</h2>
     <p>${ask.reason || 'This server requires an API key.'} It is kept for this browser tab only.</p>
     <input id="api-key" type="password" autocomplete="off" value=${value} onInput=${(e) => setValue(e.target.value)} autofocus />
@@ -43,9 +43,10 @@ function App() {
   useEffect(() => {
     const on = () => setRoute(parseRoute());
     addEventListener('hashchange', on);
-    let waiting = null;
+    let waiting = null, n = 0;
     onKeyNeeded((reason) => waiting || (waiting = new Promise((resolve) => {
-      setAsk({ reason, resolve: () => { waiting = null; setAsk(null); resolve(); } });
+      n += 1;
+      setAsk({ n, reason, resolve: () => { waiting = null; setAsk(null); resolve(); } });
     })));
     return () => removeEventListener('hashchange', on);
   }, []);
