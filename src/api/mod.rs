@@ -9,6 +9,7 @@ pub mod nodes;
 pub mod query;
 pub mod schema;
 pub mod sse;
+pub mod stats;
 pub mod tasks;
 
 use std::time::Duration;
@@ -52,7 +53,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
-            .service(web::resource("/nodes").get(nodes::list)),
+            .service(web::resource("/nodes").get(nodes::list))
+            .service(web::resource("/stats/finished").get(stats::finished)),
     )
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));

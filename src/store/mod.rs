@@ -11,6 +11,7 @@ mod jobs;
 mod nodes;
 mod page;
 mod runs;
+mod stats;
 mod tasks;
 mod writer;
 
@@ -38,6 +39,7 @@ pub use fault::{Degraded, Fault};
 pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
 pub use nodes::NodesStore;
 pub use page::{Keyset, Page, PageRequest, Slice};
+pub use stats::{FinishedCount, StatsStore};
 pub use tasks::TasksStore;
 
 /// Connection pool settings.
@@ -268,6 +270,10 @@ impl Store {
 
     pub fn jobs(&self) -> JobsStore<'_> {
         JobsStore::new(self.conns(), &self.writer, self.backend)
+    }
+
+    pub fn stats(&self) -> StatsStore<'_> {
+        StatsStore::new(self.conns())
     }
 
     pub fn nodes(&self) -> NodesStore<'_> {

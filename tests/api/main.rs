@@ -34,6 +34,7 @@ mod retention;
 mod retries;
 mod sandbox;
 mod settings;
+mod stats;
 mod storage;
 mod storage_pg;
 mod stream;

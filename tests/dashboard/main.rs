@@ -71,6 +71,8 @@ async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_together_from_the
         b.wait_for("#bulk-results li.ok:nth-child(2)").await?;
         b.client.goto(&format!("{}/dashboard/#/", app.base)).await?;
         b.wait_for("#counts .count[data-status=failed]").await?;
+        // Five failures this minute: the chart has a bar for them.
+        b.wait_for("#finished-chart rect.failure").await?;
         b.picture("overview").await?;
         b.client.goto(&format!("{}/dashboard/#/orphans", app.base)).await?;
         b.wait_for("#orphan-count").await?;

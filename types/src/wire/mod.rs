@@ -6,9 +6,11 @@ pub mod jobs;
 pub mod list;
 pub mod nodes;
 pub mod schema;
+pub mod stats;
 pub mod tasks;
 
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
+pub use stats::{FinishedMinute, FinishedStats};
 pub use tasks::{CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, TaskView, UpdateTask};
