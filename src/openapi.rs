@@ -21,7 +21,7 @@ use crate::error::Problem;
     paths(
         api::tasks::create, api::tasks::list, api::tasks::get, api::tasks::update, api::tasks::delete,
         api::tasks::execute, api::tasks::orphaned,
-        api::jobs::list, api::jobs::get, api::jobs::cancel, api::jobs::cancel_action, api::jobs::retry,
+        api::jobs::list, api::jobs::get, api::jobs::delete, api::jobs::cancel_action, api::jobs::retry,
         api::jobs::output, api::jobs::stream,
         api::nodes::list,
         api::stats::finished,

@@ -1,4 +1,4 @@
-//! `/api/v1/jobs`: reading jobs and their output, cancel, retry, and the live `$stream`.
+//! `/api/v1/jobs`: reading jobs and their output, cancel, retry, delete, and the live `$stream`.
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -53,24 +53,37 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 
-/// Cancel a pending or running job. A running job's process group gets SIGTERM, then SIGKILL after the grace
-/// period; the final state follows on its stream.
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", operation_id = "cancel_job", tag = "jobs",
+/// Delete a finished job with its record, events and stored output (and, where jobs keep artifacts, those too):
+/// 204. A job that has not finished is canceled instead, exactly as `$cancel` does (202 with the job); once its
+/// final state is recorded, a second `DELETE` removes it. So `DELETE` means "make this job go away": one request
+/// for a finished job, two for a running one, and never a silent removal of work that is still running.
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", operation_id = "delete_job", tag = "jobs",
     params(("id" = inline(JobId), Path, description = "Job id")),
     responses(
-        (status = 202, description = "Cancel under way (or done, for a pending job)", body = JobView),
+        (status = 204, description = "The finished job and its output are deleted"),
+        (status = 202, description = "The job had not finished: cancel under way (or done, for a pending job)", body = JobView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel(
+pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    cancel_job(&state, &id).await
+    let id = job_id(&id)?;
+    let jobs = state.engine.store().jobs();
+    let job = jobs.get(id).await.map_err(not_found(id))?;
+    if !job.status.is_terminal() {
+        return cancel_job(&state, &id.to_string()).await;
+    }
+    // The store deletes what belongs to the job in the same transaction (events, output runs): the place where
+    // artifacts join them.
+    match jobs.delete_finished(&[id]).await? {
+        0 => Err(not_found(id)(StoreError::NotFound)),
+        _ => Ok(HttpResponse::NoContent().finish()),
+    }
 }
 
-/// Cancel a pending or running job, as `DELETE /api/v1/jobs/{id}` does: a running job's process group gets
+/// Cancel a pending or running job (as `DELETE /api/v1/jobs/{id}` does for a job that has not finished): a running job's process group gets
 /// SIGTERM, then SIGKILL after the grace period; the final state follows on its stream.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/$cancel", operation_id = "cancel_job_action", tag = "jobs",
     params(("id" = inline(JobId), Path, description = "Job id")),

@@ -48,7 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/tasks/{id}/$execute").post(tasks::execute))
             .service(web::resource("/jobs").get(jobs::list))
-            .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
+            .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::delete))
             .service(web::resource("/jobs/{id}/$cancel").post(jobs::cancel_action))
             .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))

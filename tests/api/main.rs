@@ -6,6 +6,7 @@
 mod auth;
 mod by_name;
 mod delayed;
+mod delete;
 mod drain;
 mod errors;
 mod escapes;

@@ -40,7 +40,7 @@ async fn a_task_made_in_the_form_runs_from_its_generated_form_shows_lines_live_a
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_together_from_the_list() {
+async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_retried_and_deleted_together_from_the_list() {
     let app = server(|_| {}).await;
     let Some(b) = browser("retry").await else { return };
     let task = app
@@ -68,10 +68,16 @@ async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_together_from_the
         b.click("#jobs tbody tr:nth-child(2) input.select").await?;
         b.click("#jobs tbody tr:nth-child(3) input.select").await?;
         b.click("#bulk-retry").await?;
-        b.wait_for("#bulk-results li.ok:nth-child(2)").await?;
+        b.wait_for("#bulk-results[data-action=retry] li.ok:nth-child(2)").await?;
+        // The two retries fail too; delete two failed jobs together.
+        b.wait_for("#jobs tbody tr:nth-child(5)[data-status=failed]").await?;
+        b.click("#jobs tbody tr:nth-child(1) input.select").await?;
+        b.click("#jobs tbody tr:nth-child(2) input.select").await?;
+        b.click("#bulk-delete").await?;
+        b.wait_for("#bulk-results[data-action=delete] li.ok:nth-child(2)").await?;
         b.client.goto(&format!("{}/dashboard/#/", app.base)).await?;
         b.wait_for("#counts .count[data-status=failed]").await?;
-        // Five failures this minute: the chart has a bar for them.
+        // The failures of this minute: the chart has a bar for them.
         b.wait_for("#finished-chart rect.failure").await?;
         b.picture("overview").await?;
         b.client.goto(&format!("{}/dashboard/#/orphans", app.base)).await?;
@@ -82,7 +88,11 @@ async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_together_from_the
     .await;
     b.finish("retry", outcome).await;
     let jobs = app.api(Method::GET, "/api/v1/jobs", json!(null)).await;
-    assert_eq!(jobs.as_array().map(Vec::len), Some(5), "2 jobs, 1 retried from its page, 2 retried together: {jobs}");
+    assert_eq!(
+        jobs.as_array().map(Vec::len),
+        Some(3),
+        "2 jobs, 1 retried from its page, 2 retried together, 2 deleted: {jobs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

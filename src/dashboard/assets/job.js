@@ -1,6 +1,7 @@
 // One job: its record (every field the server sends, known or not), progress, retries, actions, and its output
 // following `$stream` live: stdout and stderr told apart, ANSI colours as styled text (never HTML), the tail
-// followed, truncation marked, a dropped connection resumed without gaps or repeats.
+// followed, truncation marked, a dropped connection resumed without gaps or repeats. Actions: cancel, retry,
+// delete, download the output.
 import { html, useState, useEffect, Badge, When, duration, Failure } from './ui.js';
 import { call, follow, download } from './api.js';
 import { segments, fresh } from './ansi.js';
@@ -72,6 +73,10 @@ export function Job({ id }) {
       if (what === 'retry' && body && body.id) location.hash = '#/jobs/' + body.id;
     } catch (e) { setError(e); }
   };
+  const remove = async () => {
+    if (!confirm('Delete this job and its output?')) return;
+    try { await call('DELETE', `/api/v1/jobs/${id}`); location.hash = '#/jobs'; } catch (e) { setError(e); }
+  };
   const onScroll = (e) => { const el = e.target; setTail(el.scrollHeight - el.scrollTop - el.clientHeight < 24); };
   const running = job && (job.status === 'pending' || job.status === 'running');
 
@@ -87,6 +92,7 @@ export function Job({ id }) {
       <button id="cancel" disabled=${!running} onClick=${act('cancel')}>Cancel</button>
       <button id="retry" disabled=${running} onClick=${act('retry')}>Retry</button>
       <button id="download" onClick=${() => download(id).catch(setError)}>Download output</button>
+      <button id="delete" disabled=${running} onClick=${remove}>Delete</button>
     </p>`}
     <h2>Output <label class="follow"><input type="checkbox" checked=${tail} onChange=${(e) => setTail(e.target.checked)} /> follow</label></h2>
     <div id="output" class="output" ref=${box} onScroll=${onScroll}>${lines.current.map((it) => html`<${Line} item=${it} />`)}</div>

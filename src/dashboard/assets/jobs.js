@@ -1,5 +1,5 @@
 // Jobs, newest first: filters by status and task, keyset paging (fast however many jobs are stored), the first
-// page refreshing while it is open, and retrying selected failed jobs together.
+// page refreshing while it is open, and retrying or deleting selected failed jobs together.
 import { html, useState, useEffect, Badge, When, duration, Failure } from './ui.js';
 import { call, itemsOf } from './api.js';
 
@@ -39,13 +39,17 @@ export function Jobs({ query }) {
   }, [q.status, q.task_id, q.after, tick]);
 
   const toggle = (id) => setSelected((s) => { const n = new Set(s); n.has(id) ? n.delete(id) : n.add(id); return n; });
-  const retrySelected = async () => {
+  // Each selected job is one request, so each gets its own answer.
+  const onSelected = (action) => async () => {
     const out = [];
     for (const id of selected) {
-      try { await call('POST', `/api/v1/jobs/${id}/$retry`); out.push({ id, ok: true, text: 'retried' }); }
-      catch (e) { out.push({ id, ok: false, text: e.message }); }
+      try {
+        if (action === 'retry') await call('POST', `/api/v1/jobs/${id}/$retry`);
+        else await call('DELETE', `/api/v1/jobs/${id}`);
+        out.push({ id, ok: true, text: action === 'retry' ? 'retried' : 'deleted' });
+      } catch (e) { out.push({ id, ok: false, text: e.message }); }
     }
-    setResults(out);
+    setResults({ action, out });
     setSelected(new Set());
     setTick((t) => t + 1);
   };
@@ -59,9 +63,10 @@ export function Jobs({ query }) {
     </form>
     <${Failure} error=${page.error} />
     <p class="actions">
-      <button id="bulk-retry" disabled=${!selected.size} onClick=${retrySelected}>Retry selected (${selected.size})</button>
+      <button id="bulk-retry" disabled=${!selected.size} onClick=${onSelected('retry')}>Retry selected (${selected.size})</button>
+      <button id="bulk-delete" disabled=${!selected.size} onClick=${onSelected('delete')}>Delete selected (${selected.size})</button>
     </p>
-    ${results && html`<ul id="bulk-results">${results.map((r) => html`<li class=${r.ok ? 'ok' : 'error'}>${r.id}: ${r.text}</li>`)}</ul>`}
+    ${results && html`<ul id="bulk-results" data-action=${results.action}>${results.out.map((r) => html`<li class=${r.ok ? 'ok' : 'error'}>${r.id}: ${r.text}</li>`)}</ul>`}
     ${page.items === null ? html`<p class="muted">Loading…</p>` : html`<table id="jobs">
       <thead><tr><th></th><th>Job</th><th>Status</th><th>Outcome</th><th>Task</th><th>Submitted</th><th>Duration</th><th>Attempt</th></tr></thead>
       <tbody>${page.items.map((j) => html`<tr data-job=${j.id} data-status=${j.status}>
