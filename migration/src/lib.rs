@@ -10,7 +10,6 @@ mod m20261201_000005_param_rules;
 mod m20261201_000006_sandbox;
 mod m20261201_000007_node_clock_offsets;
 mod m20261204_000008_job_output;
-mod m20261205_000014_jobs_finished_at;
 
 pub struct Migrator;
 
@@ -26,7 +25,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_sandbox::Migration),
             Box::new(m20261201_000007_node_clock_offsets::Migration),
             Box::new(m20261204_000008_job_output::Migration),
-            Box::new(m20261205_000014_jobs_finished_at::Migration),
         ]
     }
 }

@@ -27,8 +27,8 @@ impl<'a> StatsStore<'a> {
     }
 
     /// Jobs finished at or after `since` (Unix ms), counted by minute (on the minute boundaries of Unix time) and
-    /// outcome, oldest minute first; minutes without a finished job are left out. Reads the `jobs_finished_at`
-    /// index only.
+    /// outcome, oldest minute first; minutes without a finished job are left out. Reads the window's rows through the
+    /// `jobs_finished_at` index (partial: finished jobs only).
     pub async fn finished_since(&self, since: i64) -> StoreResult<Vec<FinishedCount>> {
         let minute = Expr::col(job::Column::FinishedAt).div(MINUTE_MS);
         let rows: Vec<(i64, Option<job::Outcome>, i64)> = job::Entity::find()
