@@ -44,7 +44,7 @@ async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_retried_and_delet
     let app = server(|_| {}).await;
     let Some(b) = browser("retry").await else { return };
     let task = app
-        .api(Method::POST, "/api/v1/tasks", json!({"name": "fails", "command": "sh -c 'echo no >&2; exit 3'"}))
+        .api(Method::POST, "/api/v1/tasks", json!({"name": "fails", "command": r#"sh -c 'printf "\033[31mno\033[0m\n" >&2; echo "<img src=x id=injected>"; exit 3'"#}))
         .await;
     for _ in 0..2 {
         app.api(Method::POST, &format!("/api/v1/tasks/{}/$execute", task["id"].as_str().unwrap()), json!({})).await;
@@ -55,8 +55,12 @@ async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_retried_and_delet
         b.wait_for("#jobs tbody tr:nth-child(2)[data-status=failed]").await?;
         b.picture("jobs").await?;
         b.click("#jobs tbody tr:nth-child(1) a").await?;
-        let err = b.wait_for("#output .line.stderr").await?;
+        // The red of the ANSI escape is a class on a text span; markup in output is text, never HTML.
+        let err = b.wait_for("#output .line.stderr span.fg31").await?;
         assert_eq!(err.text().await?, "no");
+        let out = b.wait_for("#output .line.stdout").await?;
+        assert_eq!(out.text().await?, "<img src=x id=injected>");
+        assert!(b.client.find(fantoccini::Locator::Css("#injected")).await.is_err(), "output became an element");
         b.wait_for("#job-status .s-failed").await?;
         let first = b.client.current_url().await?;
         b.click("#retry").await?;
