@@ -22,7 +22,7 @@ use crate::error::Problem;
         api::tasks::create, api::tasks::list, api::tasks::get, api::tasks::update, api::tasks::delete,
         api::tasks::execute, api::tasks::orphaned,
         api::jobs::list, api::jobs::get, api::jobs::delete, api::jobs::cancel_action, api::jobs::retry,
-        api::jobs::output, api::jobs::stream,
+        api::jobs::output, api::jobs::stream, api::bulk::bulk,
         api::nodes::list,
         api::stats::finished,
         api::health::health,

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, Query, page_reply, slice_reply};
 use super::schema::StreamHeaders;
 use super::{AppState, job_id, sse};
-use crate::domain::{EventKind, JobId, format_ms};
+use crate::domain::{EventKind, Job, JobId, format_ms};
 use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::{JobFilter, StoreError};
@@ -69,18 +69,30 @@ pub async fn delete(
     id: web::Path<String>,
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&id)?;
+    match delete_job(&state, job_id(&id)?).await? {
+        Some(canceled) => Ok(HttpResponse::Accepted().json(JobView::from(&canceled))),
+        None => Ok(HttpResponse::NoContent().finish()),
+    }
+}
+
+/// Deletes a finished job (None), or cancels one that has not finished (the job).
+pub(super) async fn delete_job(state: &AppState, id: JobId) -> Result<Option<Job>, ApiError> {
     let jobs = state.engine.store().jobs();
     let job = jobs.get(id).await.map_err(not_found(id))?;
     if !job.status.is_terminal() {
-        return cancel_job(&state, &id.to_string()).await;
+        return Ok(Some(state.engine.cancel(id).await.map_err(store_not_found(id))?));
     }
     // The store deletes what belongs to the job in the same transaction (events, output runs): the place where
     // artifacts join them.
     match jobs.delete_finished(&[id]).await? {
         0 => Err(not_found(id)(StoreError::NotFound)),
-        _ => Ok(HttpResponse::NoContent().finish()),
+        _ => Ok(None),
     }
+}
+
+/// Runs a finished job again (the new job).
+pub(super) async fn retry_job(state: &AppState, id: JobId) -> Result<Job, ApiError> {
+    state.engine.retry(id).await.map_err(store_not_found(id))
 }
 
 /// Cancel a pending or running job (as `DELETE /api/v1/jobs/{id}` does for a job that has not finished): a running job's process group gets
@@ -124,7 +136,7 @@ pub async fn retry(
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
-    let job = state.engine.retry(id).await.map_err(store_not_found(id))?;
+    let job = retry_job(&state, id).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
         .json(JobView::from(&job)))

@@ -1,6 +1,7 @@
 //! HTTP only. This file holds the whole route table and the extractor set-up; one file per resource holds its
 //! handlers, which parse, call `store`/`engine`, and map to the bodies of [`crate::wire`].
 pub mod auth;
+pub mod bulk;
 pub mod health;
 pub mod input;
 pub mod jobs;
@@ -32,7 +33,7 @@ pub struct AppState {
     pub metrics_public: bool,
 }
 
-/// The route table. `$orphaned` is registered before `{id}` so it is not taken for an id.
+/// The route table. `$orphaned` and `$bulk` are registered before `{id}` so they are not taken for an id.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/tasks/{id}/$execute").post(tasks::execute))
             .service(web::resource("/jobs").get(jobs::list))
+            .service(web::resource("/jobs/$bulk").post(bulk::bulk))
             .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::delete))
             .service(web::resource("/jobs/{id}/$cancel").post(jobs::cancel_action))
             .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))

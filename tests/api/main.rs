@@ -4,6 +4,7 @@
 //! tests prove both backends. The few that only make sense on SQLite say so with `sqlite_only`.
 
 mod auth;
+mod bulk;
 mod by_name;
 mod delayed;
 mod delete;
