@@ -35,6 +35,8 @@
 //!   type, the job context); the engine's `call` room runs them as jobs beside processes.
 //! - [`embed`]: taskyard inside an actix-web application: the API mounted where the application says, an
 //!   in-process client that enqueues without HTTP, the engine drained with the application's server.
+//! - [`dashboard`]: the web pages at `/dashboard/` (embedded static files, a client of the public API), mountable
+//!   by an embedding app through [`dashboard::configure`].
 //! - [`metrics`]: the Prometheus registry and its instruments; the store, the engine and the HTTP layer record into
 //!   it, and `GET /metrics` ([`api::metrics`]) serves it.
 //! - [`openapi`]: the OpenAPI document, the docs UI, and the guide's API reference written from the document.
@@ -47,6 +49,7 @@ pub mod access;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod embed;
 pub mod engine;
 pub mod error;

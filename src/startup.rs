@@ -50,6 +50,8 @@ impl Application {
                 .app_data(json)
                 .app_data(payload)
                 .configure(api::routes)
+                .configure(crate::dashboard::configure)
+                .configure(crate::dashboard::redirect_root)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", crate::openapi::document()))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::new(

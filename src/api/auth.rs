@@ -26,7 +26,8 @@ pub fn required_scope(method: &Method, route: Option<&str>) -> Scope {
         | ("POST", "/api/v1/functions/{name}/$execute")
         | ("DELETE", "/api/v1/jobs/{id}")
         | ("POST", "/api/v1/jobs/{id}/$cancel")
-        | ("POST", "/api/v1/jobs/{id}/$retry") => Scope::Execute,
+        | ("POST", "/api/v1/jobs/{id}/$retry")
+        | ("POST", "/api/v1/jobs/$bulk") => Scope::Execute,
         ("GET" | "HEAD", _) | ("POST", "/api/v1/schedules/$preview") => Scope::Read,
         _ => Scope::Admin,
     }

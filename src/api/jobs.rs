@@ -1,11 +1,11 @@
-//! `/api/v1/jobs`: reading jobs and their output, cancel, retry, and the live `$stream`.
+//! `/api/v1/jobs`: reading jobs and their output, cancel, retry, delete, and the live `$stream`.
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::query::{JobsQuery, NoQuery, OutputQuery, Paging, Query, page_reply, slice_reply};
 use super::schema::StreamHeaders;
 use super::{AppState, job_id, sse};
-use crate::domain::{EventKind, JobId, format_ms};
+use crate::domain::{EventKind, Job, JobId, format_ms};
 use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::{JobFilter, StoreError};
@@ -53,24 +53,53 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 
-/// Cancel a pending or running job. A running job's process group gets SIGTERM, then SIGKILL after the grace
-/// period; the final state follows on its stream.
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", operation_id = "cancel_job", tag = "jobs",
+/// Delete a finished job with its record, events and stored output (and, where jobs keep artifacts, those too):
+/// 204. A job that has not finished is canceled instead, exactly as `$cancel` does (202 with the job); once its
+/// final state is recorded, a second `DELETE` removes it. So `DELETE` means "make this job go away": one request
+/// for a finished job, two for a running one, and never a silent removal of work that is still running.
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", operation_id = "delete_job", tag = "jobs",
     params(("id" = inline(JobId), Path, description = "Job id")),
     responses(
-        (status = 202, description = "Cancel under way (or done, for a pending job)", body = JobView),
+        (status = 204, description = "The finished job and its output are deleted"),
+        (status = 202, description = "The job had not finished: cancel under way (or done, for a pending job)", body = JobView),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already finished", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel(
+pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
     _query: Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    cancel_job(&state, &id).await
+    match delete_job(&state, job_id(&id)?).await? {
+        Some(canceled) => Ok(HttpResponse::Accepted().json(JobView::from(&canceled))),
+        None => Ok(HttpResponse::NoContent().finish()),
+    }
 }
 
-/// Cancel a pending or running job, as `DELETE /api/v1/jobs/{id}` does: a running job's process group gets
+/// Deletes a finished job (None), or cancels one that has not finished (the job).
+pub(super) async fn delete_job(state: &AppState, id: JobId) -> Result<Option<Job>, ApiError> {
+    let jobs = state.engine.store().jobs();
+    let job = jobs.get(id).await.map_err(not_found(id))?;
+    if !job.status.is_terminal() {
+        return Ok(Some(state.engine.cancel(id).await.map_err(store_not_found(id))?));
+    }
+    // The store deletes what belongs to the job in the same transaction (events, output runs): the place where
+    // artifacts join them.
+    match jobs.delete_finished(&[id]).await? {
+        0 => Err(not_found(id)(StoreError::NotFound)),
+        _ => Ok(None),
+    }
+}
+
+/// Runs a finished job again (the new job).
+pub(super) async fn retry_job(
+    state: &AppState,
+    id: JobId,
+    traceparent: Option<crate::domain::Traceparent>,
+) -> Result<Job, ApiError> {
+    state.engine.retry(id, traceparent).await.map_err(store_not_found(id))
+}
+
+/// Cancel a pending or running job (as `DELETE /api/v1/jobs/{id}` does for a job that has not finished): a running job's process group gets
 /// SIGTERM, then SIGKILL after the grace period; the final state follows on its stream.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/$cancel", operation_id = "cancel_job_action", tag = "jobs",
     params(("id" = inline(JobId), Path, description = "Job id")),
@@ -113,7 +142,7 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     let traceparent = super::trace::traceparent(req.headers());
-    let job = state.engine.retry(id, traceparent).await.map_err(store_not_found(id))?;
+    let job = retry_job(&state, id, traceparent).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
         .json(JobView::from(&job)))

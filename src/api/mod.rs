@@ -2,6 +2,7 @@
 //! handlers, which parse, call `store`/`engine`, and map to the bodies of [`crate::wire`].
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod functions;
 pub mod health;
 pub mod input;
@@ -13,6 +14,7 @@ pub mod query;
 pub mod schedules;
 pub mod schema;
 pub mod sse;
+pub mod stats;
 pub mod tasks;
 pub mod trace;
 
@@ -36,7 +38,7 @@ pub struct AppState {
     pub metrics_public: bool,
 }
 
-/// The route table. `$orphaned` is registered before `{id}` so it is not taken for an id.
+/// The route table. `$orphaned` and `$bulk` are registered before `{id}` so they are not taken for an id.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
@@ -54,7 +56,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/tasks/{id}/$schedule").get(schedules::of_task))
             .service(web::resource("/schedules/$preview").post(schedules::of_spec))
             .service(web::resource("/jobs").get(jobs::list))
-            .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::cancel))
+            .service(web::resource("/jobs/$bulk").post(bulk::bulk))
+            .service(web::resource("/jobs/{id}").get(jobs::get).delete(jobs::delete))
             .service(web::resource("/jobs/{id}/$cancel").post(jobs::cancel_action))
             .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
@@ -66,7 +69,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/functions").get(functions::list))
             .service(web::resource("/functions/{name}").get(functions::get))
             .service(web::resource("/functions/{name}/$execute").post(functions::execute))
-            .service(web::resource("/artifacts/{id}").get(functions::artifact)),
+            .service(web::resource("/artifacts/{id}").get(functions::artifact))
+            .service(web::resource("/stats/finished").get(stats::finished)),
     )
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/metrics").wrap(from_fn(auth::require_api_key_for_metrics)).get(metrics::metrics));

@@ -251,6 +251,28 @@ impl NodesQuery {
     }
 }
 
+/// `GET /api/v1/stats/finished`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FinishedQuery {
+    /// The window in minutes, ending now (default 60, at most 1440).
+    #[param(schema_with = super::schema::stats_minutes)]
+    pub minutes: Option<u32>,
+}
+
+/// The longest window `GET /api/v1/stats/finished` counts: a day.
+pub const MAX_STATS_MINUTES: u32 = 1440;
+
+impl FinishedQuery {
+    pub fn minutes(&self) -> Result<u32, ApiError> {
+        match self.minutes.unwrap_or(60) {
+            m @ 1..=MAX_STATS_MINUTES => Ok(m),
+            m => Err(invalid(format!("minutes must be between 1 and {MAX_STATS_MINUTES}, got {m}"))),
+        }
+    }
+}
+
 /// `GET /api/v1/jobs/{id}/output`: keyset paging on the line's sequence number.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -17,6 +17,11 @@ pub fn page_size() -> Object {
     integer(1, MAX_PAGE_SIZE as i64).build()
 }
 
+/// `minutes` of the finished-jobs counts.
+pub fn stats_minutes() -> Object {
+    integer(1, super::query::MAX_STATS_MINUTES as i64).build()
+}
+
 /// `limit` of the output endpoint.
 pub fn output_limit() -> Object {
     integer(1, MAX_OUTPUT_LIMIT as i64).build()

@@ -14,6 +14,7 @@ mod notify;
 mod page;
 mod runs;
 mod schedules;
+mod stats;
 mod tasks;
 mod writer;
 
@@ -44,6 +45,7 @@ pub use nodes::NodesStore;
 pub use notify::{AttemptResult, DeliveryFilter, OutboxStore, Rules as NotifyRules};
 pub use page::{Keyset, Page, PageRequest, Slice};
 pub use schedules::SchedulesStore;
+pub use stats::{FinishedCount, StatsStore};
 pub use tasks::TasksStore;
 
 /// Connection pool settings.
@@ -282,6 +284,10 @@ impl Store {
 
     pub fn schedules(&self) -> SchedulesStore<'_> {
         SchedulesStore::new(self.conns())
+    }
+
+    pub fn stats(&self) -> StatsStore<'_> {
+        StatsStore::new(self.conns())
     }
 
     pub fn nodes(&self) -> NodesStore<'_> {

@@ -118,7 +118,7 @@ fn cases(f: &Fixtures) -> Vec<Case> {
         case("array param", M::POST, format!("{tasks}/{t}/$execute"), 400, "invalid_param").json(json!({ "params": { "msg": [1] } })),
         case("null param", M::POST, format!("{tasks}/{t}/$execute"), 400, "invalid_param").json(json!({ "params": { "msg": null } })),
         case("disabled task", M::POST, format!("{tasks}/{disabled}/$execute"), 409, "task_disabled"),
-        case("cancel a finished job", M::DELETE, format!("/api/v1/jobs/{done}"), 409, "job_finished"),
+        case("cancel a finished job", M::POST, format!("/api/v1/jobs/{done}/$cancel"), 409, "job_finished"),
         // Ids that are not ULIDs.
         // A task path takes an id or a name: what is neither is a bad id; a name no task has is not found.
         case("GET task bad id", M::GET, format!("{tasks}/-not%20a%20name"), 400, "invalid_id"),

@@ -146,7 +146,7 @@ async fn canceling_a_running_job_stops_it() {
 
     let started = Instant::now();
     let reply = app.cancel(&job_id).await.expect(202, "cancel a running job");
-    assert_eq!(reply["id"], job_id.as_str(), "DELETE answers with the job");
+    assert_eq!(reply["id"], job_id.as_str(), "$cancel answers with the job");
     let rest = stream.until_done().await;
     let elapsed = started.elapsed();
 

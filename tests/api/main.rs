@@ -5,8 +5,10 @@
 
 mod audit;
 mod auth;
+mod bulk;
 mod by_name;
 mod delayed;
+mod delete;
 mod drain;
 mod embed;
 mod errors;
@@ -42,6 +44,7 @@ mod sandbox;
 mod schedules;
 mod scopes;
 mod settings;
+mod stats;
 mod storage;
 mod storage_pg;
 mod stream;

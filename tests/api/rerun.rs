@@ -1,4 +1,4 @@
-//! Job actions beside reading: `$cancel` (the same as `DELETE`) and `$retry` (a finished job run again as it was
+//! Job actions beside reading: `$cancel` (what `DELETE` does to a job that has not finished) and `$retry` (a finished job run again as it was
 //! submitted).
 
 use reqwest::Method;
@@ -57,7 +57,7 @@ async fn retry_is_refused_for_a_running_job_a_deleted_or_disabled_task_and_an_un
     };
     retry(job.clone()).await.expect_problem(409, "job_active", "retry a running job");
 
-    // `$cancel` is DELETE's twin: the running job ends canceled, and a second cancel says it has finished.
+    // `$cancel`: the running job ends canceled, and a second cancel says it has finished.
     let canceled =
         app.send_json(Method::POST, &format!("/api/v1/jobs/{job}/$cancel"), &json!(null)).await.expect(202, "$cancel");
     assert_eq!(canceled["id"], job.as_str());

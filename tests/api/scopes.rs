@@ -27,6 +27,8 @@ const MATRIX: &[(&str, &str, Option<Scope>)] = &[
     ("DELETE", "/api/v1/jobs/{id}", Some(Scope::Execute)),
     ("POST", "/api/v1/jobs/{id}/$cancel", Some(Scope::Execute)),
     ("POST", "/api/v1/jobs/{id}/$retry", Some(Scope::Execute)),
+    ("POST", "/api/v1/jobs/$bulk", Some(Scope::Execute)),
+    ("GET", "/api/v1/stats/finished", Some(Scope::Read)),
     ("GET", "/api/v1/jobs/{id}/output", Some(Scope::Read)),
     ("GET", "/api/v1/jobs/{id}/$stream", Some(Scope::Read)),
     ("GET", "/api/v1/tasks/{id}/$schedule", Some(Scope::Read)),

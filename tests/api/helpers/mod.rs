@@ -253,6 +253,10 @@ impl TestApp {
     }
 
     pub async fn cancel(&self, job_id: &str) -> Reply {
+        Reply::send(self.request(Method::POST, &format!("/api/v1/jobs/{job_id}/$cancel"))).await
+    }
+
+    pub async fn delete_job(&self, job_id: &str) -> Reply {
         Reply::send(self.request(Method::DELETE, &format!("/api/v1/jobs/{job_id}"))).await
     }
 

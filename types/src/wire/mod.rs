@@ -3,6 +3,7 @@
 //! and writes these same types. Checking a body against the server's rules is `api`'s; the job record is here rather than in
 //! `api` because every state event carries it, and those are written by `engine` and `store` too.
 pub mod audit;
+pub mod bulk;
 pub mod functions;
 pub mod health;
 pub mod jobs;
@@ -11,9 +12,11 @@ pub mod nodes;
 pub mod notifications;
 pub mod problem;
 pub mod schema;
+pub mod stats;
 pub mod tasks;
 
 pub use audit::AuditEntryView;
+pub use bulk::{BulkAction, BulkRequest, BulkResponse, BulkResult, MAX_BULK_IDS};
 pub use functions::{ArtifactError, ArtifactView, ExecuteFunction, FunctionView};
 pub use health::{DatabaseState, Health, HealthReason, HealthStatus};
 pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
@@ -21,6 +24,7 @@ pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
 pub use notifications::{AttemptView, NotificationView};
 pub use problem::Problem;
+pub use stats::{FinishedMinute, FinishedStats};
 pub use tasks::{
     CreateTask, ExecuteRequest, ExecuteResponse, OrphanedTask, OrphansResponse, SchedulePreview, TaskView, UpdateTask,
 };
