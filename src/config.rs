@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::access::{KeyEntry, Keyring};
 use crate::domain::env::{is_hook, is_name};
 use crate::engine::EngineConfig;
+use crate::engine::job_artifacts::ArtifactConfig;
 use crate::engine::notify::{NotifyConfig, NotifySettings};
 use crate::store::DbOptions;
 
@@ -96,6 +97,19 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Notification rules, channels and delivery timings (`[notify]` in the config file).
     pub notify: NotifySettings,
+    /// Where jobs' artifact files are stored: an `object_store` URL (`file:///srv/taskyard/artifacts`; a directory
+    /// every node reaches, for several nodes). Default: `artifacts/` beside the SQLite file (or in the current
+    /// directory on PostgreSQL).
+    pub artifacts_url: Option<String>,
+    /// The artifact store's options (credentials, endpoint, region, ...), by `object_store`'s names.
+    pub artifacts_options: std::collections::BTreeMap<String, String>,
+    /// Where each job attempt's artifacts directory is made (each server needs its own). Default:
+    /// `artifacts-work/` beside the SQLite file (or in the current directory on PostgreSQL).
+    pub artifacts_work_dir: Option<String>,
+    /// Files a job attempt may keep; past it, files are listed as dropped.
+    pub artifacts_max_files: u64,
+    /// Bytes a job attempt may keep in all; a file that would pass it is listed as dropped.
+    pub artifacts_max_bytes: u64,
     /// The executable whose hidden `supervise` subcommand runs the job supervisor (default: this executable). Not a
     /// setting of the file, environment or flags: an application that embeds taskyard in a binary of its own, and
     /// the tests, point it at a `taskyard` binary.
@@ -134,6 +148,11 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             public_url: None,
             notify: NotifySettings::default(),
+            artifacts_url: None,
+            artifacts_options: Default::default(),
+            artifacts_work_dir: None,
+            artifacts_max_files: 100,
+            artifacts_max_bytes: 100 * 1024 * 1024,
             supervisor_program: None,
         }
     }
@@ -200,6 +219,11 @@ impl Settings {
             (1..=86_400).contains(&self.database_statement_timeout_seconds),
             "database_statement_timeout_seconds must be between 1 and 86400",
         )?;
+        check((1..=100_000).contains(&self.artifacts_max_files), "artifacts_max_files must be between 1 and 100000")?;
+        check(
+            self.artifacts_url.as_deref().is_none_or(|u| u.contains("://")),
+            "artifacts_url must be a URL such as file:///srv/taskyard/artifacts",
+        )?;
         check(self.api_keys.iter().all(|k| k.len() >= 8), "every API key must be at least 8 characters")?;
         self.keyring()?;
         check(
@@ -242,6 +266,29 @@ impl Settings {
             failing_runs: self.failing_runs,
             supervisor_program: self.supervisor_program.clone(),
             notify_channels: self.notify.channels.keys().cloned().collect(),
+
+            artifacts: self.artifact_config(),
+        }
+    }
+
+    /// The directory that defaults are relative to: the SQLite file's, or the current one.
+    fn data_dir(&self) -> std::path::PathBuf {
+        let dir = crate::store::sqlite_file(&self.database_url)
+            .and_then(|file| file.parent().map(Path::to_path_buf))
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or_else(|| ".".into());
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+
+    fn artifact_config(&self) -> ArtifactConfig {
+        let data = self.data_dir();
+        let default_url = || format!("file://{}", data.join("artifacts").display());
+        ArtifactConfig {
+            store_url: self.artifacts_url.clone().unwrap_or_else(default_url),
+            store_options: self.artifacts_options.clone(),
+            work_dir: self.artifacts_work_dir.as_ref().map_or_else(|| data.join("artifacts-work"), Into::into),
+            max_files: self.artifacts_max_files,
+            max_bytes: self.artifacts_max_bytes,
         }
     }
 

@@ -25,7 +25,8 @@
 //!   program, the jobs' base environment, bubblewrap); on Linux, the job supervisor ([`engine::supervisor`]): a
 //!   helper process (`taskyard supervise`) that starts job processes and kills every job's tree when the server
 //!   dies. What the engine adds to the [`metrics`] (jobs' ends, the backlog and running jobs at scrape time) is
-//!   its `scrape` room.
+//!   its `scrape` room. A job's artifact files ([`engine::job_artifacts`]): each attempt's directory, the walk that
+//!   follows nothing, and the `object_store` that keeps them.
 //! - [`api`]: HTTP handlers, one file per resource (`functions` also serves the result records, `artifacts`); `api/mod.rs` holds the route table, `api/input.rs` checks
 //!   bodies against the server's rules, `api/query.rs` holds the strict query types and the bounded forms of
 //!   every list; `api/auth.rs` checks the key and its scope for each route and writes the audit log

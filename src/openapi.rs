@@ -24,6 +24,7 @@ use crate::error::Problem;
         api::tasks::execute, api::tasks::orphaned, api::schedules::of_task, api::schedules::of_spec,
         api::jobs::list, api::jobs::get, api::jobs::delete, api::jobs::cancel_action, api::jobs::retry,
         api::jobs::output, api::jobs::stream, api::bulk::bulk,
+        api::job_artifacts::list, api::job_artifacts::download,
         api::nodes::list,
         api::audit::list,
         api::notifications::list, api::notifications::get,

@@ -10,6 +10,7 @@
 
 pub mod audit_event;
 pub mod job;
+pub mod job_artifact;
 pub mod job_event;
 pub mod job_output;
 pub mod node;

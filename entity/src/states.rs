@@ -1,9 +1,9 @@
 //! The stored forms of job statuses, outcomes, event kinds and output streams, paired with the domain's. The
 //! columns are enums of this crate (so a row cannot hold one that does not exist); these matches pair each with the
 //! domain's, and the compiler checks that every variant has its partner.
-use taskyard_types::domain::{EventKind, JobStatus, Outcome, OutputStream, Trigger};
+use taskyard_types::domain::{DropReason, EventKind, JobStatus, Outcome, OutputStream, Trigger};
 
-use crate::{job, job_event, job_output};
+use crate::{job, job_artifact, job_event, job_output};
 
 impl From<JobStatus> for job::Status {
     fn from(status: JobStatus) -> Self {
@@ -117,12 +117,40 @@ impl From<Trigger> for job::Trigger {
     }
 }
 
+impl From<DropReason> for job_artifact::Dropped {
+    fn from(reason: DropReason) -> Self {
+        match reason {
+            DropReason::TooManyFiles => Self::TooManyFiles,
+            DropReason::TooLarge => Self::TooLarge,
+            DropReason::NotARegularFile => Self::NotARegularFile,
+            DropReason::BadName => Self::BadName,
+            DropReason::TooDeep => Self::TooDeep,
+            DropReason::TooManyEntries => Self::TooManyEntries,
+            DropReason::StoreFailed => Self::StoreFailed,
+        }
+    }
+}
+
 impl From<job::Trigger> for Trigger {
     fn from(trigger: job::Trigger) -> Self {
         match trigger {
             job::Trigger::Api => Self::Api,
             job::Trigger::Schedule => Self::Schedule,
             job::Trigger::Retry => Self::Retry,
+        }
+    }
+}
+
+impl From<job_artifact::Dropped> for DropReason {
+    fn from(reason: job_artifact::Dropped) -> Self {
+        match reason {
+            job_artifact::Dropped::TooManyFiles => Self::TooManyFiles,
+            job_artifact::Dropped::TooLarge => Self::TooLarge,
+            job_artifact::Dropped::NotARegularFile => Self::NotARegularFile,
+            job_artifact::Dropped::BadName => Self::BadName,
+            job_artifact::Dropped::TooDeep => Self::TooDeep,
+            job_artifact::Dropped::TooManyEntries => Self::TooManyEntries,
+            job_artifact::Dropped::StoreFailed => Self::StoreFailed,
         }
     }
 }

@@ -14,6 +14,7 @@ mod m20261205_000009_schedules;
 mod m20261205_000009a_overdue_fires;
 mod m20261205_000010_notifications;
 mod m20261205_000011_functions;
+mod m20261205_000012_job_artifacts;
 mod m20261205_000013_audit_and_trace;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009a_overdue_fires::Migration),
             Box::new(m20261205_000010_notifications::Migration),
             Box::new(m20261205_000011_functions::Migration),
+            Box::new(m20261205_000012_job_artifacts::Migration),
             Box::new(m20261205_000013_audit_and_trace::Migration),
         ]
     }

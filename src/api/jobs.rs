@@ -82,9 +82,13 @@ pub(super) async fn delete_job(state: &AppState, id: JobId) -> Result<Option<Job
     if !job.status.is_terminal() {
         return Ok(Some(state.engine.cancel(id).await.map_err(store_not_found(id))?));
     }
-    // The store deletes what belongs to the job in the same transaction (events, output runs): the place where
-    // artifacts join them.
-    match jobs.delete_finished(&[id]).await? {
+    // Its artifact files go first; the store then deletes the job with its events, output and artifact rows in one
+    // transaction. Files that cannot be deleted now keep the job, so that nothing is left behind unlisted.
+    match state.engine.delete_finished(&[id]).await? {
+        0 if jobs.get(id).await.is_ok() => Err(ApiError::new(
+            ErrorCode::JobArtifactUnavailable,
+            "the job's artifact files cannot be deleted now, so the job is kept; try again",
+        )),
         0 => Err(not_found(id)(StoreError::NotFound)),
         _ => Ok(None),
     }

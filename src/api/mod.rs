@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod functions;
 pub mod health;
 pub mod input;
+pub mod job_artifacts;
 pub mod jobs;
 pub mod metrics;
 pub mod nodes;
@@ -62,6 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/jobs/{id}/$retry").post(jobs::retry))
             .service(web::resource("/jobs/{id}/output").get(jobs::output))
             .service(web::resource("/jobs/{id}/$stream").get(jobs::stream))
+            .service(web::resource("/jobs/{id}/artifacts").get(job_artifacts::list))
+            .service(web::resource("/jobs/{id}/artifacts/{name:.+}").get(job_artifacts::download))
             .service(web::resource("/nodes").get(nodes::list))
             .service(web::resource("/audit").get(audit::list))
             .service(web::resource("/notifications").get(notifications::list))

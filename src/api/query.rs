@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 use crate::domain::task::OrphanReason;
 use crate::domain::{IdError, JobStatus};
 use crate::error::{ApiError, ErrorCode};
-use crate::store::{Keyset, Page, PageRequest, Slice};
+use crate::store::{Keyset, Page, PageRequest, Slice, TaskFilter};
 use crate::wire::{Listing, Paginated, StreamFilter};
 
 /// A route's query string, parsed strictly: a value that does not parse is 400 `invalid_query` naming its
@@ -166,11 +166,33 @@ pub struct TasksQuery {
     /// Keyset form: the tasks after this task id (oldest first). Not with `page`.
     #[param(inline, value_type = Option<crate::domain::TaskId>)]
     pub after: Option<String>,
+    /// Only enabled (`true`) or only disabled (`false`) tasks.
+    pub enabled: Option<bool>,
+    /// Only tasks that have all of these tags (comma-separated, e.g. `tags=nightly,db`).
+    pub tags: Option<String>,
 }
+
+/// Tags a list may ask for at once (a task has at most 32).
+const MAX_TAG_FILTERS: usize = 32;
 
 impl TasksQuery {
     pub fn paging(&self) -> Result<Paging<crate::domain::TaskId>, ApiError> {
         paging(self.page, self.size, self.after.as_deref())
+    }
+
+    /// The tasks asked for.
+    pub fn filter(&self) -> Result<TaskFilter, ApiError> {
+        let tags: Vec<String> = match &self.tags {
+            None => Vec::new(),
+            Some(list) => list.split(',').map(|t| t.trim().to_string()).collect(),
+        };
+        if tags.iter().any(String::is_empty) {
+            return Err(invalid("tags: a comma-separated list of tags, none of them empty".into()));
+        }
+        if tags.len() > MAX_TAG_FILTERS {
+            return Err(invalid(format!("tags: at most {MAX_TAG_FILTERS} tags, got {}", tags.len())));
+        }
+        Ok(TaskFilter { enabled: self.enabled, tags })
     }
 }
 
@@ -191,6 +213,9 @@ pub struct JobsQuery {
     /// Only jobs in this state.
     #[param(inline, value_type = Option<JobStatus>)]
     pub status: Option<String>,
+    /// The same as `status` (servicekit's name); both given must agree.
+    #[param(inline, value_type = Option<JobStatus>)]
+    pub status_filter: Option<String>,
     /// Only jobs of this task.
     #[param(inline, value_type = Option<crate::domain::TaskId>)]
     pub task_id: Option<String>,
@@ -202,7 +227,15 @@ impl JobsQuery {
     }
 
     pub fn status(&self) -> Result<Option<JobStatus>, ApiError> {
-        self.status.as_deref().map(str::parse::<JobStatus>).transpose().map_err(|e| invalid(e.to_string()))
+        let parse = |name: &str, v: &Option<String>| {
+            v.as_deref().map(str::parse::<JobStatus>).transpose().map_err(|e| invalid(format!("{name}: {e}")))
+        };
+        match (parse("status", &self.status)?, parse("status_filter", &self.status_filter)?) {
+            (Some(a), Some(b)) if a != b => {
+                Err(invalid(format!("status ({a}) and status_filter ({b}) disagree: give one of them")))
+            }
+            (a, b) => Ok(a.or(b)),
+        }
     }
 
     pub fn task_id(&self) -> Result<Option<crate::domain::TaskId>, ApiError> {

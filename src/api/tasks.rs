@@ -61,10 +61,10 @@ pub async fn list(
     req: HttpRequest,
     query: Query<TasksQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tasks = state.engine.store().tasks();
+    let (tasks, filter) = (state.engine.store().tasks(), query.filter()?);
     Ok(match query.paging()? {
-        Paging::Keyset(k) => slice_reply(&req, &tasks.after(k).await?, |t| t.id, |t| TaskView::from(t))?,
-        Paging::Numbered(r) => page_reply(&tasks.page(r).await?, r, |t| TaskView::from(t)),
+        Paging::Keyset(k) => slice_reply(&req, &tasks.after_where(&filter, k).await?, |t| t.id, |t| TaskView::from(t))?,
+        Paging::Numbered(r) => page_reply(&tasks.page_where(&filter, r).await?, r, |t| TaskView::from(t)),
     })
 }
 

@@ -226,6 +226,20 @@ pub struct ServeArgs {
     /// Log lines as `text` (readable) or `json` (one object per line) [default: text].
     #[arg(long, env = "TASKYARD_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Where jobs' artifact files are stored: an object store URL such as file:///srv/taskyard/artifacts (shared by
+    /// every node) [default: artifacts/ beside the SQLite file, or in the current directory].
+    #[arg(long, env = "TASKYARD_ARTIFACTS_URL", value_name = "URL")]
+    pub artifacts_url: Option<String>,
+    /// Where each job attempt's artifacts directory is made; each server needs its own [default: artifacts-work/
+    /// beside the SQLite file, or in the current directory].
+    #[arg(long, env = "TASKYARD_ARTIFACTS_WORK_DIR", value_name = "DIR")]
+    pub artifacts_work_dir: Option<String>,
+    /// Files a job attempt may keep [default: 100].
+    #[arg(long, env = "TASKYARD_ARTIFACTS_MAX_FILES", value_name = "N", value_parser = up_to_i64::<u64>())]
+    pub artifacts_max_files: Option<u64>,
+    /// Bytes a job attempt may keep in all [default: 104857600 (100 MiB)].
+    #[arg(long, env = "TASKYARD_ARTIFACTS_MAX_BYTES", value_name = "BYTES", value_parser = up_to_i64::<u64>())]
+    pub artifacts_max_bytes: Option<u64>,
 }
 
 /// A count or size: up to `i64::MAX`, as in the TOML file (whose integers are 64-bit signed), whichever source
@@ -339,6 +353,15 @@ mod tests {
         let found = settings.keyring().unwrap().identify(key.as_bytes()).expect("the key is known");
         assert_eq!((found.name.as_str(), found.scope), ("ci", Scope::Execute));
         assert!(Cli::try_parse_from(["taskyard", "key", "new", "--name", "ci", "--scope", "root"]).is_err());
+    }
+
+    #[test]
+    fn artifact_settings_reach_the_settings() {
+        let s = serve(&["--artifacts-url", "file:///srv/a", "--artifacts-max-files", "7"]).settings().unwrap();
+        assert_eq!((s.artifacts_url.as_deref(), s.artifacts_max_files), (Some("file:///srv/a"), 7));
+        assert_eq!(s.artifacts_max_bytes, Settings::default().artifacts_max_bytes);
+        let s = serve(&["--artifacts-max-files", "0"]).settings().unwrap();
+        assert!(s.validate().is_err_and(|e| e.to_string().contains("artifacts_max_files")));
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - `cluster`: this node in the registry, its heartbeat, and the other nodes' notices; `clock`: the one clock.
 //! - [`hub`] fans events out live and [`follow`] lets clients follow a job from any point.
 //! - `scrape`: what the engine adds to the metrics: each job's end, and the backlog and running jobs when scraped.
+//! - [`job_artifacts`]: each attempt's artifacts directory, kept (bounded, following nothing) into the artifact
+//!   object store when the job ends; leftovers removed at start; deleted with their jobs by retention.
 //!
 //! A move that is stored is announced in one way (`Inner::announce`): its events published, then the job's live
 //! channel closed (it ended) or the queue told (another attempt is due). It uses `store` and `domain`, never `api`.
@@ -25,6 +27,7 @@ pub mod follow;
 mod functions;
 pub mod host;
 pub mod hub;
+pub mod job_artifacts;
 mod lease;
 pub mod notify;
 mod orphans;
@@ -95,6 +98,8 @@ pub struct EngineConfig {
     pub supervisor_program: Option<std::path::PathBuf>,
     /// The names of the configured notification channels.
     pub notify_channels: std::collections::BTreeSet<String>,
+    /// Where job attempts' artifact files go, and their bounds.
+    pub artifacts: job_artifacts::ArtifactConfig,
 }
 
 /// The target of each job attempt's span, whose fields (job, task, attempt) every line its runner logs carries. The
@@ -173,6 +178,8 @@ pub(crate) struct Inner {
     pub(crate) env_policy: EnvPolicy,
     /// The clock of every time the engine stores or compares (the database's, on PostgreSQL).
     pub(crate) clock: clock::Clock,
+    /// The artifact object store and the attempts' artifacts directories.
+    pub(crate) artifacts: job_artifacts::Artifacts,
     /// The environment every job starts from (a few of the server's variables; see [`host::job_base_env`]).
     base_env: Vec<(OsString, OsString)>,
     /// bubblewrap, which runs sandboxed jobs; `None`: this server cannot run them.
@@ -207,11 +214,13 @@ impl Engine {
         address: &str,
     ) -> anyhow::Result<Engine> {
         let launcher = process::Launcher::start(config.supervisor_program.clone()).await?;
+        let artifacts = job_artifacts::Artifacts::open(&config.artifacts)?;
         let inner = Arc::new(Inner {
             store,
             hub: Hub::default(),
             node_id: ulid::Ulid::generate().to_string(),
             clock: clock::Clock::default(),
+            artifacts,
             slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             programs: host::resolve_allow_list(&config.allow),
             env_policy: EnvPolicy { allowed_hooks: config.allow_env_hooks.clone() },
@@ -229,6 +238,10 @@ impl Engine {
         let engine = Engine { inner };
         cluster::sync_clock_at_start(&engine.inner).await?;
         reaper::rescue_at_start(&engine.inner).await?;
+        let removed = engine.inner.artifacts.clean_leftovers(&engine.inner.store).await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed artifacts directories of attempts that no longer run");
+        }
         tokio::spawn(queue::dispatch(engine.inner.clone()));
         tokio::spawn(reaper::reap(engine.inner.clone()));
         tokio::spawn(reaper::retention(engine.inner.clone()));
@@ -297,6 +310,11 @@ impl Engine {
 
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// The artifact object store.
+    pub fn job_artifacts(&self) -> &job_artifacts::Artifacts {
+        &self.inner.artifacts
     }
 
     /// What a task may ask of this server.

@@ -165,6 +165,28 @@ pub(super) async fn retention(inner: Arc<Inner>) {
     }
 }
 
+impl super::Engine {
+    /// Deletes finished jobs as retention does: their artifact files first (a job whose files could not be deleted
+    /// stays), then the jobs with their events, output and artifact rows. Returns how many were deleted.
+    pub async fn delete_finished(&self, ids: &[JobId]) -> crate::store::StoreResult<u64> {
+        delete_jobs(&self.inner, ids).await
+    }
+}
+
+/// Deletes finished jobs: their artifact files first (a job whose files could not be deleted stays, to be tried
+/// again), then the jobs with their events and artifact rows.
+async fn delete_jobs(inner: &Inner, batch: &[JobId]) -> crate::store::StoreResult<u64> {
+    let mut deletable = Vec::with_capacity(batch.len());
+    for &id in batch {
+        let keys = inner.store.job_artifacts().keys_of(&[id]).await?;
+        match inner.artifacts.delete(&keys).await {
+            Ok(()) => deletable.push(id),
+            Err(e) => tracing::warn!(job = %id, error = %e, "retention: cannot delete the job's artifact files yet"),
+        }
+    }
+    inner.store.jobs().delete_finished(&deletable).await
+}
+
 async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
     let jobs = inner.store.jobs();
     let mut deleted = 0;
@@ -181,7 +203,7 @@ async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
             if batch.is_empty() {
                 break;
             }
-            deleted += jobs.delete_finished(&batch).await?;
+            deleted += delete_jobs(inner, &batch).await?;
             tokio::task::yield_now().await;
         }
     }
@@ -199,7 +221,7 @@ async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
             if batch.is_empty() {
                 break;
             }
-            deleted += jobs.delete_finished(&batch).await?;
+            deleted += delete_jobs(inner, &batch).await?;
             tokio::task::yield_now().await;
         }
     }

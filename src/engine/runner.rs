@@ -69,26 +69,40 @@ pub(super) async fn run(inner: Arc<Inner>, job: Job, control: Control, permit: O
 }
 
 async fn run_process(inner: &Arc<Inner>, sink: &mut Sink, control: Control) -> Option<Finish> {
-    let started = match command(inner, &sink.job) {
+    let dir = inner.artifacts.prepare(&sink.job).map_err(|e| format!("cannot make the artifacts directory: {e}"));
+    let started = match dir.as_ref().map_err(Clone::clone).and_then(|dir| command(inner, &sink.job, dir)) {
         Ok(cmd) => inner.launcher.spawn(sink.job.id, cmd).await.map_err(|err| {
             format!("spawn failed: cannot start '{}': {err}", sink.job.argv.first().map_or("", String::as_str))
         }),
         Err(why) => Err(why),
     };
-    match started {
+    let finish = match started {
         Ok(process) => {
             control.pgid.store(process.pid, Ordering::SeqCst);
             supervise(inner, sink, process, control.stop).await
         }
         Err(error) => Some(Finish { outcome: Outcome::SpawnError, exit_code: None, signal: None, error: Some(error) }),
+    };
+    // The files are kept before the end is recorded, so that whoever saw the job end finds them listed.
+    // A job taken from this runner is another's now: its files are not kept here.
+    match (&dir, &finish) {
+        (Ok(dir), Some(_)) => {
+            let found = inner.artifacts.collect(&sink.job, dir, inner.now()).await;
+            if !found.is_empty() {
+                record_artifacts(inner, &sink.job, &found).await;
+            }
+        }
+        (Ok(dir), None) => inner.artifacts.discard(&sink.job, dir).await,
+        (Err(_), _) => {}
     }
+    finish
 }
 
 /// The process a job starts: the file its program's allow-list entry resolved to (never a lookup on the job's
 /// `PATH`), with the job's argv, the base environment, the task's variables and the job's own, in its working
 /// directory. Each is checked again here, as this node sees it: the job may have been queued by another node, or
 /// before the allow-list, the environment rules or the directory changed.
-fn command(inner: &Inner, job: &Job) -> Result<JobCommand, String> {
+fn command(inner: &Inner, job: &Job, artifacts: &std::path::Path) -> Result<JobCommand, String> {
     let Some((program, args)) = job.argv.split_first() else {
         return Err("the stored job has an empty command".into());
     };
@@ -108,13 +122,15 @@ fn command(inner: &Inner, job: &Job) -> Result<JobCommand, String> {
             if let Some(cwd) = &job.cwd {
                 sandbox::check_cwd(cwd)?;
             }
-            (bwrap.clone(), bwrap.clone().into(), sandbox::bwrap_args(sandbox, file, args, job.cwd.as_deref()))
+            let args = sandbox::bwrap_args(sandbox, file, args, job.cwd.as_deref(), artifacts);
+            (bwrap.clone(), bwrap.clone().into(), args)
         }
     };
     let mut env = inner.base_env.clone();
     env.extend(job.env.iter().map(|(k, v)| (k.into(), v.into())));
     env.push(("TASKYARD_JOB_ID".into(), job.id.to_string().into()));
     env.push(("TASKYARD_ATTEMPT".into(), job.attempt.to_string().into()));
+    env.push((super::job_artifacts::DIR_VAR.into(), artifacts.into()));
     Ok(JobCommand { file, arg0, args, env, cwd: job.cwd.as_ref().map(Into::into) })
 }
 
@@ -271,6 +287,24 @@ fn describe(status: ExitStatus, stop: Option<StopCause>, timeout: Option<i64>) -
         (None, None) => (Outcome::Signal, Some("ended without an exit code".to_string())),
     };
     Finish { outcome, exit_code, signal, error }
+}
+
+/// Records the files the attempt left, retrying a few times while the database refuses the write; if it keeps
+/// refusing, the job's log says so (the kept bytes stay in the artifact store; retention removes them with the job).
+async fn record_artifacts(inner: &Inner, job: &Job, found: &[crate::domain::JobArtifact]) {
+    let mut delay = Duration::from_millis(100);
+    for tries in 1..=5 {
+        match inner.store.job_artifacts().record(found).await {
+            Ok(()) => return,
+            Err(err) if tries == 5 => {
+                tracing::error!(job = %job.id, error = %err, files = found.len(), "cannot record the job's artifacts");
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
 }
 
 /// Stores how the attempt ended, retrying with backoff for as long as the database refuses the write, so that a

@@ -2,7 +2,8 @@
 //! the job's working directory writable, no network (unless the task shares it), and new PID, IPC, UTS and user
 //! namespaces. bubblewrap's own process is the namespace's init: when the job's main process ends, or the server
 //! kills the job's process group, it ends and the kernel kills everything left in the namespace. A job without a
-//! working directory works in its private `/tmp`.
+//! working directory works in its private `/tmp`. The attempt's artifacts directory is bound writable at its own
+//! path, so `TASKYARD_ARTIFACTS_DIR` means the same inside.
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -30,7 +31,13 @@ pub fn check_cwd(cwd: &str) -> Result<(), String> {
 }
 
 /// The arguments of `bwrap` that run `file` with `args` confined as `sandbox` says.
-pub fn bwrap_args(sandbox: &Sandbox, file: &Path, args: &[String], cwd: Option<&str>) -> Vec<OsString> {
+pub fn bwrap_args(
+    sandbox: &Sandbox,
+    file: &Path,
+    args: &[String],
+    cwd: Option<&str>,
+    artifacts: &Path,
+) -> Vec<OsString> {
     let mut out: Vec<OsString> = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         .iter()
         .map(OsString::from)
@@ -43,6 +50,7 @@ pub fn bwrap_args(sandbox: &Sandbox, file: &Path, args: &[String], cwd: Option<&
     if let Some(dir) = cwd {
         out.extend(["--bind", dir, dir].map(OsString::from));
     }
+    out.extend([OsString::from("--bind"), artifacts.into(), artifacts.into()]);
     out.push("--unshare-all".into());
     if sandbox.network {
         out.push("--share-net".into());
@@ -59,8 +67,13 @@ mod tests {
 
     #[test]
     fn the_working_directory_is_the_only_writable_place_but_tmp() {
-        let args =
-            bwrap_args(&Sandbox::default(), Path::new("/usr/bin/echo"), &["-n".into(), "hi".into()], Some("/srv/w"));
+        let args = bwrap_args(
+            &Sandbox::default(),
+            Path::new("/usr/bin/echo"),
+            &["-n".into(), "hi".into()],
+            Some("/srv/w"),
+            Path::new("/w/a"),
+        );
         let text: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
         assert_eq!(
             text,
@@ -79,6 +92,9 @@ mod tests {
                 "--bind",
                 "/srv/w",
                 "/srv/w",
+                "--bind",
+                "/w/a",
+                "/w/a",
                 "--unshare-all",
                 "--die-with-parent",
                 "--chdir",
@@ -89,7 +105,7 @@ mod tests {
                 "hi"
             ]
         );
-        let shared = bwrap_args(&Sandbox { network: true }, Path::new("/bin/true"), &[], None);
+        let shared = bwrap_args(&Sandbox { network: true }, Path::new("/bin/true"), &[], None, Path::new("/w/a"));
         assert!(shared.iter().any(|a| a == "--share-net"));
         assert!(shared.windows(2).any(|w| w[0] == "--chdir" && w[1] == "/tmp"));
         assert!(!shared.iter().any(|a| a == "/run"), "with the network shared, /run stays");

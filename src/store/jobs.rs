@@ -327,6 +327,7 @@ impl<'a> JobsStore<'a> {
                 .all(&txn)
                 .await?;
             events::delete(&txn, &finished).await?;
+            super::job_artifacts::delete(&txn, &finished).await?;
             Ok::<_, StoreError>(job::Entity::delete_many().filter(job::Column::Id.is_in(finished)).exec(&txn).await?)
         };
         match delete.await {

@@ -8,6 +8,7 @@ mod convert;
 mod dialect;
 mod events;
 mod fault;
+mod job_artifacts;
 mod jobs;
 mod nodes;
 mod notify;
@@ -40,13 +41,14 @@ pub use audit::AuditStore;
 pub use backlog::Backlog;
 pub use dialect::{Heard, Listener, Notice};
 pub use fault::{Degraded, Fault};
+pub use job_artifacts::JobArtifactsStore;
 pub use jobs::{CancelRequest, Created, JobFilter, JobsStore, OutputLine, Renewal, Saved};
 pub use nodes::NodesStore;
 pub use notify::{AttemptResult, DeliveryFilter, OutboxStore, Rules as NotifyRules};
 pub use page::{Keyset, Page, PageRequest, Slice};
 pub use schedules::SchedulesStore;
 pub use stats::{FinishedCount, StatsStore};
-pub use tasks::TasksStore;
+pub use tasks::{TaskFilter, TasksStore};
 
 /// Connection pool settings.
 #[derive(Debug, Clone, Copy)]
@@ -307,6 +309,10 @@ impl Store {
     /// worker.
     pub fn notify_rules(&self) -> &NotifyRules {
         &self.notify_rules
+    }
+
+    pub fn job_artifacts(&self) -> JobArtifactsStore<'_> {
+        JobArtifactsStore::new(self.conns())
     }
 
     /// Tells the other nodes (PostgreSQL; nothing to do on SQLite).

@@ -81,16 +81,69 @@ impl<'a> TasksStore<'a> {
 
     /// Tasks oldest first, after the task `req.after`.
     pub async fn after(&self, req: Keyset<TaskId>) -> StoreResult<Slice<Task>> {
-        let req = Keyset { after: req.after.map(|id| id.to_string()), limit: req.limit };
-        let rows = page::keyset(task::Entity::find(), task::Column::Id, Order::Asc, req, self.db.read).await?;
-        rows.try_map(task_from_row)
+        self.after_where(&TaskFilter::default(), req).await
     }
 
     /// Page `req.page`, oldest first.
     pub async fn page(&self, req: PageRequest) -> StoreResult<Page<Task>> {
-        let page = page::numbered(task::Entity::find().order_by_asc(task::Column::Id), req, self.db.read).await?;
+        self.page_where(&TaskFilter::default(), req).await
+    }
+
+    /// The tasks `filter` lets through, oldest first, after the task `req.after`.
+    pub async fn after_where(&self, filter: &TaskFilter, req: Keyset<TaskId>) -> StoreResult<Slice<Task>> {
+        let req = Keyset { after: req.after.map(|id| id.to_string()), limit: req.limit };
+        let rows = page::keyset(filter.select(), task::Column::Id, Order::Asc, req, self.db.read).await?;
+        rows.try_map(task_from_row)
+    }
+
+    /// Page `req.page` of the tasks `filter` lets through, oldest first.
+    pub async fn page_where(&self, filter: &TaskFilter, req: PageRequest) -> StoreResult<Page<Task>> {
+        let page = page::numbered(filter.select().order_by_asc(task::Column::Id), req, self.db.read).await?;
         Ok(Page { items: page.items.into_iter().map(task_from_row).collect::<Result<_, _>>()?, total: page.total })
     }
+}
+
+/// Which tasks a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only enabled (or only disabled) tasks.
+    pub enabled: Option<bool>,
+    /// Only tasks that have every one of these tags.
+    pub tags: Vec<String>,
+}
+
+impl TaskFilter {
+    fn select(&self) -> sea_orm::Select<task::Entity> {
+        let mut q = task::Entity::find();
+        if let Some(enabled) = self.enabled {
+            q = q.filter(task::Column::Enabled.eq(enabled));
+        }
+        for tag in &self.tags {
+            // Tags are stored as a compact JSON array of strings: a tag is one of them exactly when its JSON
+            // form follows the `[` or a `,` of the array (inside a string a quote is escaped, so `,"` cannot
+            // occur there) and is followed by the `,` or `]` that ends the element.
+            let json = like_escape(&serde_json::to_string(tag).unwrap_or_default());
+            let mut any = sea_orm::Condition::any();
+            for (before, after) in [("[", ","), ("[", "]"), ("%,", ","), ("%,", "]")] {
+                let pattern = sea_orm::sea_query::LikeExpr::new(format!("{before}{json}{after}%")).escape('!');
+                any = any.add(task::Column::Tags.like(pattern));
+            }
+            q = q.filter(any);
+        }
+        q
+    }
+}
+
+/// `text` as a literal in a LIKE pattern whose escape character is `!`.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out
 }
 
 use sea_orm::{ColumnTrait, QueryFilter};

@@ -13,7 +13,7 @@ use crate::helpers::{
 
 /// Whether bubblewrap is here; without it the test says SKIPPED, unless `TASKYARD_REQUIRE_BWRAP=1` (CI) makes that
 /// a failure.
-fn have_bwrap() -> bool {
+pub fn have_bwrap() -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("bwrap").is_file()));
     if !found {

@@ -30,6 +30,8 @@ const MATRIX: &[(&str, &str, Option<Scope>)] = &[
     ("POST", "/api/v1/jobs/$bulk", Some(Scope::Execute)),
     ("GET", "/api/v1/stats/finished", Some(Scope::Read)),
     ("GET", "/api/v1/jobs/{id}/output", Some(Scope::Read)),
+    ("GET", "/api/v1/jobs/{id}/artifacts", Some(Scope::Read)),
+    ("GET", "/api/v1/jobs/{id}/artifacts/{name}", Some(Scope::Read)),
     ("GET", "/api/v1/jobs/{id}/$stream", Some(Scope::Read)),
     ("GET", "/api/v1/tasks/{id}/$schedule", Some(Scope::Read)),
     ("POST", "/api/v1/schedules/$preview", Some(Scope::Read)),

@@ -15,6 +15,7 @@ mod helpers;
 
 mod harness;
 
+mod artifacts;
 mod cancel;
 mod clock;
 mod functions;

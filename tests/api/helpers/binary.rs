@@ -31,6 +31,8 @@ pub struct Server {
     /// Its process id, also after it exited.
     pub pid: u32,
     log: Arc<Mutex<Vec<String>>>,
+    /// Where its job artifacts go when the test does not say (never the current directory); removed with it.
+    _scratch: Option<TempDir>,
 }
 
 impl Drop for Server {
@@ -124,6 +126,14 @@ async fn start_server(
     {
         command.args(["--min-free-bytes", "0"]);
     }
+    // Artifacts go to a scratch directory of the server's own unless the test says where.
+    let says = |name: &str| args.iter().any(|a| a.starts_with(&format!("--{name}")));
+    let scratch = (!says("artifacts-url") && !says("artifacts-work-dir")).then(|| {
+        let scratch = tempfile::tempdir().expect("a scratch dir for artifacts");
+        command.arg("--artifacts-url").arg(format!("file://{}", scratch.path().join("artifacts").display()));
+        command.arg("--artifacts-work-dir").arg(scratch.path().join("artifacts-work"));
+        scratch
+    });
     command
         .args(args)
         .env("RUST_LOG", "info")
@@ -165,7 +175,7 @@ async fn start_server(
                     sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
                 }
             });
-            Ok(Server { child, address, pid, log })
+            Ok(Server { child, address, pid, log, _scratch: scratch })
         }
         _ => {
             let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.ok().and_then(Result::ok);

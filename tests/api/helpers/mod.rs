@@ -117,6 +117,9 @@ async fn start_with(
         min_free_bytes: 0,
         // The application runs inside this test binary, which has no `supervise` subcommand.
         supervisor_program: Some(env!("CARGO_BIN_EXE_taskyard").into()),
+        // Beside the test's database, whichever database it is.
+        artifacts_url: Some(format!("file://{}", dir.path().join("artifacts").display())),
+        artifacts_work_dir: Some(dir.path().join("artifacts-work").display().to_string()),
         ..Settings::default()
     };
     configure(&mut settings);

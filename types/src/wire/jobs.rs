@@ -76,6 +76,9 @@ pub struct JobView {
     /// The result record of a finished function job (`GET /api/v1/artifacts/{id}`).
     #[serde(default)]
     pub artifact_id: Option<String>,
+    /// Where the files the job left in `$TASKYARD_ARTIFACTS_DIR` are listed.
+    #[serde(default)]
+    pub artifacts_url: String,
 }
 
 impl From<&Job> for JobView {
@@ -114,6 +117,7 @@ impl From<&Job> for JobView {
             params: job.params.as_ref().map(|p| p.to_json()),
             result: job.result.clone(),
             artifact_id: job.artifact_id.map(|a| a.to_string()),
+            artifacts_url: format!("/api/v1/jobs/{}/artifacts", job.id),
         }
     }
 }
