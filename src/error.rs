@@ -66,7 +66,6 @@ error_codes! {
     TaskGone => "task_gone", CONFLICT, "Task deleted";
     JobArtifactNotFound => "job_artifact_not_found", NOT_FOUND, "Job artifact not found";
     JobArtifactDropped => "job_artifact_dropped", GONE, "Job artifact not kept";
-    InvalidJobArtifactName => "invalid_job_artifact_name", BAD_REQUEST, "Invalid job artifact name";
     JobArtifactUnavailable => "job_artifact_unavailable", SERVICE_UNAVAILABLE, "Job artifact store unavailable";
     MissingParam => "missing_param", BAD_REQUEST, "Missing parameter";
     InvalidParam => "invalid_param", BAD_REQUEST, "Invalid parameter";

@@ -17,11 +17,16 @@
 //! ```
 //!
 //! # Layout
-//! - `lib.rs`: [`Client`], one method per route.
+//! - `lib.rs`: [`Client`], its construction and the plumbing every route shares; nodes, health and metrics.
+//! - `tasks.rs`, `jobs.rs`, `functions.rs`, `operations.rs`: one method per route of each group.
 //! - `follow.rs`: the event stream of a job, with reconnects.
 //! - `error.rs`: [`Error`].
 mod error;
 mod follow;
+mod functions;
+mod jobs;
+mod operations;
+mod tasks;
 
 use std::time::Duration;
 
@@ -33,22 +38,10 @@ pub use taskyard_types::{domain, wire};
 
 pub use error::Error;
 pub use follow::{Event, Follow, JobEvent};
+pub use jobs::JobsQuery;
+pub use operations::{AuditQuery, NotificationsQuery};
 
-use domain::task::OrphanReason;
-use domain::{JobStatus, TaskId};
-use wire::{
-    CreateTask, ExecuteRequest, ExecuteResponse, Health, JobView, Listing, NodeView, OrphanedTask, OrphansResponse,
-    OutputPage, StreamFilter, TaskView, UpdateTask,
-};
-
-/// Which jobs `GET /api/v1/jobs` lists.
-#[derive(Debug, Clone, Default)]
-pub struct JobsQuery {
-    pub status: Option<JobStatus>,
-    pub task_id: Option<TaskId>,
-    /// At most this many (the server's default: 1,000).
-    pub size: Option<u64>,
-}
+use wire::{Health, NodeView};
 
 /// A client of one taskyard server. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -105,138 +98,6 @@ impl Client {
         &self.base
     }
 
-    // Tasks
-
-    /// Every task, oldest first (following the `Link` header past the first 1,000).
-    pub async fn tasks(&self) -> Result<Vec<TaskView>, Error> {
-        self.all("/api/v1/tasks").await
-    }
-
-    pub async fn create_task(&self, task: &CreateTask) -> Result<TaskView, Error> {
-        self.json(Method::POST, "/api/v1/tasks", Some(task)).await
-    }
-
-    /// A task, by id or unique name.
-    pub async fn task(&self, id_or_name: &str) -> Result<TaskView, Error> {
-        self.json::<(), _>(Method::GET, &format!("/api/v1/tasks/{}", segment(id_or_name)), None).await
-    }
-
-    /// Changes the fields `update` has (PATCH semantics: the others keep their values).
-    pub async fn update_task(&self, id_or_name: &str, update: &UpdateTask) -> Result<TaskView, Error> {
-        self.json(Method::PATCH, &format!("/api/v1/tasks/{}", segment(id_or_name)), Some(update)).await
-    }
-
-    pub async fn delete_task(&self, id_or_name: &str) -> Result<(), Error> {
-        let path = format!("/api/v1/tasks/{}", segment(id_or_name));
-        self.send(self.request(Method::DELETE, &path), &path).await.map(drop)
-    }
-
-    /// Runs a task: the queued job's id.
-    pub async fn execute(&self, id_or_name: &str, request: &ExecuteRequest) -> Result<ExecuteResponse, Error> {
-        self.json(Method::POST, &format!("/api/v1/tasks/{}/$execute", segment(id_or_name)), Some(request)).await
-    }
-
-    /// Runs a task with an `Idempotency-Key`: a repeat within 24 h answers with the job queued the first time.
-    pub async fn execute_once(
-        &self,
-        id_or_name: &str,
-        request: &ExecuteRequest,
-        idempotency_key: &str,
-    ) -> Result<ExecuteResponse, Error> {
-        let path = format!("/api/v1/tasks/{}/$execute", segment(id_or_name));
-        let builder = self.request(Method::POST, &path).header("Idempotency-Key", idempotency_key).json(request);
-        read(self.send(builder, &path).await?, &path).await
-    }
-
-    /// Every orphaned task (following the `Link` header), optionally of one reason only.
-    pub async fn orphans(&self, reason: Option<OrphanReason>) -> Result<Vec<OrphanedTask>, Error> {
-        let mut path = match reason {
-            Some(r) => format!("/api/v1/tasks/$orphaned?reason={}", wire_name(r)),
-            None => "/api/v1/tasks/$orphaned".to_string(),
-        };
-        let mut all = Vec::new();
-        loop {
-            let response = self.send(self.request(Method::GET, &path), &path).await?;
-            let next = next_link(response.headers());
-            let page: OrphansResponse = read(response, &path).await?;
-            all.extend(page.orphaned_tasks);
-            match next {
-                Some(next) => path = next,
-                None => return Ok(all),
-            }
-        }
-    }
-
-    // Jobs
-
-    /// Jobs, newest first: one slice of at most `query.size` (default 1,000).
-    pub async fn jobs(&self, query: &JobsQuery) -> Result<Vec<JobView>, Error> {
-        let mut params: Vec<(&str, String)> = Vec::new();
-        if let Some(status) = query.status {
-            params.push(("status", status.as_str().to_string()));
-        }
-        if let Some(task) = query.task_id {
-            params.push(("task_id", task.to_string()));
-        }
-        if let Some(size) = query.size {
-            params.push(("size", size.to_string()));
-        }
-        let path = "/api/v1/jobs";
-        let listing = read(self.send(self.request(Method::GET, path).query(&params), path).await?, path).await?;
-        Ok(match listing {
-            Listing::All(jobs) => jobs,
-            Listing::Page(page) => page.items,
-        })
-    }
-
-    pub async fn job(&self, id: &str) -> Result<JobView, Error> {
-        self.json::<(), _>(Method::GET, &format!("/api/v1/jobs/{}", segment(id)), None).await
-    }
-
-    /// Cancels a pending or running job (`$cancel`): its record as the cancel left it.
-    pub async fn cancel(&self, id: &str) -> Result<JobView, Error> {
-        self.json::<(), _>(Method::POST, &format!("/api/v1/jobs/{}/$cancel", segment(id)), None).await
-    }
-
-    /// Runs a finished job again: the new job's record.
-    pub async fn retry(&self, id: &str) -> Result<JobView, Error> {
-        self.json::<(), _>(Method::POST, &format!("/api/v1/jobs/{}/$retry", segment(id)), None).await
-    }
-
-    /// Stored output lines after sequence number `after_seq`, at most `limit` (server default: 1,000).
-    pub async fn output(
-        &self,
-        id: &str,
-        stream: StreamFilter,
-        after_seq: i64,
-        limit: Option<u64>,
-    ) -> Result<OutputPage, Error> {
-        let path = format!("/api/v1/jobs/{}/output", segment(id));
-        let mut params = vec![("after_seq", after_seq.to_string())];
-        if stream != StreamFilter::Both {
-            params.push(("stream", wire_name(stream)));
-        }
-        if let Some(limit) = limit {
-            params.push(("limit", limit.to_string()));
-        }
-        read(self.send(self.request(Method::GET, &path).query(&params), &path).await?, &path).await
-    }
-
-    /// Follows a job from its first event. See [`Follow`].
-    pub fn follow(&self, id: &str) -> Follow {
-        Follow::new(self.clone(), id.to_string(), 0, self.reconnect_for)
-    }
-
-    /// Follows a job from the event after `seq` (an SSE id seen before).
-    pub fn follow_after(&self, id: &str, seq: i64) -> Follow {
-        Follow::new(self.clone(), id.to_string(), seq, self.reconnect_for)
-    }
-
-    /// Waits for a job to finish, following its stream: its final record.
-    pub async fn wait(&self, id: &str) -> Result<JobView, Error> {
-        self.follow(id).wait().await
-    }
-
     // Nodes
 
     /// Every node, newest first (following the `Link` header).
@@ -267,7 +128,7 @@ impl Client {
 
     // Plumbing
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
@@ -281,13 +142,13 @@ impl Client {
     }
 
     /// Sends; an answer that is not a success becomes its [`Error`].
-    async fn send(&self, builder: RequestBuilder, path: &str) -> Result<Response, Error> {
+    pub(crate) async fn send(&self, builder: RequestBuilder, path: &str) -> Result<Response, Error> {
         let url = format!("{}{path}", self.base);
         let response = builder.send().await.map_err(|e| Error::transport(&self.base, &e))?;
         if response.status().is_success() { Ok(response) } else { Err(Error::from_response(&url, response).await) }
     }
 
-    async fn json<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -301,7 +162,7 @@ impl Client {
     }
 
     /// A list in its array form, page after page as the `Link` header says.
-    async fn all<T: DeserializeOwned>(&self, first: &str) -> Result<Vec<T>, Error> {
+    pub(crate) async fn all<T: DeserializeOwned>(&self, first: &str) -> Result<Vec<T>, Error> {
         let mut path = first.to_string();
         let mut all = Vec::new();
         loop {
@@ -318,7 +179,7 @@ impl Client {
 }
 
 /// Reads a JSON body.
-async fn read<T: DeserializeOwned>(response: Response, path: &str) -> Result<T, Error> {
+pub(crate) async fn read<T: DeserializeOwned>(response: Response, path: &str) -> Result<T, Error> {
     let status = response.status();
     let body = response.bytes().await.map_err(|e| Error::transport(path, &e))?;
     serde_json::from_slice(&body).map_err(|e| Error::Unexpected {
@@ -332,7 +193,7 @@ async fn read<T: DeserializeOwned>(response: Response, path: &str) -> Result<T, 
 }
 
 /// The path and query of the `rel="next"` link, if any.
-fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(LINK)?.to_str().ok()?;
     link.split(',').find(|l| l.contains("rel=\"next\"")).and_then(|l| {
         let target = l.trim().strip_prefix('<')?.split('>').next()?;
@@ -343,7 +204,7 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A path segment: ids and task names need no escaping, but anything else given must not change the path.
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -356,7 +217,7 @@ fn segment(s: &str) -> String {
 }
 
 /// A unit enum's name as the API spells it (its serde name).
-fn wire_name<T: Serialize>(value: T) -> String {
+pub(crate) fn wire_name<T: Serialize>(value: T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),

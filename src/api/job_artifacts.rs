@@ -56,7 +56,7 @@ pub async fn list(
                 ("Content-Disposition" = String, description = "`attachment` (or `inline` for plain text, JSON and images) with the file's name"),
                 ("X-Content-Type-Options" = String, description = "`nosniff`"),
             )),
-        (status = 400, description = "Not a file name", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a job id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job or file", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The file was found but not kept (see its reason in the list)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The artifact store cannot be read", body = Problem, content_type = "application/problem+json"),
@@ -68,11 +68,12 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
     let id = job_id(&id)?;
-    if !is_artifact_name(&name) {
-        return Err(ApiError::new(ErrorCode::InvalidJobArtifactName, "a file name is a relative path as listed"));
-    }
     job_exists(&state, id).await?;
     let missing = || ApiError::new(ErrorCode::JobArtifactNotFound, format!("job {id} has no file named '{name}'"));
+    // A name no kept file can have (`..`, a backslash, a control character) is not looked up: it is not there.
+    if !is_artifact_name(&name) {
+        return Err(missing());
+    }
     let file = state.engine.store().job_artifacts().latest(id, &name).await?.ok_or_else(missing)?;
     let (Some(key), None) = (&file.object_key, file.dropped) else {
         let why = file.dropped.map_or("not kept", |r| r.as_str());

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 use taskyard_client::domain::{JobStatus, Outcome};
-use taskyard_client::wire::{JobView, NodeView, OrphanedTask, TaskView};
+use taskyard_client::wire::{FunctionView, JobView, NodeView, OrphanedTask, TaskView};
 
 /// Colours on stdout: a terminal, and `NO_COLOR` unset or empty (<https://no-color.org>).
 pub fn colour() -> bool {
@@ -262,6 +262,28 @@ pub fn nodes(nodes: &[NodeView]) {
         })
         .collect();
     table(&["ID", "STATUS", "ADDRESS", "HOST", "RUNNING", "HEARTBEAT"], &rows);
+}
+
+pub fn functions(functions: &[FunctionView]) {
+    let rows: Vec<Vec<String>> = functions
+        .iter()
+        .map(|f| {
+            let summary = f.description.lines().next().unwrap_or_default().to_string();
+            vec![f.name.clone(), f.tags.join(","), f.nodes.len().to_string(), summary]
+        })
+        .collect();
+    table(&["NAME", "TAGS", "NODES", "DESCRIPTION"], &rows);
+}
+
+pub fn function(f: &FunctionView) {
+    println!("name:        {}", f.name);
+    println!("tags:        {}", f.tags.join(", "));
+    println!("nodes:       {}", f.nodes.join(", "));
+    if !f.description.is_empty() {
+        println!("description: {}", f.description);
+    }
+    let schema = serde_json::to_string_pretty(&f.parameters).unwrap_or_default();
+    println!("parameters:\n{schema}");
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The `taskyard` command line: `serve` runs the server; `service` installs it as a systemd service; `openapi` prints
 //! the API document; the hidden `supervise` is the job supervisor that `serve` starts. The other commands are a
-//! client of a running server (through `taskyard-client`): one file per group (`tasks`, `run`, `jobs`, `admin`),
+//! client of a running server (through `taskyard-client`): one file per group (`tasks`, `run`, `jobs`, `admin`, `functions`),
 //! `follow` prints a followed job, `format` holds all output formatting, `remote` the server options, exit codes
 //! and errors. This file only parses and dispatches.
 pub mod admin;
 pub mod follow;
 pub mod format;
+pub mod functions;
 pub mod jobs;
 pub mod remote;
 pub mod run;
@@ -80,6 +81,8 @@ pub enum ClientCommand {
     Orphans(admin::OrphansArgs),
     /// List the nodes that serve the database.
     Nodes(admin::NodesArgs),
+    /// List the registered Rust functions, or show one with the schema of its params.
+    Functions(functions::FunctionsArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   taskyard completions bash > ~/.local/share/bash-completion/completions/taskyard
@@ -105,6 +108,7 @@ impl ClientCommand {
             ClientCommand::Retry(args) => main(jobs::retry(args)),
             ClientCommand::Orphans(args) => main(admin::orphans(args)),
             ClientCommand::Nodes(args) => main(admin::nodes(args)),
+            ClientCommand::Functions(args) => main(functions::main(args)),
             ClientCommand::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "taskyard", &mut std::io::stdout());
                 ExitCode::SUCCESS

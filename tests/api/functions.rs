@@ -238,3 +238,30 @@ async fn a_function_past_its_tasks_timeout_is_ended_even_when_it_ignores_its_tok
     );
     assert_eq!(done.stdout(), ["not listening"]);
 }
+
+/// `taskyard functions` run as a real process against this app: the list as JSON, one function as text, an unknown
+/// name refused with the refusal's exit code (86) and the server's words.
+#[tokio::test]
+async fn the_command_line_lists_and_shows_functions() {
+    let app = app().await;
+    let cli = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskyard"));
+        command.args(args).env("TASKYARD_URL", &app.address).env_remove("TASKYARD_API_KEY").env("NO_COLOR", "1");
+        command.output()
+    };
+    let listed = cli(&["functions", "--output", "json"]).await.expect("run taskyard");
+    assert_eq!(listed.status.code(), Some(0), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(names(&listed), ["add", "boom", "fail", "flaky", "greet", "nap", "stubborn"]);
+
+    let greet = cli(&["functions", "greet"]).await.expect("run taskyard");
+    let text = String::from_utf8_lossy(&greet.stdout);
+    assert_eq!(greet.status.code(), Some(0), "{}", String::from_utf8_lossy(&greet.stderr));
+    for expected in ["name:        greet", "tags:        demo", "Greets someone.", "\"default\": \"World\""] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+
+    let missing = cli(&["functions", "nope"]).await.expect("run taskyard");
+    assert_eq!(missing.status.code(), Some(86));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no function named 'nope'"), "{missing:?}");
+}

@@ -113,9 +113,9 @@ async fn a_shell_jobs_files_are_listed_and_downloaded_byte_exact() {
         "a name it did not leave",
     );
     app.get(&format!("/api/v1/jobs/{job}/artifacts/sub%5Cnotes.txt")).await.expect_problem(
-        400,
-        "invalid_job_artifact_name",
-        "a name with a backslash",
+        404,
+        "job_artifact_not_found",
+        "a name with a backslash (no kept file can have it)",
     );
     let unknown = ulid::Ulid::generate();
     app.get(&format!("/api/v1/jobs/{unknown}/artifacts")).await.expect_problem(404, "job_not_found", "no such job");

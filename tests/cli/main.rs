@@ -265,3 +265,47 @@ fn progress_is_an_event_for_scripts_and_draws_nothing_off_a_terminal() {
     let progress: Vec<&Value> = events.iter().filter(|e| e["event"] == "progress").map(|e| &e["data"]).collect();
     assert_eq!(progress.last().map(|p| (p["percent"].as_f64(), p["done"].as_u64())), Some((Some(100.0), Some(2))));
 }
+
+/// The client's routes beyond tasks and jobs, each answered by the real server: schedule previews, bulk actions,
+/// deletion, a job's files, the finished counts, notifications, the audit log, functions and result records.
+#[test]
+fn the_client_reaches_every_other_route() {
+    use taskyard_client::domain::{Outcome, ScheduleSpec};
+    use taskyard_client::wire::{BulkAction, BulkRequest, ExecuteRequest};
+    use taskyard_client::{AuditQuery, Client, NotificationsQuery};
+
+    let server = Server::start();
+    server.task("fails", "false", &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let client = Client::new(&server.url()).expect("a client");
+        let spec: ScheduleSpec =
+            serde_json::from_value(serde_json::json!({ "cron": "0 12 * * *", "timezone": "Europe/Paris" })).unwrap();
+        let preview = client.preview_schedule(&spec, Some(3)).await.expect("preview");
+        assert_eq!((preview.fires.len(), preview.timezone.as_str()), (3, "Europe/Paris"));
+        assert!(preview.local[0].contains("T12:00:00+0"), "{:?}", preview.local);
+        let err = client.task_schedule("fails", None).await.expect_err("no schedule");
+        assert_eq!(err.problem().map(|p| p.status), Some(409), "{err}");
+
+        let job = client.execute("fails", &ExecuteRequest::default()).await.expect("execute").job_id;
+        let done = client.wait(&job).await.expect("wait");
+        assert_eq!(done.outcome, Some(Outcome::ExitCode));
+        assert!(client.job_artifacts(&job).await.expect("files").is_empty());
+        let stats = client.finished_stats(Some(5)).await.expect("stats");
+        assert_eq!(stats.counts.iter().map(|c| c.count).sum::<i64>(), 1, "{stats:?}");
+
+        let bulk = BulkRequest { action: BulkAction::Retry, ids: vec![job.clone()] };
+        let retried = client.bulk(&bulk).await.expect("bulk").results;
+        assert_eq!(retried.iter().map(|r| r.status).collect::<Vec<_>>(), [202]);
+        client.delete_job(&job).await.expect("delete");
+        assert_eq!(client.job(&job).await.expect_err("deleted").code(), Some("job_not_found"));
+
+        assert!(client.notifications(&NotificationsQuery::default()).await.expect("notifications").is_empty());
+        let query = AuditQuery { route: Some("/api/v1/jobs/{id}".into()), ..Default::default() };
+        let entries = client.audit(&query).await.expect("audit");
+        assert_eq!(entries.iter().map(|e| (e.method.as_str(), e.status)).collect::<Vec<_>>(), [("DELETE", 204)]);
+        assert!(client.functions().await.expect("functions").is_empty(), "serve alone registers none");
+        let err = client.artifact(&job).await.expect_err("no function result");
+        assert_eq!(err.code(), Some("artifact_not_found"));
+    });
+}

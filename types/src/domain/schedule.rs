@@ -45,7 +45,7 @@ pub enum Missed {
 pub struct ScheduleSpec {
     /// Cron expression: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, or a name
     /// such as `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
-    #[schema(example = "30 2 * * *")]
+    #[schema(example = "30 2 * * *", min_length = 1)]
     pub cron: String,
     /// IANA time zone the expression is read in (default `UTC`).
     #[serde(default = "utc")]

@@ -21,7 +21,7 @@ pub struct FunctionView {
 }
 
 /// Body of `POST /api/v1/functions/{name}/$execute` (optional).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteFunction {
     /// The function's params, over its defaults.
