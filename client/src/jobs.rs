@@ -10,6 +10,12 @@ use crate::{Client, Error, Follow, read, segment, wire_name};
 pub struct JobsQuery {
     pub status: Option<JobStatus>,
     pub task_id: Option<TaskId>,
+    /// Only jobs of tasks that have all of these tags.
+    pub tags: Vec<String>,
+    /// Only jobs submitted at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only jobs submitted before this time (RFC 3339).
+    pub until: Option<String>,
     /// At most this many (the server's default: 1,000).
     pub size: Option<u64>,
 }
@@ -23,6 +29,14 @@ impl Client {
         }
         if let Some(task) = query.task_id {
             params.push(("task_id", task.to_string()));
+        }
+        if !query.tags.is_empty() {
+            params.push(("tags", query.tags.join(",")));
+        }
+        for (name, time) in [("since", &query.since), ("until", &query.until)] {
+            if let Some(time) = time {
+                params.push((name, time.clone()));
+            }
         }
         if let Some(size) = query.size {
             params.push(("size", size.to_string()));

@@ -8,7 +8,7 @@ use super::{AppState, job_id, sse};
 use crate::domain::{EventKind, Job, JobId, format_ms};
 use crate::engine::follow::{self, Opened};
 use crate::error::{ApiError, ErrorCode, Problem};
-use crate::store::{JobFilter, StoreError};
+use crate::store::StoreError;
 use crate::wire::{JobView, Listing, OutputItem, OutputPage, StreamFilter};
 
 fn not_found(id: JobId) -> impl FnOnce(StoreError) -> ApiError {
@@ -28,7 +28,7 @@ pub async fn list(
     req: HttpRequest,
     query: Query<JobsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = JobFilter { status: query.status()?, task_id: query.task_id()? };
+    let filter = query.filter()?;
     let jobs = state.engine.store().jobs();
     Ok(match query.paging()? {
         Paging::Keyset(k) => slice_reply(&req, &jobs.after(filter, k).await?, |j| j.id, |j| JobView::from(j))?,

@@ -14,6 +14,7 @@ use super::remote::{Failure, Remote};
 #[command(after_help = "Examples:
   taskyard jobs
   taskyard jobs --status failed --task nightly
+  taskyard jobs --tag nightly --since 2026-12-01T00:00:00Z
   taskyard jobs --output json | jq -r '.[].id'")]
 pub struct JobsArgs {
     /// Only jobs in this state.
@@ -22,6 +23,15 @@ pub struct JobsArgs {
     /// Only jobs of this task (id or name).
     #[arg(long, value_name = "TASK")]
     task: Option<String>,
+    /// Only jobs of tasks that have this tag; repeat for tasks that have all of them.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Only jobs submitted at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only jobs submitted before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
     /// At most this many, newest first.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
     limit: u64,
@@ -69,7 +79,15 @@ pub async fn list(args: JobsArgs) -> Result<ExitCode, Failure> {
         None => None,
         Some(task) => Some(task_id(&client, &task).await?),
     };
-    let jobs = client.jobs(&JobsQuery { status: args.status, task_id, size: Some(args.limit) }).await?;
+    let query = JobsQuery {
+        status: args.status,
+        task_id,
+        tags: args.tags,
+        since: args.since,
+        until: args.until,
+        size: Some(args.limit),
+    };
+    let jobs = client.jobs(&query).await?;
     if args.remote.json() {
         format::json(&jobs)
     } else {

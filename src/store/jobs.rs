@@ -4,14 +4,15 @@ use std::collections::HashMap;
 use entity::job;
 use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Select, TransactionTrait,
 };
 
 use super::convert::job_from_row;
 use super::dialect::{self, Notice};
 use super::events;
 use super::page::{self, Keyset, Page, PageRequest, Slice};
+use super::tasks::TaskFilter;
 use super::writer::{Applied, JobWrite, Writer};
 use super::{Backend, Conns, StoreError, StoreResult};
 use crate::domain::{ArtifactId, EventKind, Job, JobEvent, JobId, JobStatus, Outcome, TaskId};
@@ -51,10 +52,17 @@ pub enum Created {
     Existing(Box<Job>),
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+/// Which jobs a list shows: every condition given must hold.
+#[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub status: Option<JobStatus>,
     pub task_id: Option<TaskId>,
+    /// Only jobs of tasks that have every one of these tags.
+    pub tags: Vec<String>,
+    /// Only jobs submitted at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Only jobs submitted before this time (ms since the epoch).
+    pub until: Option<i64>,
 }
 
 /// A stored output line, as the output endpoint pages through them.
@@ -79,6 +87,17 @@ fn filtered(filter: JobFilter) -> Select<job::Entity> {
     }
     if let Some(task_id) = filter.task_id {
         q = q.filter(job::Column::TaskId.eq(task_id));
+    }
+    if !filter.tags.is_empty() {
+        let tagged = TaskFilter { enabled: None, tags: filter.tags }.select();
+        let ids = tagged.select_only().column(entity::task::Column::Id).into_query();
+        q = q.filter(job::Column::TaskId.in_subquery(ids));
+    }
+    if let Some(since) = filter.since {
+        q = q.filter(job::Column::SubmittedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(job::Column::SubmittedAt.lt(until));
     }
     q
 }

@@ -113,7 +113,7 @@ pub struct TaskFilter {
 }
 
 impl TaskFilter {
-    fn select(&self) -> sea_orm::Select<task::Entity> {
+    pub(super) fn select(&self) -> sea_orm::Select<task::Entity> {
         let mut q = task::Entity::find();
         if let Some(enabled) = self.enabled {
             q = q.filter(task::Column::Enabled.eq(enabled));

@@ -1,5 +1,6 @@
 //! servicekit's list filters: `GET /tasks?enabled=` and `?tags=a,b` (tasks having all the tags), in both list
-//! forms and through the keyset `Link`; `GET /jobs?status_filter=` as another name of `?status=`.
+//! forms and through the keyset `Link`; `GET /jobs?status_filter=` as another name of `?status=`; jobs by their
+//! task's tags and by the time they were submitted.
 
 use serde_json::{Value, json};
 
@@ -70,4 +71,49 @@ async fn status_filter_is_another_name_of_status() {
     );
     app.list_jobs("?status=pending&status_filter=completed").await.expect_problem(400, "invalid_query", "disagree");
     app.list_jobs("?status_filter=sleeping").await.expect_problem(400, "invalid_query", "no such state");
+}
+
+/// Jobs by their task's tags (all of them) and by `submitted_at` (`since` inclusive, `until` exclusive), the
+/// filters kept by the keyset `Link`. The jobs' submit times are set apart in the database, a day each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_filtered_by_their_tasks_tags_and_by_submit_time() {
+    let app = spawn_app().await;
+    let nightly = app.create_task_ok(json!({ "command": "echo n", "tags": ["nightly", "db"] })).await;
+    let other = app.create_task_ok(json!({ "command": "echo o", "tags": ["db"] })).await;
+    let mut jobs = Vec::new();
+    for task in [&nightly, &other, &nightly] {
+        jobs.push(app.run_task(task, None).await.job_id);
+    }
+    const DAY: i64 = 86_400_000;
+    let t0 = 1_767_225_600_000i64; // 2026-01-01T00:00:00Z
+    let db = sea_orm::Database::connect(app.db.url()).await.expect("open the database");
+    for (i, job) in jobs.iter().enumerate() {
+        let sql = format!("UPDATE jobs SET submitted_at = {} WHERE id = '{job}'", t0 + i as i64 * DAY);
+        sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await.expect("set the submit time");
+    }
+    let _ = db.close().await;
+    let (a, b, c) = (jobs[0].as_str(), jobs[1].as_str(), jobs[2].as_str());
+
+    let listed = async |query: &str| ids_of(&app.list_jobs(query).await.expect(200, query));
+    assert_eq!(listed("?tags=nightly").await, [c, a]);
+    assert_eq!(listed("?tags=db").await, [c, b, a]);
+    assert_eq!(listed("?tags=db,nightly").await, [c, a], "all the tags");
+    assert_eq!(listed("?tags=night").await, Vec::<String>::new(), "a tag is matched whole");
+    assert_eq!(listed("?since=2026-01-02T00:00:00Z").await, [c, b], "since is inclusive");
+    assert_eq!(listed("?until=2026-01-02T00:00:00Z").await, [a], "until is exclusive");
+    assert_eq!(listed("?since=2026-01-02T01:00:00%2B01:00&until=2026-01-03T00:00:00Z").await, [b], "any offset");
+    assert_eq!(listed("?tags=nightly&since=2026-01-02T00:00:00Z&status=completed").await, [c]);
+    let page: Value = app.list_jobs("?tags=db&since=2026-01-02T00:00:00Z&page=1&size=1").await.expect(200, "page");
+    assert_eq!((ids_of(&page["items"]), page["total"].clone()), (vec![c.to_string()], json!(2)), "{page}");
+
+    let first = app.list_jobs("?tags=db&since=2026-01-01T00:00:00Z&size=1&after=7ZZZZZZZZZZZZZZZZZZZZZZZZZ").await;
+    let link = first.headers.get("link").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let next = &link[link.find('<').unwrap() + 1..link.find('>').unwrap()];
+    let next = next.split_once("/api/v1/jobs").map_or(next, |(_, rest)| rest).to_string();
+    assert!(next.contains("tags=db") && next.contains("since="), "{next}");
+    assert_eq!(listed(&next).await, [b], "{next}");
+
+    for bad in ["?since=yesterday", "?until=2026-01-01", "?tags=", "?tags=a,,b"] {
+        app.list_jobs(bad).await.expect_problem(400, "invalid_query", bad);
+    }
 }

@@ -299,6 +299,13 @@ fn the_client_reaches_every_other_route() {
         assert_eq!(retried.iter().map(|r| r.status).collect::<Vec<_>>(), [202]);
         client.delete_job(&job).await.expect("delete");
         assert_eq!(client.job(&job).await.expect_err("deleted").code(), Some("job_not_found"));
+        let listed = |args: &[&str]| -> Vec<Value> {
+            let out = server.ok(&[&["jobs", "--output", "json"], args].concat());
+            serde_json::from_str::<Vec<Value>>(&out).expect("a JSON array")
+        };
+        assert_eq!(listed(&["--since", "2000-01-01T00:00:00Z"]).len(), 1, "the retried job");
+        assert_eq!(listed(&["--until", "2000-01-01T00:00:00Z"]).len(), 0);
+        assert_eq!(listed(&["--tag", "fails-have-no-tags"]).len(), 0);
 
         assert!(client.notifications(&NotificationsQuery::default()).await.expect("notifications").is_empty());
         let query = AuditQuery { route: Some("/api/v1/jobs/{id}".into()), ..Default::default() };

@@ -33,6 +33,18 @@ async fn a_task_made_in_the_form_runs_from_its_generated_form_shows_lines_live_a
         b.client.goto(&format!("{}/dashboard/#/tasks", app.base)).await?;
         b.wait_for("#tasks tr[data-task=ticker]").await?;
         b.picture("tasks").await?;
+        // The jobs list filtered by a tag typed into its filter (Enter applies it), then by a time to come.
+        b.client.goto(&format!("{}/dashboard/#/jobs", app.base)).await?;
+        b.wait_for("#jobs tbody tr[data-status=canceled]").await?;
+        b.type_into("#filter-tags", "nomatch\n").await?;
+        b.wait_for("#no-jobs").await?;
+        assert!(b.client.current_url().await?.as_str().ends_with("#/jobs?tags=nomatch"));
+        b.client.goto(&format!("{}/dashboard/#/jobs?tags=slow", app.base)).await?;
+        b.wait_for("#jobs tbody tr[data-status=canceled]").await?;
+        b.client.goto(&format!("{}/dashboard/#/jobs?tags=slow&since=2099-01-01T00:00:00.000Z", app.base)).await?;
+        b.wait_for("#no-jobs").await?;
+        let since = b.wait_for("#filter-since").await?.prop("value").await?.unwrap_or_default();
+        assert!(since.starts_with("2099-01-01") || since.starts_with("2098-12-31"), "{since:?}");
         Step::Ok(())
     }
     .await;

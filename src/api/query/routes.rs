@@ -1,156 +1,13 @@
-//! Query strings: one type per route, each refusing the parameters it does not know (`deny_unknown_fields`; the
-//! query error handler answers 400 `invalid_query` naming them), and the paging every list shares.
-//!
-//! A list answers in one of three forms:
-//! - no paging parameter: a plain JSON array of the first [`UNPAGED_LIMIT`] items, with a
-//!   `Link: <…>; rel="next"` header when more exist;
-//! - `after=<id>` (and `size`): the same array form, the items that follow that id in the list's order (keyset:
-//!   the ten thousandth slice costs what the first costs), with `Link` when more exist;
-//! - `page` and/or `size`: one numbered page `{items, total, page, size, pages}` (servicekit's form).
-use std::future::{Ready, ready};
-use std::ops::Deref;
-use std::str::FromStr;
-
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+//! The query type of each route: its parameters (documented for OpenAPI) and their checks.
+use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::{DEFAULT_OUTPUT_LIMIT, MAX_OUTPUT_LIMIT, Paging, invalid, keyset, paging};
+use crate::domain::JobStatus;
 use crate::domain::task::OrphanReason;
-use crate::domain::{IdError, JobStatus};
 use crate::error::{ApiError, ErrorCode};
-use crate::store::{Keyset, Page, PageRequest, Slice, TaskFilter};
-use crate::wire::{Listing, Paginated, StreamFilter};
-
-/// A route's query string, parsed strictly: a value that does not parse is 400 `invalid_query` naming its
-/// parameter (`size: invalid digit found in string`), an unknown parameter likewise (the query types refuse them).
-/// actix's own `web::Query` reports serde's message without the parameter's name.
-#[derive(Debug)]
-pub struct Query<T>(pub T);
-
-impl<T> Deref for Query<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T: DeserializeOwned> FromRequest for Query<T> {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(parse_query(req.query_string()).map(Query))
-    }
-}
-
-/// Parses a query string into `T`, naming the parameter of a value that does not fit.
-fn parse_query<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let detail = match path.as_str() {
-            "" | "." => err.into_inner().to_string(),
-            name => format!("{name}: {}", err.into_inner()),
-        };
-        ApiError::new(ErrorCode::InvalidQuery, detail)
-    })
-}
-
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: u64 = 1000;
-/// The highest page number: any page of any size below it has an offset the databases can take.
-pub const MAX_PAGE: u64 = i64::MAX as u64 / MAX_PAGE_SIZE;
-/// Items a list answers without paging parameters, or with `after` but no `size`.
-pub const UNPAGED_LIMIT: u64 = MAX_PAGE_SIZE;
-pub const DEFAULT_OUTPUT_LIMIT: u64 = 1000;
-pub const MAX_OUTPUT_LIMIT: u64 = 10_000;
-
-/// The query of a route that takes no parameters.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoQuery {}
-
-/// How a list is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paging<I> {
-    Keyset(Keyset<I>),
-    Numbered(PageRequest),
-}
-
-fn invalid(detail: String) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuery, detail)
-}
-
-/// At most `size` items (default [`UNPAGED_LIMIT`]) after the id `after`.
-fn keyset<I: FromStr<Err = IdError>>(size: Option<u64>, after: Option<&str>) -> Result<Keyset<I>, ApiError> {
-    let limit = size.unwrap_or(UNPAGED_LIMIT);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
-    }
-    let after = after.map(str::parse::<I>).transpose().map_err(|e| invalid(format!("after: {e}")))?;
-    Ok(Keyset { after, limit })
-}
-
-/// Which form `page`, `size` and `after` ask for, checked.
-fn paging<I: FromStr<Err = IdError>>(
-    page: Option<u64>,
-    size: Option<u64>,
-    after: Option<&str>,
-) -> Result<Paging<I>, ApiError> {
-    match (page, size, after) {
-        (Some(_), _, Some(_)) => Err(invalid("give page or after, not both".into())),
-        (None, None, _) | (None, _, Some(_)) => keyset(size, after).map(Paging::Keyset),
-        (page, size, None) => {
-            let page = page.unwrap_or(1);
-            if !(1..=MAX_PAGE).contains(&page) {
-                return Err(invalid(format!("page must be between 1 and {MAX_PAGE}")));
-            }
-            let size = size.unwrap_or(DEFAULT_PAGE_SIZE);
-            if !(1..=MAX_PAGE_SIZE).contains(&size) {
-                return Err(invalid(format!("size must be between 1 and {MAX_PAGE_SIZE}")));
-            }
-            Ok(Paging::Numbered(PageRequest { page, size }))
-        }
-    }
-}
-
-/// `200 OK`, with `Link: <this request with after=next>; rel="next"` when `next` is given.
-pub fn ok_with_next(req: &HttpRequest, next: Option<impl ToString>) -> Result<HttpResponseBuilder, ApiError> {
-    let mut reply = HttpResponse::Ok();
-    if let Some(next) = next {
-        // The query already parsed into its route's type, so it parses as pairs too.
-        let mut pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(req.query_string()).map_err(|e| ApiError::internal(&e))?;
-        pairs.retain(|(k, _)| k != "after" && k != "page");
-        pairs.push(("after".into(), next.to_string()));
-        let query = serde_urlencoded::to_string(&pairs).map_err(|e| ApiError::internal(&e))?;
-        reply.insert_header((header::LINK, format!("<{}?{query}>; rel=\"next\"", req.path())));
-    }
-    Ok(reply)
-}
-
-/// The array form of a list: the slice's items as views, with `Link` to the next slice when more follow.
-pub fn slice_reply<T, I: ToString, V: Serialize>(
-    req: &HttpRequest,
-    slice: &Slice<T>,
-    id: impl FnOnce(&T) -> I,
-    view: impl Fn(&T) -> V,
-) -> Result<HttpResponse, ApiError> {
-    Ok(ok_with_next(req, slice.next(id))?.json(Listing::<V>::All(slice.items.iter().map(view).collect())))
-}
-
-/// The numbered form of a list: the page's items as views, with the counts.
-pub fn page_reply<T, V: Serialize>(page: &Page<T>, req: PageRequest, view: impl Fn(&T) -> V) -> HttpResponse {
-    HttpResponse::Ok().json(Listing::Page(Paginated::new(
-        page.items.iter().map(view).collect(),
-        page.total,
-        req.page,
-        req.size,
-    )))
-}
+use crate::store::{JobFilter, Keyset, TaskFilter};
+use crate::wire::StreamFilter;
 
 /// `GET /api/v1/tasks`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -158,10 +15,10 @@ pub fn page_reply<T, V: Serialize>(page: &Page<T>, req: PageRequest, view: impl 
 #[into_params(parameter_in = Query)]
 pub struct TasksQuery {
     /// Page number (numbered form).
-    #[param(schema_with = super::schema::page_number)]
+    #[param(schema_with = super::super::schema::page_number)]
     pub page: Option<u64>,
     /// Items per page or slice (numbered form: default 50; keyset form: default 1000).
-    #[param(schema_with = super::schema::page_size)]
+    #[param(schema_with = super::super::schema::page_size)]
     pub size: Option<u64>,
     /// Keyset form: the tasks after this task id (oldest first). Not with `page`.
     #[param(inline, value_type = Option<crate::domain::TaskId>)]
@@ -182,18 +39,35 @@ impl TasksQuery {
 
     /// The tasks asked for.
     pub fn filter(&self) -> Result<TaskFilter, ApiError> {
-        let tags: Vec<String> = match &self.tags {
-            None => Vec::new(),
-            Some(list) => list.split(',').map(|t| t.trim().to_string()).collect(),
-        };
-        if tags.iter().any(String::is_empty) {
-            return Err(invalid("tags: a comma-separated list of tags, none of them empty".into()));
-        }
-        if tags.len() > MAX_TAG_FILTERS {
-            return Err(invalid(format!("tags: at most {MAX_TAG_FILTERS} tags, got {}", tags.len())));
-        }
-        Ok(TaskFilter { enabled: self.enabled, tags })
+        Ok(TaskFilter { enabled: self.enabled, tags: tag_list(&self.tags)? })
     }
+}
+
+/// A `tags` parameter: comma-separated, none empty, at most [`MAX_TAG_FILTERS`].
+fn tag_list(tags: &Option<String>) -> Result<Vec<String>, ApiError> {
+    let tags: Vec<String> = match tags {
+        None => Vec::new(),
+        Some(list) => list.split(',').map(|t| t.trim().to_string()).collect(),
+    };
+    if tags.iter().any(String::is_empty) {
+        return Err(invalid("tags: a comma-separated list of tags, none of them empty".into()));
+    }
+    if tags.len() > MAX_TAG_FILTERS {
+        return Err(invalid(format!("tags: at most {MAX_TAG_FILTERS} tags, got {}", tags.len())));
+    }
+    Ok(tags)
+}
+
+/// A time parameter (RFC 3339), in ms since the epoch.
+fn time(name: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .as_deref()
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_millis())
+                .map_err(|e| invalid(format!("{name}: not an RFC 3339 time ({e})")))
+        })
+        .transpose()
 }
 
 /// `GET /api/v1/jobs`.
@@ -202,10 +76,10 @@ impl TasksQuery {
 #[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// Page number (numbered form).
-    #[param(schema_with = super::schema::page_number)]
+    #[param(schema_with = super::super::schema::page_number)]
     pub page: Option<u64>,
     /// Items per page or slice (numbered form: default 50; keyset form: default 1000).
-    #[param(schema_with = super::schema::page_size)]
+    #[param(schema_with = super::super::schema::page_size)]
     pub size: Option<u64>,
     /// Keyset form: the jobs after this job id (newest first, so older ones). Not with `page`.
     #[param(inline, value_type = Option<crate::domain::JobId>)]
@@ -219,6 +93,14 @@ pub struct JobsQuery {
     /// Only jobs of this task.
     #[param(inline, value_type = Option<crate::domain::TaskId>)]
     pub task_id: Option<String>,
+    /// Only jobs of tasks that have all of these tags (comma-separated, e.g. `tags=nightly,db`).
+    pub tags: Option<String>,
+    /// Only jobs submitted at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only jobs submitted before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
 }
 
 impl JobsQuery {
@@ -238,8 +120,15 @@ impl JobsQuery {
         }
     }
 
-    pub fn task_id(&self) -> Result<Option<crate::domain::TaskId>, ApiError> {
-        Ok(self.task_id.as_deref().map(str::parse).transpose()?)
+    /// The jobs asked for.
+    pub fn filter(&self) -> Result<JobFilter, ApiError> {
+        Ok(JobFilter {
+            status: self.status()?,
+            task_id: self.task_id.as_deref().map(str::parse).transpose()?,
+            tags: tag_list(&self.tags)?,
+            since: time("since", &self.since)?,
+            until: time("until", &self.until)?,
+        })
     }
 }
 
@@ -251,7 +140,7 @@ pub struct OrphansQuery {
     /// Only this reason.
     pub reason: Option<OrphanReason>,
     /// Orphaned tasks at most (default 1000).
-    #[param(schema_with = super::schema::page_size)]
+    #[param(schema_with = super::super::schema::page_size)]
     pub size: Option<u64>,
     /// The orphaned tasks after this task id (oldest first).
     #[param(inline, value_type = Option<crate::domain::TaskId>)]
@@ -270,7 +159,7 @@ impl OrphansQuery {
 #[into_params(parameter_in = Query)]
 pub struct NodesQuery {
     /// Nodes at most (default 1000).
-    #[param(schema_with = super::schema::page_size)]
+    #[param(schema_with = super::super::schema::page_size)]
     pub size: Option<u64>,
     /// The nodes after this node id (newest first, so older ones).
     #[param(inline, value_type = Option<crate::domain::NodeId>)]
@@ -290,7 +179,7 @@ impl NodesQuery {
 #[into_params(parameter_in = Query)]
 pub struct FinishedQuery {
     /// The window in minutes, ending now (default 60, at most 1440).
-    #[param(schema_with = super::schema::stats_minutes)]
+    #[param(schema_with = super::super::schema::stats_minutes)]
     pub minutes: Option<u32>,
 }
 
@@ -315,10 +204,10 @@ pub struct OutputQuery {
     #[param(inline)]
     pub stream: Option<StreamFilter>,
     /// Only lines with a sequence number above this (default 0).
-    #[param(schema_with = super::schema::sequence_number)]
+    #[param(schema_with = super::super::schema::sequence_number)]
     pub after_seq: Option<i64>,
     /// At most this many lines (default 1000).
-    #[param(schema_with = super::schema::output_limit)]
+    #[param(schema_with = super::super::schema::output_limit)]
     pub limit: Option<u64>,
 }
 
@@ -356,7 +245,7 @@ pub struct AuditQuery {
     #[param(format = DateTime)]
     pub until: Option<String>,
     /// Entries at most (default 1000).
-    #[param(schema_with = super::schema::page_size)]
+    #[param(schema_with = super::super::schema::page_size)]
     pub size: Option<u64>,
     /// The entries after this entry id (newest first, so older ones).
     #[param(inline, value_type = Option<crate::domain::AuditId>)]
@@ -370,16 +259,6 @@ impl AuditQuery {
     }
 
     pub fn filter(&self) -> Result<crate::domain::AuditFilter, ApiError> {
-        let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, ApiError> {
-            value
-                .as_deref()
-                .map(|v| {
-                    chrono::DateTime::parse_from_rfc3339(v)
-                        .map(|t| t.timestamp_millis())
-                        .map_err(|e| invalid(format!("{name}: not an RFC 3339 time ({e})")))
-                })
-                .transpose()
-        };
         if self.status.is_some_and(|s| !(100..=599).contains(&s)) {
             return Err(invalid("status must be between 100 and 599".to_string()));
         }
@@ -417,7 +296,7 @@ impl PreviewQuery {
 #[into_params(parameter_in = Query)]
 pub struct NotificationsQuery {
     /// Notifications at most (default 1000).
-    #[param(schema_with = super::schema::page_size)]
+    #[param(schema_with = super::super::schema::page_size)]
     pub size: Option<u64>,
     /// The notifications after this delivery id, a ULID (newest first, so older ones).
     #[param(value_type = Option<String>, pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
