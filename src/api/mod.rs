@@ -127,7 +127,8 @@ pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<
     if !is_json {
         return Err(json_error(JsonPayloadError::ContentType));
     }
-    serde_json::from_slice(body).map_err(|e| serde_error(&e))
+    let object: Option<crate::wire::Object<T>> = serde_json::from_slice(body).map_err(|e| serde_error(&e))?;
+    Ok(object.map(crate::wire::Object::into_inner))
 }
 
 pub fn task_id(s: &str) -> Result<TaskId, ApiError> {

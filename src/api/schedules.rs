@@ -5,6 +5,7 @@ use super::AppState;
 use super::query::{PreviewQuery, Query};
 use crate::domain::{Schedule, ScheduleSpec, TaskRef, format_ms};
 use crate::error::{ApiError, ErrorCode, Problem};
+use crate::wire::Object;
 use crate::wire::SchedulePreview;
 
 fn preview(schedule: &Schedule, now: i64, count: usize) -> SchedulePreview {
@@ -49,10 +50,10 @@ pub async fn of_task(
 pub async fn of_spec(
     state: web::Data<AppState>,
     query: Query<PreviewQuery>,
-    body: web::Json<ScheduleSpec>,
+    body: web::Json<Object<ScheduleSpec>>,
 ) -> Result<HttpResponse, ApiError> {
     let count = query.count()?;
-    let schedule =
-        Schedule::parse(body.into_inner()).map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))?;
+    let schedule = Schedule::parse(body.into_inner().into_inner())
+        .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))?;
     Ok(HttpResponse::Ok().json(preview(&schedule, state.engine.now_ms(), count)))
 }

@@ -10,6 +10,7 @@ use crate::domain::{Params, Task, TaskRef};
 use crate::engine::{Submission, Submitted};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::store::StoreError;
+use crate::wire::Object;
 use crate::wire::{
     CreateTask, ExecuteRequest, ExecuteResponse, Listing, OrphanedTask, OrphansResponse, TaskView, UpdateTask,
 };
@@ -41,9 +42,9 @@ pub(super) async fn find(state: &AppState, path: &str) -> Result<Task, ApiError>
 pub async fn create(
     state: web::Data<AppState>,
     _query: Query<NoQuery>,
-    body: web::Json<CreateTask>,
+    body: web::Json<Object<CreateTask>>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = input::new_task(body.into_inner(), state.engine.task_rules())?;
+    let new = input::new_task(body.into_inner().into_inner(), state.engine.task_rules())?;
     let task = Task::create(new, state.engine.now_ms());
     state.engine.store().tasks().insert(&task).await?;
     Ok(HttpResponse::Created()
@@ -97,10 +98,10 @@ pub async fn update(
     state: web::Data<AppState>,
     id: web::Path<String>,
     _query: Query<NoQuery>,
-    body: web::Json<UpdateTask>,
+    body: web::Json<Object<UpdateTask>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut task = find(&state, &id).await?;
-    let spec = input::updated(task.spec.clone(), body.into_inner(), state.engine.task_rules())?;
+    let spec = input::updated(task.spec.clone(), body.into_inner().into_inner(), state.engine.task_rules())?;
     task.update(spec, state.engine.now_ms());
     state.engine.store().tasks().update(&task).await.map_err(not_found(&TaskRef::Id(task.id)))?;
     Ok(HttpResponse::Ok().json(TaskView::from(&task)))

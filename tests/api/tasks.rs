@@ -287,3 +287,32 @@ async fn null_is_refused_for_fields_that_always_have_a_value() {
     let cleared = app.update_task(&id, &json!({ "timeout_seconds": null, "retry": null })).await.expect(200, "clear");
     assert_eq!((cleared["timeout_seconds"].is_null(), cleared["retry"].is_null()), (true, true));
 }
+
+/// A struct in a body is an object: serde's derive would also read one from an array of its fields in order, so
+/// `[]` as a PATCH body changed nothing and answered 200, and `"retry": [3]` set a policy. Every such body and
+/// field is refused (422) and the task is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_struct_given_as_an_array_is_refused_in_every_body() {
+    let app = spawn_app().await;
+    let task = app.create_task_ok(json!({ "command": "echo hi" })).await;
+    let id = str_of(&task, "id").to_string();
+    let path = format!("/api/v1/tasks/{id}");
+    let cases = [
+        (reqwest::Method::POST, "/api/v1/tasks".to_string(), json!(["echo hi"])),
+        (reqwest::Method::PATCH, path.clone(), json!([])),
+        (reqwest::Method::PUT, path.clone(), json!([null])),
+        (reqwest::Method::PATCH, path.clone(), json!({ "retry": [3] })),
+        (reqwest::Method::PATCH, path.clone(), json!({ "schedule": ["* * * * *"] })),
+        (reqwest::Method::PATCH, path.clone(), json!({ "notify": [[["failed"], ["ops"]]] })),
+        (reqwest::Method::POST, format!("{path}/$execute"), json!([{}])),
+        (reqwest::Method::POST, "/api/v1/schedules/$preview".to_string(), json!(["* * * * *"])),
+        (reqwest::Method::POST, "/api/v1/jobs/$bulk".to_string(), json!(["retry", [id]])),
+        (reqwest::Method::POST, "/api/v1/jobs/$bulk".to_string(), json!({ "action": "retry", "filter": [null] })),
+    ];
+    for (method, path, body) in cases {
+        let what = format!("{method} {path} {body}");
+        let problem = app.send_json(method, &path, &body).await.expect_problem(422, "invalid_body", &what);
+        assert!(str_of(&problem, "detail").contains("expected a map"), "{what}: {problem}");
+    }
+    assert_eq!(app.get_task(&id).await.expect(200, "the task"), task, "nothing changed");
+}

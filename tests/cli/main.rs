@@ -294,7 +294,7 @@ fn the_client_reaches_every_other_route() {
         let stats = client.finished_stats(Some(5)).await.expect("stats");
         assert_eq!(stats.counts.iter().map(|c| c.count).sum::<i64>(), 1, "{stats:?}");
 
-        let bulk = BulkRequest { action: BulkAction::Retry, ids: vec![job.clone()] };
+        let bulk = BulkRequest { action: BulkAction::Retry, ids: vec![job.clone()], filter: None, after: None };
         let retried = client.bulk(&bulk).await.expect("bulk").results;
         assert_eq!(retried.iter().map(|r| r.status).collect::<Vec<_>>(), [202]);
         client.delete_job(&job).await.expect("delete");

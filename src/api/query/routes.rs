@@ -44,7 +44,7 @@ impl TasksQuery {
 }
 
 /// A `tags` parameter: comma-separated, none empty, at most [`MAX_TAG_FILTERS`].
-fn tag_list(tags: &Option<String>) -> Result<Vec<String>, ApiError> {
+pub fn tag_list(tags: &Option<String>) -> Result<Vec<String>, ApiError> {
     let tags: Vec<String> = match tags {
         None => Vec::new(),
         Some(list) => list.split(',').map(|t| t.trim().to_string()).collect(),
@@ -59,7 +59,7 @@ fn tag_list(tags: &Option<String>) -> Result<Vec<String>, ApiError> {
 }
 
 /// A time parameter (RFC 3339), in ms since the epoch.
-fn time(name: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
+pub fn time(name: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
     value
         .as_deref()
         .map(|v| {

@@ -11,13 +11,14 @@ pub mod jobs;
 pub mod list;
 pub mod nodes;
 pub mod notifications;
+pub mod object;
 pub mod problem;
 pub mod schema;
 pub mod stats;
 pub mod tasks;
 
 pub use audit::AuditEntryView;
-pub use bulk::{BulkAction, BulkRequest, BulkResponse, BulkResult, MAX_BULK_IDS};
+pub use bulk::{BulkAction, BulkFilter, BulkRequest, BulkResponse, BulkResult, MAX_BULK_IDS};
 pub use functions::{ArtifactError, ArtifactView, ExecuteFunction, FunctionView};
 pub use health::{DatabaseState, Health, HealthReason, HealthStatus};
 pub use job_artifacts::JobArtifactView;
@@ -25,6 +26,7 @@ pub use jobs::{JobView, OutputItem, OutputPage, StreamFilter, state_event};
 pub use list::{Listing, Paginated};
 pub use nodes::NodeView;
 pub use notifications::{AttemptView, NotificationView};
+pub use object::Object;
 pub use problem::Problem;
 pub use stats::{FinishedMinute, FinishedStats};
 pub use tasks::{

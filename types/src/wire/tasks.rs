@@ -60,7 +60,7 @@ pub struct UpdateTask {
     #[schema(value_type = Vec<String>)]
     pub tags: Option<Vec<String>>,
     /// How failed attempts run again (default: never).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable_object")]
     #[schema(value_type = Option<RetryPolicy>)]
     pub retry: Option<Option<RetryPolicy>>,
     /// Run in a sandbox (bubblewrap): no network, a read-only file system but for `cwd` and a private `/tmp`, its
@@ -71,12 +71,12 @@ pub struct UpdateTask {
     pub sandbox: Option<Option<Value>>,
     /// Run by itself at the times a cron expression names, e.g. `{"cron": "30 2 * * *", "timezone":
     /// "Europe/Paris"}`; null: only when asked. 422 naming `schedule.cron` or `schedule.timezone` when one is bad.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "nullable_object")]
     #[schema(value_type = Option<ScheduleSpec>)]
     pub schedule: Option<Option<ScheduleSpec>>,
     /// The task's own notification rules, besides the server's: on which triggers (`failed`, `lost`, `timeout`,
     /// `completed`, `retrying`, `overdue`), to which channels (named in the server's configuration). `[]` clears.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::object::list")]
     pub notify: Option<Vec<crate::domain::Rule>>,
     /// The name of a registered function the task calls instead of a command (never both); its params are
     /// checked against the function's schema at execute.
@@ -147,6 +147,13 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// Tells a field given as `null` (Some(None)) from a field left out (None).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// Tells a struct field given as `null` (Some(None)) from one left out (None); the struct as an object only.
+fn nullable_object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    super::object::optional(d).map(Some)
 }
 
 /// Body of `POST /api/v1/tasks/{id}/$execute` (optional).
