@@ -1,14 +1,31 @@
-//! The `audit_events` table: the audit log, written once per changing request, read newest first, pruned by
-//! retention.
+//! The `audit_events` table: the audit log, written once per changing request (through the group-commit writer,
+//! with the job writes of the moment), read newest first, pruned by retention.
 use entity::audit_event;
 use sea_orm::{ColumnTrait, EntityTrait, Order, QueryFilter};
 
 use super::page::{self, Keyset, Slice};
+use super::writer::{JobWrite, Writer};
 use super::{Conns, StoreError, StoreResult};
 use crate::domain::{AuditEntry, AuditFilter};
 
 pub struct AuditStore<'a> {
     db: Conns<'a>,
+    writer: &'a Writer,
+}
+
+/// The row of an entry.
+pub(super) fn to_row(e: &AuditEntry) -> audit_event::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    audit_event::ActiveModel {
+        id: Set(e.id.clone()),
+        at: Set(e.at),
+        key_name: Set(e.key_name.clone()),
+        remote_addr: Set(e.remote_addr.clone()),
+        method: Set(e.method.clone()),
+        route: Set(e.route.clone()),
+        target_id: Set(e.target_id.clone()),
+        status: Set(i32::from(e.status)),
+    }
 }
 
 fn from_row(m: audit_event::Model) -> StoreResult<AuditEntry> {
@@ -27,25 +44,13 @@ fn from_row(m: audit_event::Model) -> StoreResult<AuditEntry> {
 }
 
 impl<'a> AuditStore<'a> {
-    pub(super) fn new(db: Conns<'a>) -> Self {
-        Self { db }
+    pub(super) fn new(db: Conns<'a>, writer: &'a Writer) -> Self {
+        Self { db, writer }
     }
 
     /// Writes one entry. Not refused on low disk: a change that was made must be recorded.
     pub async fn record(&self, e: &AuditEntry) -> StoreResult<()> {
-        use sea_orm::ActiveValue::Set;
-        let row = audit_event::ActiveModel {
-            id: Set(e.id.clone()),
-            at: Set(e.at),
-            key_name: Set(e.key_name.clone()),
-            remote_addr: Set(e.remote_addr.clone()),
-            method: Set(e.method.clone()),
-            route: Set(e.route.clone()),
-            target_id: Set(e.target_id.clone()),
-            status: Set(i32::from(e.status)),
-        };
-        self.db.wrote(audit_event::Entity::insert(row).exec_without_returning(self.db.write).await)?;
-        Ok(())
+        self.writer.submit(JobWrite::Audit(e.clone())).await.map(drop)
     }
 
     /// Entries that pass `filter`, newest first, after (older than) the entry `req.after`.

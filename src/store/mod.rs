@@ -297,7 +297,7 @@ impl Store {
     }
 
     pub fn audit(&self) -> AuditStore<'_> {
-        AuditStore::new(self.conns())
+        AuditStore::new(self.conns(), &self.writer)
     }
 
     /// The notification outbox.

@@ -93,6 +93,10 @@ impl Artifacts {
 
     /// Keeps what the attempt left in `dir` (bounded), returns every file found, and removes the directory.
     pub async fn collect(&self, job: &Job, dir: &Path, now: i64) -> Vec<JobArtifact> {
+        // Most jobs leave nothing: an empty directory goes with one system call, without the walk's thread hop.
+        if std::fs::remove_dir(dir).is_ok() {
+            return Vec::new();
+        }
         let (root, limits) = (dir.to_path_buf(), self.limits);
         let found = match tokio::task::spawn_blocking(move || walk::walk(&root, limits)).await {
             Ok(Ok(found)) => found,

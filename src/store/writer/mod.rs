@@ -8,27 +8,25 @@
 //! rolled back) and each write is retried alone, so one bad write cannot fail the others: each caller gets its
 //! own outcome. A retry first looks whether its write is already there (a commit whose answer was lost with the
 //! connection), and a lost connection is retried for a moment before its error is answered. Each group's size
-//! and the time it took to commit are recorded in the metrics.
+//! and the time it took to commit are recorded in the metrics. Audit log entries go the same way. `apply.rs`
+//! holds what each write does in the database.
+mod apply;
+
+use apply::{apply, signals};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use entity::job;
 use futures_util::FutureExt as _;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::convert::job_to_row;
-use super::dialect::{self, Notice};
-use super::events;
+use super::dialect;
 use super::fault::Faults;
-use super::notify::{self, Rules};
+use super::notify::Rules;
 use super::{Backend, StoreError, StoreResult};
-use crate::domain::{Job, JobEvent, JobId, JobStatus, NotifyOn};
+use crate::domain::{AuditEntry, Job, JobEvent, JobId, JobStatus, NotifyOn};
 use crate::metrics::Metrics;
 
 /// Writes per shared transaction, at most.
@@ -37,6 +35,8 @@ const MAX_GROUP: usize = 256;
 const RETRY_FOR: Duration = Duration::from_secs(1);
 
 pub(crate) enum JobWrite {
+    /// An audit log entry: it rides along with the job writes of its group, so it costs no commit of its own.
+    Audit(AuditEntry),
     /// Inserts a job with its first events; with an idempotency key, only if no job of the task holds that key
     /// since `keys_since` (an older holder gives the key up).
     Create {
@@ -106,120 +106,6 @@ struct Db {
     conn: DatabaseConnection,
     backend: Backend,
     rules: Arc<Rules>,
-}
-
-async fn apply<C: ConnectionTrait>(db: &C, rules: &Rules, write: &JobWrite, attempt: Try) -> StoreResult<Applied> {
-    match write {
-        JobWrite::Create { job, events, keys_since } => {
-            // Ids are new for every job: if the row is there, the earlier try committed it.
-            if attempt == Try::Again && job::Entity::find_by_id(job.id).one(db).await?.is_some() {
-                return Ok(Applied::Done);
-            }
-            if let Some(key) = &job.idempotency_key {
-                job::Entity::update_many()
-                    .col_expr(job::Column::IdempotencyKey, Option::<String>::None.into())
-                    .filter(job::Column::TaskId.eq(job.task_id))
-                    .filter(job::Column::IdempotencyKey.eq(key))
-                    .filter(job::Column::SubmittedAt.lt(*keys_since))
-                    .exec(db)
-                    .await?;
-                let holder = job::Entity::find()
-                    .select_only()
-                    .column(job::Column::Id)
-                    .filter(job::Column::TaskId.eq(job.task_id))
-                    .filter(job::Column::IdempotencyKey.eq(key))
-                    .into_tuple::<JobId>()
-                    .one(db)
-                    .await?;
-                if let Some(id) = holder {
-                    return Ok(Applied::Existing(id));
-                }
-            }
-            if let Some(fire) = job.scheduled_for {
-                // One job per task and fire, however many nodes fire it: the unique key decides, and a fire
-                // another node made first is answered with its job.
-                let one_per_fire =
-                    OnConflict::columns([job::Column::TaskId, job::Column::ScheduledFor]).do_nothing().to_owned();
-                let inserted = job::Entity::insert(job_to_row(job, None)?)
-                    .on_conflict(one_per_fire)
-                    .exec_without_returning(db)
-                    .await?;
-                if inserted == 0 {
-                    let holder = job::Entity::find()
-                        .select_only()
-                        .column(job::Column::Id)
-                        .filter(job::Column::TaskId.eq(job.task_id))
-                        .filter(job::Column::ScheduledFor.eq(fire))
-                        .into_tuple::<JobId>()
-                        .one(db)
-                        .await?;
-                    return holder.map(Applied::Existing).ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "the job of task {} for the fire at {fire} was neither inserted nor found",
-                            job.task_id
-                        ))
-                    });
-                }
-            } else {
-                job::Entity::insert(job_to_row(job, None)?).exec_without_returning(db).await?;
-            }
-            events::insert(db, events).await?;
-            Ok(Applied::Done)
-        }
-        JobWrite::Save { expected, expected_seq, job, lease_until, events } => {
-            let res = job::Entity::update_many()
-                .set(job_to_row(job, *lease_until)?)
-                .filter(job::Column::Id.eq(job.id))
-                .filter(job::Column::Status.eq(job::Status::from(*expected)))
-                .filter(job::Column::LastSeq.eq(*expected_seq))
-                .exec(db)
-                .await?;
-            if res.rows_affected == 0 {
-                let ours = attempt == Try::Again && stored_as(db, job).await?;
-                return Ok(if ours { Applied::Done } else { Applied::Stale });
-            }
-            events::insert(db, events).await?;
-            // The outbox row commits with the job's end, or neither does.
-            notify::enqueue_for_move(db, rules, *expected, job, crate::domain::now_ms()).await?;
-            Ok(Applied::Done)
-        }
-    }
-}
-
-/// Whether the job's row already is `job` as far as a write of it decides (status, newest event, attempt, end):
-/// then an earlier try of this very write committed, and only its answer was lost.
-async fn stored_as<C: ConnectionTrait>(db: &C, job: &Job) -> StoreResult<bool> {
-    let row = job::Entity::find_by_id(job.id)
-        .select_only()
-        .columns([job::Column::Status, job::Column::LastSeq, job::Column::Attempt, job::Column::FinishedAt])
-        .into_tuple::<(job::Status, i64, i32, Option<i64>)>()
-        .one(db)
-        .await?;
-    Ok(row.is_some_and(|(status, last_seq, attempt, finished_at)| {
-        status == job.status.into()
-            && last_seq == job.last_seq
-            && attempt == job.attempt
-            && finished_at == job.finished_at
-    }))
-}
-
-/// Who should hear of a write that was applied: other nodes' dispatchers when a job became due, their
-/// followers when a job has new events.
-fn signals(write: &JobWrite, out: &mut Vec<Notice>) {
-    match write {
-        JobWrite::Create { job, .. } => {
-            out.push(Notice::Queue);
-            out.push(Notice::Events(job.id));
-        }
-        JobWrite::Save { job, events, .. } => {
-            if job.status == JobStatus::Pending {
-                out.push(Notice::Queue);
-            }
-            if !events.is_empty() {
-                out.push(Notice::Events(job.id));
-            }
-        }
-    }
 }
 
 async fn in_one_transaction(db: &Db, writes: &[&JobWrite], attempt: Try) -> StoreResult<Vec<Applied>> {
@@ -358,6 +244,7 @@ mod tests {
         let mut doomed = PANIC_ON.lock().unwrap_or_else(|p| p.into_inner());
         let hit = writes.iter().any(|w| match w {
             JobWrite::Create { job, .. } | JobWrite::Save { job, .. } => Some(job.id) == *doomed,
+            JobWrite::Audit(_) => false,
         });
         if hit {
             *doomed = None;
