@@ -182,7 +182,7 @@ pub struct ServeArgs {
     /// more. Such a variable lets whoever creates tasks choose code that allowed programs load.
     #[arg(long = "allow-env-hook", env = "TASKYARD_ALLOW_ENV_HOOKS", value_name = "NAME", value_delimiter = ',')]
     pub allow_env_hooks: Vec<String>,
-    /// Jobs run at once [default: 5].
+    /// Jobs run at once [default: 16].
     #[arg(long, env = "TASKYARD_MAX_CONCURRENCY", value_name = "N", value_parser = up_to_i64::<usize>())]
     pub max_concurrency: Option<usize>,
     /// Stored output per stream per job, in bytes; the rest is counted, not stored [default: 10485760].

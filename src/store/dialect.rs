@@ -43,12 +43,14 @@ impl Notice {
 }
 
 // The claim, one atomic statement per backend, oldest due job first. Statuses are inlined (they are our own
-// constants, not input) so that the planner can use the partial index on pending rows.
+// constants, not input) so that the planner can use the partial index on pending rows. SQLite is told to: left to
+// itself it took the (status, id) index and sorted every pending row by run_at for each claim, so that a backlog
+// of 100,000 jobs drained at about 60 jobs/s.
 static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = '{running}', started_at = ?, node_id = ?, lease_expires_at = ?, \
          last_seq = last_seq + 1 \
-         WHERE id IN (SELECT id FROM jobs WHERE status = '{pending}' AND run_at <= ? \
+         WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending_due WHERE status = '{pending}' AND run_at <= ? \
          AND (function IS NULL OR function IN (SELECT value FROM json_each(?))) ORDER BY run_at, id LIMIT ?) \
          RETURNING *",
         running = JobStatus::Running.as_str(),
@@ -97,6 +99,39 @@ pub(crate) fn claim(
             DbBackend::Postgres,
             CLAIM_POSTGRES.as_str(),
             [now.into(), node_id.into(), lease_until.into(), limit.into(), functions.to_vec().into()],
+        ),
+    }
+}
+
+// When the earliest pending job a node can run is due: the first row of the same partial index that passes the
+// function condition, instead of a MIN over every pending row.
+static NEXT_DUE_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT run_at FROM jobs INDEXED BY jobs_pending_due WHERE status = '{pending}' \
+         AND (function IS NULL OR function IN (SELECT value FROM json_each(?))) ORDER BY run_at, id LIMIT 1",
+        pending = JobStatus::Pending.as_str(),
+    )
+});
+static NEXT_DUE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT run_at FROM jobs WHERE status = '{pending}' AND (function IS NULL OR function = ANY($1)) \
+         ORDER BY run_at, id LIMIT 1",
+        pending = JobStatus::Pending.as_str(),
+    )
+});
+
+/// The due time of the earliest pending job that a node registering `functions` can run (one row, or none).
+pub(crate) fn next_due(backend: Backend, functions: &[String]) -> Statement {
+    match backend {
+        Backend::Sqlite => Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            NEXT_DUE_SQLITE.as_str(),
+            [serde_json::Value::from(functions.to_vec()).to_string().into()],
+        ),
+        Backend::Postgres => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            NEXT_DUE_POSTGRES.as_str(),
+            [functions.to_vec().into()],
         ),
     }
 }

@@ -284,18 +284,8 @@ impl<'a> JobsStore<'a> {
 
     /// When the earliest pending job that a node registering `functions` can run is due, if there is one.
     pub async fn next_due(&self, functions: &[String]) -> StoreResult<Option<i64>> {
-        let runnable = sea_orm::Condition::any()
-            .add(job::Column::Function.is_null())
-            .add(job::Column::Function.is_in(functions.iter().cloned()));
-        let due = job::Entity::find()
-            .select_only()
-            .column_as(Expr::cust("MIN(run_at)"), "due")
-            .filter(job::Column::Status.eq(job::Status::Pending))
-            .filter(runnable)
-            .into_tuple::<Option<i64>>()
-            .one(self.db.read)
-            .await?;
-        Ok(due.flatten())
+        let row = self.db.read.query_one_raw(dialect::next_due(self.backend, functions)).await?;
+        Ok(row.map(|r| r.try_get::<i64>("", "run_at")).transpose()?)
     }
 
     /// Up to `limit` finished jobs, oldest finish first, finished before `before` (all finished jobs if `None`),
