@@ -192,10 +192,14 @@ async fn retain(inner: &Inner) -> crate::store::StoreResult<u64> {
     let mut deleted = 0;
     if let Some(age) = inner.config.retention_age {
         let before = inner.now() - age.as_millis() as i64;
-        // The audit log is kept as long as the jobs it speaks of.
+        // The audit log and the notifications are kept as long as the jobs they speak of.
         let forgotten = inner.store.audit().forget(before).await?;
         if forgotten > 0 {
             tracing::info!(deleted = forgotten, "retention: deleted audit log entries");
+        }
+        let forgotten = inner.store.outbox().forget(before).await?;
+        if forgotten > 0 {
+            tracing::info!(deleted = forgotten, "retention: deleted delivered and dead notifications");
         }
         loop {
             let batch: Vec<JobId> =

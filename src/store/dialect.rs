@@ -128,11 +128,9 @@ pub(crate) fn next_due(backend: Backend, functions: &[String]) -> Statement {
             NEXT_DUE_SQLITE.as_str(),
             [serde_json::Value::from(functions.to_vec()).to_string().into()],
         ),
-        Backend::Postgres => Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            NEXT_DUE_POSTGRES.as_str(),
-            [functions.to_vec().into()],
-        ),
+        Backend::Postgres => {
+            Statement::from_sql_and_values(DbBackend::Postgres, NEXT_DUE_POSTGRES.as_str(), [functions.to_vec().into()])
+        }
     }
 }
 

@@ -278,3 +278,44 @@ async fn an_overdue_fire_is_posted_once() {
     let again = next(&mut hooks, "the next overdue POST").await;
     assert_ne!(again.headers["x-taskyard-delivery"], post.headers["x-taskyard-delivery"]);
 }
+
+/// Retention deletes delivered notifications older than `retention_days` with the rest of the old records; one
+/// that is newer stays. (Pending ones stay whatever their age, until delivered or given up.)
+#[tokio::test]
+async fn retention_deletes_old_delivered_notifications() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/taskyard", listener.local_addr().unwrap());
+    let mut hooks = receivers::webhook(listener, SECRET, 0);
+    let app = spawn_app_with(|s| {
+        webhook_settings(s, url, vec![Trigger::Failed]);
+        s.retention_days = 1.0;
+        s.retention_check_seconds = 1;
+    })
+    .await;
+    let task = app.task("false").await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let job = app.execute_ok(str_of(&task, "id"), None).await;
+        ids.push(next(&mut hooks, "the POST").await.headers["x-taskyard-delivery"].clone());
+        poll_until("the delivery to be recorded", Duration::from_secs(10), async || {
+            match deliveries(&app, &job).await.as_slice() {
+                [one] if one["status"] == "delivered" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+    let db = sea_orm::Database::connect(app.db.url()).await.expect("open the database");
+    let sql =
+        format!("UPDATE notifications SET created_at = created_at - {} WHERE id = '{}'", 2 * 86_400_000i64, ids[0]);
+    sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await.expect("age the notification");
+    let _ = db.close().await;
+    poll_until("retention to delete the old notification", Duration::from_secs(20), async || {
+        match app.get(&format!("/api/v1/notifications/{}", ids[0])).await.status.as_u16() {
+            404 => Ok(()),
+            other => Err(format!("GET notification: {other}")),
+        }
+    })
+    .await;
+    app.get(&format!("/api/v1/notifications/{}", ids[1])).await.expect(200, "the newer one stays");
+}

@@ -261,6 +261,17 @@ impl<'a> OutboxStore<'a> {
         let row = notification::Entity::find_by_id(id.to_string()).one(self.db.read).await?;
         from_row(row.ok_or(StoreError::NotFound)?)
     }
+
+    /// Deletes the notifications created before `before` that are done with (delivered or dead); pending ones stay
+    /// until they are delivered or given up. Returns how many were deleted.
+    pub async fn forget(&self, before: i64) -> StoreResult<u64> {
+        let res = notification::Entity::delete_many()
+            .filter(notification::Column::CreatedAt.lt(before))
+            .filter(notification::Column::Status.ne(notification::Status::Pending))
+            .exec(self.db.write)
+            .await;
+        Ok(self.db.wrote(res)?.rows_affected)
+    }
 }
 
 fn from_row(m: notification::Model) -> StoreResult<Delivery> {
