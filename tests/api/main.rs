@@ -43,6 +43,7 @@ mod restart;
 mod retention;
 mod retries;
 mod sandbox;
+mod schedule_downtime;
 mod schedules;
 mod scopes;
 mod settings;
