@@ -16,6 +16,7 @@ mod helpers;
 mod harness;
 
 mod artifacts;
+mod artifacts_s3;
 mod cancel;
 mod clock;
 mod functions;

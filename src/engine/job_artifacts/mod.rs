@@ -56,6 +56,7 @@ impl Artifacts {
     pub fn open(config: &ArtifactConfig) -> anyhow::Result<Artifacts> {
         let url = url::Url::parse(&config.store_url)
             .map_err(|e| anyhow::anyhow!("artifacts_url '{}' is not a URL: {e}", config.store_url))?;
+        check_options(&url, &config.store_options)?;
         let (objects, prefix) = object_store::parse_url_opts(&url, &config.store_options)
             .map_err(|e| anyhow::anyhow!("artifacts_url '{}' cannot be used: {e}", config.store_url))?;
         if url.scheme() == "file" {
@@ -253,6 +254,25 @@ fn remove(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// `object_store` passes over options it does not know: a misspelt one would be ignored without a word. Each is
+/// checked against the store's own names here, so that the server refuses to start instead.
+fn check_options(url: &url::Url, options: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    match url.scheme() {
+        "s3" | "s3a" => {
+            for key in options.keys() {
+                key.parse::<object_store::aws::AmazonS3ConfigKey>().map_err(|_| {
+                    anyhow::anyhow!("artifacts_options: '{key}' is not an option of the S3 store (e.g. aws_endpoint)")
+                })?;
+            }
+            Ok(())
+        }
+        scheme if !options.is_empty() => {
+            Err(anyhow::anyhow!("artifacts_options are for cloud stores; a {scheme}:// store takes none"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn unreadable(detail: String) -> Found {
     Found::Drop { name: ".".into(), size: 0, reason: DropReason::StoreFailed, detail: Some(detail) }
 }
@@ -260,4 +280,24 @@ fn unreadable(detail: String) -> Found {
 /// The content type a name's extension suggests; `application/octet-stream` when it suggests none.
 pub fn content_type(name: &str) -> String {
     mime_guess::from_path(name).first_raw().unwrap_or("application/octet-stream").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str, keys: &[&str]) -> Result<(), String> {
+        let options = keys.iter().map(|k| (k.to_string(), "x".to_string())).collect();
+        check_options(&url::Url::parse(url).unwrap(), &options).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_option_the_store_does_not_know_stops_the_start() {
+        assert_eq!(check("s3://b/p", &["aws_endpoint", "aws_region", "allow_http", "aws_access_key_id"]), Ok(()));
+        let err = check("s3://b/p", &["aws_endpont"]).unwrap_err();
+        assert!(err.contains("'aws_endpont' is not an option of the S3 store"), "{err}");
+        let err = check("file:///tmp/a", &["aws_region"]).unwrap_err();
+        assert!(err.contains("a file:// store takes none"), "{err}");
+        assert_eq!(check("file:///tmp/a", &[]), Ok(()));
+    }
 }
