@@ -76,9 +76,14 @@ async fn a_failed_job_is_retried_from_its_page_and_failed_jobs_retried_and_delet
         b.wait_for("#job-status .s-failed").await?;
         let first = b.client.current_url().await?;
         b.click("#retry").await?;
-        // The retry is a new job: its page opens and follows it to its end.
+        // The retry is a new job: its page opens (the address changes; the old page still shows `failed` until
+        // then) and follows it to its end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while b.client.current_url().await? == first && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert_ne!(b.client.current_url().await?, first, "the retry's page opened");
         b.wait_for("#job-status .s-failed").await?;
-        assert_ne!(b.client.current_url().await?, first);
         b.client.goto(&format!("{}/dashboard/#/jobs?status=failed", app.base)).await?;
         b.wait_for("#jobs tbody tr:nth-child(3)[data-status=failed]").await?;
         b.click("#jobs tbody tr:nth-child(2) input.select").await?;
