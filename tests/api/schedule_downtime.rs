@@ -8,27 +8,13 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestDb, poll_until, serve, sqlite_only, str_of};
+use crate::helpers::{TestApp, TestDb, env_of, faketime, poll_until, serve, sqlite_only, str_of};
 
-/// The environment that starts a process's wall clock at `at` (`2026-01-01 00:30:00`) with libfaketime; it runs
-/// on from there, and the monotonic clock stays true.
+/// The environment that starts a process's wall clock at `at` (`2026-01-01 00:30:00`, UTC) with libfaketime.
 fn clock_at(at: &str) -> Vec<(&'static str, String)> {
-    let lib = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"]
-        .iter()
-        .map(|dir| format!("{dir}/faketime/libfaketime.so.1"))
-        .find(|path| std::path::Path::new(path).exists())
-        .unwrap_or_else(|| panic!("libfaketime not found: install it with `apt-get install -y faketime`"));
-    vec![
-        ("LD_PRELOAD", lib),
-        ("FAKETIME", format!("@{at}")),
-        ("FAKETIME_NO_CACHE", "1".to_string()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
-        ("TZ", "UTC".to_string()),
-    ]
-}
-
-fn env_of<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    let mut vars = faketime(&format!("@{at}"));
+    vars.push(("TZ", "UTC".to_string()));
+    vars
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

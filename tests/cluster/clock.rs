@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{Cluster, nodes_seen_by, poll_until, serve_args};
-use crate::helpers::{SseEvent, pids_with_cmdline, str_of, wait_for_processes};
+use crate::helpers::{SseEvent, env_of, faketime, pids_with_cmdline, str_of, wait_for_processes};
 
 const LEASE_SECONDS: u64 = 2;
 /// The healthy job of the first test: a duration no other test uses.
@@ -17,26 +17,6 @@ const HEALTHY: [&str; 2] = ["sleep", "41.9"];
 const HANGING: [&str; 2] = ["sleep", "43.1"];
 const SCRIPT: &str = "sh -c 'echo attempt $TASKYARD_ATTEMPT; if [ $TASKYARD_ATTEMPT = 1 ]; then sleep 43.1; fi; \
                       echo done $TASKYARD_ATTEMPT'";
-
-/// The environment that sets a process's wall clock `offset` off (`+60s`, `-60s`) with libfaketime; its
-/// monotonic clock stays true, as on a machine whose clock is merely wrong.
-fn faketime(offset: &'static str) -> Vec<(&'static str, String)> {
-    let lib = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"]
-        .iter()
-        .map(|dir| format!("{dir}/faketime/libfaketime.so.1"))
-        .find(|path| std::path::Path::new(path).exists())
-        .unwrap_or_else(|| panic!("libfaketime not found: install it with `apt-get install -y faketime`"));
-    vec![
-        ("LD_PRELOAD", lib),
-        ("FAKETIME", offset.to_string()),
-        ("FAKETIME_NO_CACHE", "1".to_string()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
-    ]
-}
-
-fn env_of<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
 
 fn retrying_on_lost(command: &str) -> Value {
     json!({"command": command, "retry": {"max_attempts": 2, "on": ["lost"], "initial_delay_seconds": 0}})

@@ -227,3 +227,25 @@ fn the_listening_line_is_parsed() {
     );
     assert_eq!(listening_address("starting up"), None);
 }
+
+/// The environment that runs a process under libfaketime (Debian package `faketime`) with `FAKETIME=spec`: an
+/// offset (`+60s`) sets its wall clock that far off, `@2026-01-01 00:30:00` starts it at that time; either way the
+/// clock runs on and the monotonic clock stays true, as on a machine whose clock is merely wrong.
+pub fn faketime(spec: &str) -> Vec<(&'static str, String)> {
+    let lib = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"]
+        .iter()
+        .map(|dir| format!("{dir}/faketime/libfaketime.so.1"))
+        .find(|path| Path::new(path).exists())
+        .unwrap_or_else(|| panic!("libfaketime not found: install it with `apt-get install -y faketime`"));
+    vec![
+        ("LD_PRELOAD", lib),
+        ("FAKETIME", spec.to_string()),
+        ("FAKETIME_NO_CACHE", "1".to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+    ]
+}
+
+/// `vars` as the `env` of [`serve`] takes them.
+pub fn env_of<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
